@@ -1,0 +1,89 @@
+"""Database access: resolve the store URLs, detect the engine, open connections.
+
+Both stores speak the PostgreSQL wire protocol (RisingWave does too), so one driver
+(psycopg 3) serves both; what differs is the dialect, detected from the server itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg.rows import dict_row
+
+from mca.embedded import EmbeddedPostgres
+from mca.errors import DatabaseUnreachable
+from mca.settings import Settings, mask_url
+
+CONNECT_TIMEOUT_S = 5
+
+
+class Engine(enum.StrEnum):
+    POSTGRES = "postgres"
+    RISINGWAVE = "risingwave"
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The two resolved store URLs. In the embedded default both point at one server."""
+
+    state_url: str
+    ops_url: str
+
+    @property
+    def shared(self) -> bool:
+        return self.state_url == self.ops_url
+
+
+def embedded_server(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(Path(settings.data_dir), port=settings.embedded_port)
+
+
+def resolve_stores(settings: Settings, *, start_embedded: bool = True) -> Stores:
+    """Turn the settings into two URLs, starting the embedded server only when a URL is unset."""
+    embedded_url: str | None = None
+    if settings.uses_embedded:
+        server = embedded_server(settings)
+        embedded_url = server.up() if start_embedded else server.url()
+    state = settings.state_url or embedded_url
+    ops = settings.ops_url or embedded_url
+    assert state is not None and ops is not None
+    return Stores(state_url=state, ops_url=ops)
+
+
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict]:  # type: ignore[type-arg]
+    """A synchronous connection with dict rows; unreachable servers become one clear line."""
+    try:
+        return psycopg.connect(
+            url, autocommit=autocommit, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S
+        )
+    except psycopg.OperationalError as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DatabaseUnreachable(f"cannot reach {mask_url(url)}: {reason}") from None
+
+
+async def connect_async(url: str, *, autocommit: bool = False) -> psycopg.AsyncConnection[dict]:  # type: ignore[type-arg]
+    try:
+        return await psycopg.AsyncConnection.connect(
+            url, autocommit=autocommit, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S
+        )
+    except psycopg.OperationalError as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DatabaseUnreachable(f"cannot reach {mask_url(url)}: {reason}") from None
+
+
+def engine_of_version(version: str) -> Engine:
+    if "RisingWave" in version:
+        return Engine.RISINGWAVE
+    if version.startswith("PostgreSQL"):
+        return Engine.POSTGRES
+    raise DatabaseUnreachable(f"unknown engine: SELECT version() returned {version[:80]!r}")
+
+
+def detect_engine(conn: psycopg.Connection[dict]) -> Engine:  # type: ignore[type-arg]
+    """Ask the server what it is (the URL scheme is the same for both engines)."""
+    row = conn.execute("SELECT version() AS version").fetchone()
+    assert row is not None
+    return engine_of_version(str(row["version"]))
