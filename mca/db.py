@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from mca.embedded import EmbeddedPostgres
 from mca.errors import DatabaseUnreachable
@@ -87,3 +88,21 @@ def detect_engine(conn: psycopg.Connection[dict]) -> Engine:  # type: ignore[typ
     row = conn.execute("SELECT version() AS version").fetchone()
     assert row is not None
     return engine_of_version(str(row["version"]))
+
+
+async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "mca") -> AsyncConnectionPool:
+    """An opened async pool with dict rows; callers close it (``await pool.close()``)."""
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name=name,
+        kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S},
+    )
+    try:
+        await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
+    except Exception as err:  # psycopg_pool raises PoolTimeout wrapping the real cause
+        await pool.close()
+        raise DatabaseUnreachable(f"cannot reach {mask_url(url)}: {err}") from None
+    return pool
