@@ -87,7 +87,9 @@ def db_status(ctx: typer.Context) -> None:
 def psql(
     ctx: typer.Context,
     command: Annotated[str | None, typer.Option("-c", "--command", help="Run one command and exit.")] = None,
-    ops: Annotated[bool, typer.Option("--ops", help="Open the ops store instead of the state store.")] = False,
+    ops: Annotated[
+        bool, typer.Option("--ops", help="Open the ops store instead of the state store.")
+    ] = False,
 ) -> None:
     """Open the real psql (from the embedded wheel) on the state store (or --ops)."""
     from mca.db import resolve_stores
@@ -109,7 +111,9 @@ def migrate(ctx: typer.Context) -> None:
 
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
-    reports = run_migrations(settings, stores.state_url, stores.ops_url, on_apply=lambda f: typer.echo(f"applied {f}"))
+    reports = run_migrations(
+        settings, stores.state_url, stores.ops_url, on_apply=lambda f: typer.echo(f"applied {f}")
+    )
     for store, report in reports.items():
         typer.echo(
             f"{store}: {len(report.applied)} applied, {len(report.already_applied)} already applied, "

@@ -90,7 +90,9 @@ def detect_engine(conn: psycopg.Connection[dict]) -> Engine:  # type: ignore[typ
     return engine_of_version(str(row["version"]))
 
 
-async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "mca") -> AsyncConnectionPool:
+async def open_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "mca"
+) -> AsyncConnectionPool:
     """An opened async pool with dict rows; callers close it (``await pool.close()``)."""
     pool: AsyncConnectionPool = AsyncConnectionPool(
         url,

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,9 +130,11 @@ class EmbeddedPostgres:
                 fh.write(f"{key} = {value}\n")
 
     def _start(self) -> None:
-        port = self._read_port()
-        if port is None or not _port_free(port):
-            port = self._requested_port or _free_port()
+        port = self._requested_port or self._read_port()
+        # After a crash, orphaned backends hold the old port for a moment: wait for it rather
+        # than moving the server (people point psql and services at that port).
+        if port is None or not _wait_port_free(port, timeout_s=10.0):
+            port = _free_port()
         self.log_file.touch(exist_ok=True)
         self._hand_to_service_account(self.log_file)
         try:
@@ -232,6 +235,15 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _wait_port_free(port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not _port_free(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def _port_free(port: int) -> bool:

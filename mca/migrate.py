@@ -112,7 +112,9 @@ def migrate_store(
         conn.execute(LEDGER_DDL)
         applied = {
             row["filename"]: row["checksum"]
-            for row in conn.execute("SELECT filename, checksum FROM mca_migrations WHERE store = %s", (store,))
+            for row in conn.execute(
+                "SELECT filename, checksum FROM mca_migrations WHERE store = %s", (store,)
+            )
         }
         # Refuse before touching anything: a changed file means the live schema and the
         # repository disagree, and re-running history is never what someone wants.

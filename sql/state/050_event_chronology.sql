@@ -1,6 +1,8 @@
 -- One row per user: their last 20 events, newest first, as a jsonb array.
 -- Top-N per group is row_number() in a subquery, the form both engines maintain
--- incrementally (RisingWave) or push the user filter into (PostgreSQL).
+-- incrementally (RisingWave) or push the user filter into (PostgreSQL). Contact addresses
+-- are dropped from each event's properties: the agent reads this array, and the model must
+-- never see (or choose) where a message goes.
 CREATE MATERIALIZED VIEW event_chronology AS
 SELECT
     user_id,
@@ -15,7 +17,7 @@ SELECT
             'sku', sku,
             'category', category,
             'text', text,
-            'properties', properties
+            'properties', properties - 'phone' - 'email'
         ) ORDER BY ts DESC, event_id DESC
     ) AS events,
     count(*) AS events_kept

@@ -1,0 +1,3 @@
+from mca.cli import main
+
+main()
