@@ -1,0 +1,240 @@
+"""The asset catalogue: search by meaning (``search_assets``) and bulk load (``load_assets``).
+
+Vectors travel as a text literal cast to ``vector(384)`` (``CAST(%s AS vector(384))``) rather
+than through pgvector's binary psycopg adapter: the adapter needs the ``vector`` type's OID
+from the server, which RisingWave's catalog does not expose the same way, while the text
+form is accepted by both engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+
+from mca.asset_rows import AssetRow, read_asset_file
+from mca.db import Engine, engine_of_version
+
+if TYPE_CHECKING:
+    from mca.embedding import Embedder
+
+__all__ = ["AssetHit", "AssetRow", "load_assets", "read_asset_file", "search_assets", "vector_literal"]
+
+# pgvector's HNSW scan returns ef_search candidates and filters afterwards; with a selective
+# filter that can leave fewer than k rows. Iterative scan keeps walking the graph until k rows
+# pass the filter (pgvector >= 0.8). relaxed_order may return rows slightly out of order, so the
+# outer query re-sorts the k hits exactly.
+HNSW_SETTINGS = (
+    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+    "set_config('hnsw.ef_search', %s, true)"
+)
+MIN_EF_SEARCH = 40
+
+_SEARCH_HEAD = sql.SQL(
+    "SELECT asset_id, kind, title, description, value, currency, category, tags, distance FROM ("
+    " SELECT asset_id, kind, title, description, value, currency, category, tags,"
+    " embedding <=> CAST(%(query)s AS vector(384)) AS distance"
+    " FROM assets WHERE embedding IS NOT NULL"
+)
+_SEARCH_TAIL = sql.SQL(" ORDER BY distance LIMIT %(k)s) AS hits ORDER BY distance, asset_id")
+# Each filter is a fixed fragment with bound parameters; only the fragments present are joined.
+_FILTERS = {
+    "active_only": sql.SQL(" AND active"),
+    "kind": sql.SQL(" AND kind = %(kind)s"),
+    "category": sql.SQL(" AND category = %(category)s"),
+    # Items without a value (content) cost nothing, so a price cap never hides them.
+    "max_value": sql.SQL(" AND (value IS NULL OR value <= %(max_value)s)"),
+    "now": sql.SQL(
+        " AND (valid_from IS NULL OR valid_from <= %(now)s)"
+        " AND (valid_until IS NULL OR valid_until > %(now)s)"
+    ),
+}
+
+UPSERT_POSTGRES = """
+INSERT INTO assets (asset_id, kind, title, description, value, currency, category, tags, active,
+                    valid_from, valid_until, embedding, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, CAST(%s AS vector(384)), %s)
+ON CONFLICT (asset_id) DO UPDATE SET
+    kind = EXCLUDED.kind, title = EXCLUDED.title, description = EXCLUDED.description,
+    value = EXCLUDED.value, currency = EXCLUDED.currency, category = EXCLUDED.category,
+    tags = EXCLUDED.tags, active = EXCLUDED.active, valid_from = EXCLUDED.valid_from,
+    valid_until = EXCLUDED.valid_until, embedding = EXCLUDED.embedding, updated_at = EXCLUDED.updated_at
+"""
+# RisingWave tables with a primary key overwrite on conflict by default: a plain INSERT upserts.
+UPSERT_RISINGWAVE = UPSERT_POSTGRES.split("ON CONFLICT")[0]
+
+
+@dataclass(frozen=True)
+class AssetHit:
+    asset_id: str
+    kind: str
+    title: str
+    description: str
+    value: Decimal | None
+    currency: str | None
+    category: str | None
+    tags: list[str]
+    score: float  # 1 - cosine distance: 1 is identical meaning, 0 unrelated
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "asset_id": self.asset_id,
+            "kind": self.kind,
+            "title": self.title,
+            "description": self.description,
+            "value": None if self.value is None else float(self.value),
+            "currency": self.currency,
+            "category": self.category,
+            "tags": list(self.tags),
+            "score": round(self.score, 4),
+        }
+
+
+def vector_literal(vector: Iterable[float]) -> str:
+    """pgvector's text form, ``[0.1,0.2,…]``; float32 round-trips exactly with repr()."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+_engines: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
+
+
+async def _engine_of(conn: psycopg.AsyncConnection[Any]) -> Engine:
+    engine = _engines.get(conn)
+    if engine is None:
+        cur = await conn.execute("SELECT version()")
+        row = await cur.fetchone()
+        assert row is not None
+        version = row["version"] if isinstance(row, dict) else row[0]
+        engine = engine_of_version(str(version))
+        _engines[conn] = engine
+    return engine
+
+
+def _search_statement(params: dict[str, Any]) -> sql.Composed:
+    parts = [_SEARCH_HEAD]
+    parts += [fragment for name, fragment in _FILTERS.items() if params.get(name) not in (None, False)]
+    parts.append(_SEARCH_TAIL)
+    return sql.Composed(parts)
+
+
+async def search_assets(
+    conn: psycopg.AsyncConnection[Any],
+    embedder: Embedder,
+    query: str,
+    *,
+    kind: str | None = None,
+    category: str | None = None,
+    max_value: float | Decimal | None = None,
+    k: int = 5,
+    now: datetime | None = None,
+    active_only: bool = True,
+) -> list[AssetHit]:
+    """The k catalogue items closest in meaning to ``query`` that pass every filter.
+
+    "Valid now" means valid_from <= now < valid_until (either bound may be absent).
+    """
+    if k < 1:
+        return []
+    # The forward pass takes milliseconds of CPU: keep it off the event loop.
+    vector = await asyncio.to_thread(embedder.embed_one, query)
+    params: dict[str, Any] = {
+        "query": vector_literal(vector),
+        "k": k,
+        "kind": kind,
+        "category": category,
+        "max_value": max_value,
+        "now": now or datetime.now(UTC),
+        "active_only": active_only,
+    }
+    statement = _search_statement(params)
+    engine = await _engine_of(conn)
+    async with conn.transaction():
+        if engine is Engine.POSTGRES:
+            await conn.execute(HNSW_SETTINGS, (str(max(MIN_EF_SEARCH, k)),))
+        cur = await conn.execute(statement, params)
+        rows = await cur.fetchall()
+    return [_hit(row) for row in rows]
+
+
+def _hit(row: Any) -> AssetHit:
+    r = row if isinstance(row, dict) else dict(
+        zip(
+            ("asset_id", "kind", "title", "description", "value", "currency", "category", "tags", "distance"),
+            row,
+            strict=True,
+        )
+    )
+    return AssetHit(
+        asset_id=r["asset_id"],
+        kind=r["kind"],
+        title=r["title"],
+        description=r["description"],
+        value=r["value"],
+        currency=r["currency"],
+        category=r["category"],
+        tags=list(r["tags"] or []),
+        score=1.0 - float(r["distance"]),
+    )
+
+
+def embedding_text(row: AssetRow) -> str:
+    """What gets embedded: title, description and tags (the meaning a query should match)."""
+    tags = f" Tags: {', '.join(row.tags)}." if row.tags else ""
+    return f"{row.title}. {row.description}{tags}"
+
+
+def load_assets(
+    conn: psycopg.Connection[Any],
+    path: Path,
+    embedder: Embedder,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> int:
+    """Validate, embed and upsert every asset in a JSON or CSV file; returns the count.
+
+    Every row is validated before anything is written (an ``InputError`` names the row and
+    field), and the rows are written in one transaction, so a bad file changes nothing.
+    """
+    rows = read_asset_file(Path(path))
+    return upsert_assets(conn, rows, embedder, batch_size=batch_size, progress=progress)
+
+
+def upsert_assets(
+    conn: psycopg.Connection[Any],
+    rows: Sequence[AssetRow],
+    embedder: Embedder,
+    *,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> int:
+    from tqdm import tqdm
+
+    vectors: list[str] = []
+    with tqdm(total=len(rows), desc="embedding assets", unit="asset", disable=not progress) as bar:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            vectors += [vector_literal(v) for v in embedder.embed([embedding_text(r) for r in batch])]
+            bar.update(len(batch))
+    row = conn.execute("SELECT version()").fetchone()
+    assert row is not None
+    version = row["version"] if isinstance(row, dict) else row[0]
+    upsert = UPSERT_RISINGWAVE if engine_of_version(str(version)) is Engine.RISINGWAVE else UPSERT_POSTGRES
+    now = datetime.now(UTC)
+    params = [
+        (
+            r.asset_id, r.kind, r.title, r.description, r.value, r.currency, r.category, list(r.tags),
+            r.active, r.valid_from, r.valid_until, vector, now,
+        )
+        for r, vector in zip(rows, vectors, strict=True)
+    ]
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(upsert, params)
+    return len(params)

