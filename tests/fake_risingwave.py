@@ -175,9 +175,8 @@ class FakeRisingWave:
             elif kind == b"S":
                 writer.write(_msg(b"Z", b"I"))
                 failed = False
-            elif kind in (b"H", b"C"):
-                if kind == b"C":
-                    writer.write(_msg(b"3", b""))
+            elif kind == b"C":
+                writer.write(_msg(b"3", b""))  # CloseComplete; Flush ("H") needs no answer
             await writer.drain()
 
     def _respond(self, sql: str, params: list[str | None], *, describe: bool) -> bytes:
