@@ -45,7 +45,9 @@ class FakeRisingWave:
         if upper.startswith("SELECT VERSION()"):
             return ["version"], [[VERSION]], "SELECT 1"
         if upper.startswith("SELECT FILENAME, CHECKSUM FROM MCA_MIGRATIONS"):
-            rows = [[r["filename"], r["checksum"]] for r in self.ledger if r["store"] == params[0]]
+            rows: list[list[str | None]] = [
+                [r["filename"], r["checksum"]] for r in self.ledger if r["store"] == params[0]
+            ]
             return ["filename", "checksum"], rows, f"SELECT {len(rows)}"
         if upper.startswith("INSERT INTO MCA_MIGRATIONS"):
             store, filename, checksum, engine = params[:4]

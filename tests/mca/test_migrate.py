@@ -89,7 +89,7 @@ def test_failed_file_leaves_nothing_behind(empty_db: str, tmp_path: Path) -> Non
         migrate_store(empty_db, "state", migration_files(sql_dir, "state"), {})
     assert ledger(empty_db) == [("state", "001_ok.sql")]
     with connect(empty_db) as conn:
-        assert conn.execute("SELECT to_regclass('half') AS t").fetchone()["t"] is None
+        assert conn.execute("SELECT to_regclass('half') AS t").fetchone() == {"t": None}
 
 
 def test_render_rewrites_dialect_and_placeholders() -> None:
