@@ -1,0 +1,1 @@
+"""The brain: trigger service, job queue, reasoning loop over MCP tools, model providers."""

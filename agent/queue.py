@@ -1,0 +1,174 @@
+"""The durable job queue in the ops store (``agent_jobs``).
+
+Jobs are claimed with ``FOR UPDATE SKIP LOCKED`` under a lease (visibility timeout): a worker
+that dies mid-job leaves the row ``running`` with an expired lease, and the next claim takes
+it again. Failures retry with exponential backoff up to ``max_attempts``, then the job is a
+dead letter. The decision id is fixed when the job is made, so every attempt of one job is
+the same decision to the tool server's idempotency keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+INSERT_JOB = """
+INSERT INTO agent_jobs (job_id, dedup_key, trigger_name, user_id, goal, tools, event, max_attempts,
+                        run_after, deadline, decision_id, created_at)
+VALUES (%(job_id)s, %(dedup_key)s, %(trigger_name)s, %(user_id)s, %(goal)s, %(tools)s, %(event)s,
+        %(max_attempts)s, %(now)s, %(deadline)s, %(decision_id)s, %(now)s)
+ON CONFLICT (dedup_key) DO NOTHING
+RETURNING job_id
+"""
+
+# Jobs whose lease expired on their last allowed attempt: the worker died every time.
+REAP_DEAD = """
+UPDATE agent_jobs
+SET status = 'dead', finished_at = %(now)s, locked_by = NULL,
+    last_error = coalesce(last_error || '; ', '') || 'lease expired on the last attempt'
+WHERE status = 'running' AND locked_until < %(now)s AND attempts >= max_attempts
+"""
+
+CLAIM = """
+WITH next AS (
+    SELECT job_id FROM agent_jobs
+    WHERE (status = 'queued' AND run_after <= %(now)s)
+       OR (status = 'running' AND locked_until < %(now)s AND attempts < max_attempts)
+    ORDER BY run_after
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE agent_jobs AS j
+SET status = 'running', attempts = j.attempts + 1,
+    locked_until = %(now)s + %(lease)s, locked_by = %(worker)s
+FROM next
+WHERE j.job_id = next.job_id
+RETURNING j.*
+"""
+
+COMPLETE = """
+UPDATE agent_jobs SET status = 'done', finished_at = %(now)s, locked_until = NULL
+WHERE job_id = %(job_id)s AND status = 'running' AND locked_by = %(worker)s
+"""
+
+FAIL = """
+UPDATE agent_jobs
+SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+    run_after = %(now)s + %(backoff)s * power(2, greatest(attempts - 1, 0)),
+    finished_at = CASE WHEN attempts >= max_attempts THEN %(now)s END,
+    locked_until = NULL, locked_by = NULL, last_error = %(error)s
+WHERE job_id = %(job_id)s AND status = 'running' AND locked_by = %(worker)s
+RETURNING status
+"""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    dedup_key: str
+    trigger_name: str
+    user_id: str
+    goal: str
+    tools: tuple[str, ...]
+    event: dict[str, Any]
+    max_attempts: int
+    deadline_in: timedelta
+
+    @property
+    def job_id(self) -> str:
+        # Derived from the dedup key, so a replayed trigger names the same job.
+        return "job_" + hashlib.sha256(self.dedup_key.encode()).hexdigest()[:24]
+
+    @property
+    def decision_id(self) -> str:
+        return "dec_" + self.job_id.removeprefix("job_")
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    trigger_name: str
+    user_id: str
+    goal: str
+    tools: tuple[str, ...]
+    event: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    deadline: datetime
+    decision_id: str
+    dedup_key: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Job:
+        return cls(
+            job_id=row["job_id"],
+            trigger_name=row["trigger_name"],
+            user_id=row["user_id"],
+            goal=row["goal"],
+            tools=tuple(row["tools"]),
+            event=dict(row["event"] or {}),
+            attempts=row["attempts"],
+            max_attempts=row["max_attempts"],
+            deadline=row["deadline"],
+            decision_id=row["decision_id"],
+            dedup_key=row["dedup_key"],
+        )
+
+
+async def enqueue(conn: psycopg.AsyncConnection[Any], job: NewJob, *, now: datetime) -> bool:
+    """Insert the job unless its dedup key exists; True when it is new."""
+    cur = await conn.execute(
+        INSERT_JOB,
+        {
+            "job_id": job.job_id,
+            "dedup_key": job.dedup_key,
+            "trigger_name": job.trigger_name,
+            "user_id": job.user_id,
+            "goal": job.goal,
+            "tools": list(job.tools),
+            "event": Jsonb(job.event),
+            "max_attempts": job.max_attempts,
+            "now": now,
+            "deadline": now + job.deadline_in,
+            "decision_id": job.decision_id,
+        },
+    )
+    return await cur.fetchone() is not None
+
+
+async def claim(
+    conn: psycopg.AsyncConnection[Any], *, worker: str, now: datetime, lease: timedelta
+) -> Job | None:
+    """Take the next runnable job (or one whose lease expired) under a new lease."""
+    async with conn.transaction():
+        await conn.execute(REAP_DEAD, {"now": now})
+        cur = await conn.execute(CLAIM, {"now": now, "lease": lease, "worker": worker})
+        row = await cur.fetchone()
+    return Job.from_row(row) if row else None
+
+
+async def complete(conn: psycopg.AsyncConnection[Any], job: Job, *, worker: str, now: datetime) -> bool:
+    """Mark the job done; False when the lease was lost to another worker meanwhile."""
+    cur = await conn.execute(COMPLETE, {"job_id": job.job_id, "worker": worker, "now": now})
+    return cur.rowcount == 1
+
+
+async def fail(
+    conn: psycopg.AsyncConnection[Any],
+    job: Job,
+    *,
+    worker: str,
+    now: datetime,
+    error: str,
+    backoff: timedelta = timedelta(seconds=2),
+) -> str | None:
+    """Put the job back with backoff, or dead-letter it on its last attempt; the new status."""
+    cur = await conn.execute(
+        FAIL, {"job_id": job.job_id, "worker": worker, "now": now, "error": error[:2000], "backoff": backoff}
+    )
+    row = await cur.fetchone()
+    return str(row["status"]) if row else None

@@ -1,0 +1,197 @@
+"""Where the trigger service reads new events from: one interface, one class per engine.
+
+A source turns a stored position into the next batch of events and the position just after
+them. The trigger service stores that position in the ops store in the same transaction as
+the jobs the batch made, so a restart resumes exactly where the last commit left off.
+
+PostgreSQL: ``events`` is read in ``(xid, seq)`` order, only below the oldest transaction
+still in flight (``pg_snapshot_xmin``). Sequence order is not commit order: a transaction may
+take seq 8, stay open while seq 10 commits, and commit later. Every transaction with an xid
+below xmin has finished, so the set of rows below it never grows again; and a transaction
+still open (or not started) will get an xid at or above xmin, so its rows sort after any
+position we have passed. Tailing by seq alone would have skipped seq 8 for good.
+
+RisingWave: a subscription cursor (``DECLARE … SUBSCRIPTION CURSOR FOR events_changes SINCE
+<rw_timestamp>``, ``FETCH n FROM c WITH (timeout = '1s')``). The position is the last
+``rw_timestamp`` seen; rows at that timestamp may come again after a restart, which is
+harmless because job dedup keys name the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+import psycopg
+from psycopg import sql
+
+Start = Literal["earliest", "latest"]
+EVENT_COLUMNS = "event_id, user_id, event_type, ts, value, points, sku, category, properties"
+
+PG_FETCH = f"""
+SELECT {EVENT_COLUMNS}, CAST(xid AS text) AS xid, seq
+FROM events
+WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+  AND (xid, seq) > (CAST(%(xid)s AS xid8), %(seq)s)
+ORDER BY xid, seq
+LIMIT %(limit)s
+"""
+
+PG_HEAD = """
+SELECT CAST(xid AS text) AS xid, seq FROM events
+WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xid DESC, seq DESC
+LIMIT 1
+"""
+
+
+def event_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The triggering event as jobs carry it (JSON-safe; free text stays out of jobs)."""
+    value = row.get("value")
+    ts = row.get("ts")
+    return {
+        "event_id": row["event_id"],
+        "user_id": row["user_id"],
+        "type": row["event_type"],
+        "ts": ts.isoformat() if hasattr(ts, "isoformat") else ts,
+        "value": float(value) if value is not None else None,
+        "points": row.get("points"),
+        "sku": row.get("sku"),
+        "category": row.get("category"),
+        "properties": dict(row.get("properties") or {}),
+    }
+
+
+class StreamSource(Protocol):
+    name: str
+
+    async def start_position(self, start: Start) -> dict[str, Any]: ...
+
+    async def fetch(self, position: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Events after `position` (at most `limit`) and the position after the last one."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class PostgresTail:
+    """Tail ``events`` on PostgreSQL by (xid, seq) below the oldest in-flight transaction."""
+
+    name = "postgres:events"
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn  # autocommit: each poll takes a fresh snapshot
+
+    async def start_position(self, start: Start) -> dict[str, Any]:
+        if start == "earliest":
+            return {"xid": "0", "seq": 0}
+        cur = await self.conn.execute(PG_HEAD)
+        row = await cur.fetchone()
+        return {"xid": row["xid"], "seq": int(row["seq"])} if row else {"xid": "0", "seq": 0}
+
+    async def fetch(self, position: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        cur = await self.conn.execute(
+            PG_FETCH, {"xid": str(position["xid"]), "seq": int(position["seq"]), "limit": limit}
+        )
+        rows = await cur.fetchall()
+        if not rows:
+            return [], position
+        last = rows[-1]
+        return [event_of(r) for r in rows], {"xid": last["xid"], "seq": int(last["seq"])}
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+class CursorConnection(Protocol):
+    """The slice of a connection the RisingWave source uses (a fake implements it in tests)."""
+
+    async def run(self, query: sql.Composable | str) -> list[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+class PsycopgCursorConnection:
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+
+    async def run(self, query: sql.Composable | str) -> list[dict[str, Any]]:
+        cur = await self.conn.execute(query if isinstance(query, sql.Composable) else sql.SQL(query))  # type: ignore[arg-type]
+        return list(await cur.fetchall()) if cur.description else []
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+INSERT_OPS = frozenset({"Insert", "UpdateInsert"})
+
+
+class RisingWaveSubscription:
+    """Read ``events`` changes from a RisingWave subscription cursor, resumable by rw_timestamp."""
+
+    name = "risingwave:events_changes"
+
+    def __init__(
+        self,
+        conn: CursorConnection,
+        *,
+        subscription: str = "events_changes",
+        cursor: str = "mca_trigger_cursor",
+        timeout: str = "1s",
+    ) -> None:
+        self.conn = conn
+        self.subscription = subscription
+        self.cursor = cursor
+        self.timeout = timeout
+        self._declared_at: int | None | Literal["now"] = None
+        self._open = False
+
+    def declare_sql(self, since: int | None) -> sql.Composed:
+        base = sql.SQL("DECLARE {} SUBSCRIPTION CURSOR FOR {}").format(
+            sql.Identifier(self.cursor), sql.Identifier(self.subscription)
+        )
+        if since is None:
+            return sql.Composed([base, sql.SQL(" SINCE now()")])
+        return sql.Composed([base, sql.SQL(" SINCE "), sql.Literal(int(since))])
+
+    def fetch_sql(self, limit: int) -> sql.Composed:
+        return sql.SQL("FETCH {} FROM {} WITH (timeout = {})").format(
+            sql.Literal(int(limit)), sql.Identifier(self.cursor), sql.Literal(self.timeout)
+        )
+
+    async def start_position(self, start: Start) -> dict[str, Any]:
+        # "earliest" means the oldest change the subscription still retains.
+        return {"rw_timestamp": 0 if start == "earliest" else None}
+
+    async def _ensure_cursor(self, since: int | None) -> None:
+        if self._open:
+            return
+        await self.conn.run(self.declare_sql(since))
+        self._open = True
+
+    async def fetch(self, position: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        since = position.get("rw_timestamp")
+        await self._ensure_cursor(int(since) if since is not None else None)
+        rows = await self.conn.run(self.fetch_sql(limit))
+        if not rows:
+            return [], position
+        events = [event_of(r) for r in rows if r.get("op") in INSERT_OPS]
+        return events, {"rw_timestamp": max(int(r["rw_timestamp"]) for r in rows)}
+
+    async def reset(self) -> None:
+        """Forget the cursor (after a connection error) so the next fetch re-declares it."""
+        self._open = False
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+def dedupe(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop repeated event ids within one batch (RisingWave replays share a timestamp)."""
+    seen: set[str] = set()
+    out = []
+    for e in events:
+        if e["event_id"] not in seen:
+            seen.add(e["event_id"])
+            out.append(e)
+    return out

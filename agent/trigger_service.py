@@ -1,0 +1,240 @@
+"""The trigger service: live rules on the event stream and scheduled opportunity queries.
+
+Each batch is one ops-store transaction: the jobs it makes, the cooldowns it sets and the
+source position after it commit together, so a restart neither loses nor repeats a trigger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from agent.clock import Clock, system_clock
+from agent.queue import NewJob, enqueue
+from agent.sources import Start, StreamSource, dedupe
+from agent.trigger_config import Opportunity, Rule, TriggerFile, TriggerSpec
+
+log = logging.getLogger(__name__)
+
+GET_POSITION = "SELECT position FROM trigger_positions WHERE source = %s FOR UPDATE"
+PUT_POSITION = """
+INSERT INTO trigger_positions (source, position, updated_at) VALUES (%s, %s, %s)
+ON CONFLICT (source) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at
+"""
+READ_POSITION = "SELECT position FROM trigger_positions WHERE source = %s"
+COOLDOWNS = """
+SELECT trigger_name, fired_at FROM trigger_cooldowns
+WHERE user_id = %s AND trigger_name IN (%s, '*')
+FOR UPDATE
+"""
+SET_COOLDOWN = """
+INSERT INTO trigger_cooldowns (trigger_name, user_id, fired_at) VALUES (%s, %s, %s)
+ON CONFLICT (trigger_name, user_id) DO UPDATE SET fired_at = EXCLUDED.fired_at
+"""
+USER_STATS = "SELECT * FROM user_stats WHERE user_id = %s"
+PREVIOUS_EVENT = "SELECT max(ts) AS prev FROM events WHERE user_id = %s AND ts < %s AND event_id <> %s"
+DUE_QUERIES = "SELECT query_name, last_run_at FROM trigger_schedule"
+MARK_RUN = """
+INSERT INTO trigger_schedule (query_name, last_run_at, last_jobs) VALUES (%s, %s, %s)
+ON CONFLICT (query_name) DO UPDATE SET last_run_at = EXCLUDED.last_run_at, last_jobs = EXCLUDED.last_jobs
+"""
+NOTIFY = "SELECT pg_notify('mca_agent_jobs', '')"
+
+
+@dataclass
+class Match:
+    spec: TriggerSpec
+    user_id: str
+    dedup_key: str
+    event: dict[str, Any]
+
+
+@dataclass
+class StepReport:
+    events: int = 0
+    matches: int = 0
+    jobs: list[str] = field(default_factory=list)
+    cooled: int = 0
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+class TriggerService:
+    def __init__(
+        self,
+        *,
+        source: StreamSource,
+        state: psycopg.AsyncConnection[Any],
+        ops: psycopg.AsyncConnection[Any],
+        triggers: TriggerFile,
+        clock: Clock = system_clock,
+        start: Start = "latest",
+        batch_size: int = 500,
+    ) -> None:
+        self.source = source
+        # Both autocommit: each poll sees a fresh snapshot, and batches open their own
+        # transaction on the ops connection.
+        self.state = state
+        self.ops = ops
+        self.triggers = triggers
+        self.clock = clock
+        self.start = start
+        self.batch_size = batch_size
+
+    # -- live rules ------------------------------------------------------------------------
+
+    async def _facts(self, rule: Rule, event: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
+        facts: dict[str, Any] = {"event": event}
+        user_id = event["user_id"]
+        if rule.needs("stats"):
+            key = f"stats:{user_id}"
+            if key not in cache:
+                cur = await self.state.execute(USER_STATS, (user_id,))
+                row = await cur.fetchone()
+                cache[key] = {k: _plain(v) for k, v in (row or {}).items()}
+            facts["stats"] = cache[key]
+        if rule.needs("user"):
+            cur = await self.state.execute(PREVIOUS_EVENT, (user_id, event["ts"], event["event_id"]))
+            row = await cur.fetchone()
+            prev = row["prev"] if row else None
+            ts = datetime.fromisoformat(event["ts"])
+            facts["user"] = {"days_away": (ts - prev).total_seconds() / 86400 if prev else None}
+        return facts
+
+    async def match_events(self, events: list[dict[str, Any]]) -> list[Match]:
+        rules = self.triggers.refresh().by_event
+        matches: list[Match] = []
+        cache: dict[str, Any] = {}
+        for event in events:
+            for rule in rules.get(event["type"], ()):
+                facts = await self._facts(rule, event, cache)
+                if all(c.holds(facts) for c in rule.conditions):
+                    key = f"{rule.name}:{event['user_id']}:{event['event_id']}"
+                    matches.append(Match(rule, event["user_id"], key, event))
+        return matches
+
+    async def _admit(self, match: Match, now: datetime, report: StepReport) -> None:
+        """Inside the batch transaction: apply cooldowns, enqueue, set cooldowns."""
+        cur = await self.ops.execute(COOLDOWNS, (match.user_id, match.spec.name))
+        fired = {r["trigger_name"]: r["fired_at"] for r in await cur.fetchall()}
+        spec = match.spec
+        if (match.spec.name in fired and fired[spec.name] > now - spec.cooldown) or (
+            "*" in fired and fired["*"] > now - spec.user_cooldown
+        ):
+            report.cooled += 1
+            return
+        job = NewJob(
+            dedup_key=match.dedup_key,
+            trigger_name=spec.name,
+            user_id=match.user_id,
+            goal=spec.goal,
+            tools=spec.tools,
+            event=match.event,
+            max_attempts=spec.max_attempts,
+            deadline_in=spec.deadline,
+        )
+        if await enqueue(self.ops, job, now=now):
+            report.jobs.append(job.job_id)
+            await self.ops.execute(SET_COOLDOWN, (spec.name, match.user_id, now))
+            await self.ops.execute(SET_COOLDOWN, ("*", match.user_id, now))
+
+    async def position(self) -> dict[str, Any] | None:
+        cur = await self.ops.execute(READ_POSITION, (self.source.name,))
+        row = await cur.fetchone()
+        return dict(row["position"]) if row else None
+
+    async def step_stream(self) -> StepReport:
+        """Process one batch of the stream; commits jobs + position together."""
+        report = StepReport()
+        stored = await self.position()
+        position = stored if stored is not None else await self.source.start_position(self.start)
+        events, after = await self.source.fetch(position, self.batch_size)
+        events = dedupe(events)
+        report.events = len(events)
+        if not events and stored is not None and after == position:
+            return report
+        matches = await self.match_events(events)
+        report.matches = len(matches)
+        now = self.clock()
+        async with self.ops.transaction():
+            cur = await self.ops.execute(GET_POSITION, (self.source.name,))
+            row = await cur.fetchone()
+            if (dict(row["position"]) if row else None) != stored:
+                # Another trigger service advanced the stream meanwhile: drop this batch.
+                log.warning("position of %s moved under us; batch dropped", self.source.name)
+                return StepReport()
+            for match in matches:
+                await self._admit(match, now, report)
+            await self.ops.execute(PUT_POSITION, (self.source.name, Jsonb(after), now))
+            if report.jobs:
+                await self.ops.execute(NOTIFY)
+        return report
+
+    # -- opportunity queries ---------------------------------------------------------------
+
+    async def due_opportunities(self, now: datetime) -> list[Opportunity]:
+        cur = await self.ops.execute(DUE_QUERIES)
+        last = {r["query_name"]: r["last_run_at"] for r in await cur.fetchall()}
+        return [
+            o for o in self.triggers.refresh().opportunities if o.name not in last or last[o.name] + o.every <= now
+        ]
+
+    async def run_opportunity(self, opportunity: Opportunity, now: datetime) -> StepReport:
+        report = StepReport()
+        cur = await self.state.execute(opportunity.sql, {"now": now})  # type: ignore[arg-type]
+        rows = await cur.fetchall()
+        report.matches = len(rows)
+        async with self.ops.transaction():
+            for row in rows:
+                event = {
+                    "type": "opportunity",
+                    "opportunity": opportunity.name,
+                    "user_id": row["user_id"],
+                    "at": now.isoformat(),
+                    "facts": {k: _plain(v) for k, v in dict(row.get("facts") or {}).items()},
+                }
+                await self._admit(Match(opportunity, row["user_id"], row["dedup_key"], event), now, report)
+            await self.ops.execute(MARK_RUN, (opportunity.name, now, len(report.jobs)))
+            if report.jobs:
+                await self.ops.execute(NOTIFY)
+        return report
+
+    async def step_opportunities(self) -> StepReport:
+        now = self.clock()
+        total = StepReport()
+        for opportunity in await self.due_opportunities(now):
+            try:
+                report = await self.run_opportunity(opportunity, now)
+            except psycopg.Error as err:
+                log.error("opportunity query %s failed: %s", opportunity.name, str(err).strip())
+                continue
+            total.matches += report.matches
+            total.jobs += report.jobs
+            total.cooled += report.cooled
+        return total
+
+    # -- the service loop ------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, *, poll: timedelta = timedelta(milliseconds=100)) -> None:
+        while not stop.is_set():
+            report = await self.step_stream()
+            while report.events and not stop.is_set():
+                report = await self.step_stream()
+            await self.step_opportunities()
+            try:
+                await asyncio.wait_for(stop.wait(), poll.total_seconds())
+            except TimeoutError:
+                pass
