@@ -1,0 +1,34 @@
+"""mcp_tools: the hands. MCP server and tools, PolicyGuard, budget ledger, outbox dispatcher.
+
+Contracts other packages rely on (kept stable):
+
+- ``mcp_tools.server.build_server(settings, stores, *, clock=None, embedder=None,
+  local_caller="agent") -> MCPServer[ToolDeps]`` — the official SDK's ``MCPServer``. Pools, the
+  policy store, the guard service and the embedder reach tools through the typed lifespan
+  context (``mcp_tools.runtime.ToolDeps``), opened on first lifespan entry and shared.
+- The agent connects in-process: ``async with mcp.Client(server) as client`` and calls
+  ``client.call_tool(name, args, meta={"mca.decision_id": ..., "mca.trigger": ...})``.
+  ``mca.decision_id`` feeds the idempotency key sha256(caller, decision_id, tool, canonical
+  args): the same call retried returns the first result (``"replayed": true``) and sends
+  nothing new. ``mca.trigger`` selects the tool allow-list and per-trigger budget.
+- Trust (``mcp_tools.auth``): in-process and stdio calls have no token; their caller is the
+  server's ``local_caller`` ("agent" in-process; ``mca mcp --stdio`` uses "stdio"). Over HTTP
+  the caller is the name of its bearer token in ``Settings.mcp_tokens`` (no/unknown token →
+  401). What a caller may do is the policy's ``callers:`` entry; only ``trust_meta: true``
+  callers may pick their trigger through meta, others always act as their configured
+  trigger, so meta cannot widen anyone's permissions.
+- Tool results: structured content ``{"status": ..., "reason": ..., "message": ...}``.
+  status ``allowed`` (``outbox_id``), ``deferred`` (``until``, ``pending_id``), ``held``
+  (``approval_id`` for ``mca approve``/``reject``), ``shadow`` (recorded, never sent) are
+  normal results; ``denied`` (guard reason code, maybe ``retry_at``) and ``error`` (bad input:
+  ``unknown_user``, ``unknown_asset``, ``asset_inactive``, ``asset_expired``,
+  ``text_too_long``, ``invalid_argument``...) are MCP error results (``isError``).
+  Reason codes: ``mcp_tools.guard.REASONS``.
+- Ops tables (``sql/ops/1xx``): ``tool_calls`` (one per judged call, ``decision_id`` indexed
+  for decision records), ``budget_counters``/``budget_ledger``, ``contact_counters``/
+  ``contact_last``, ``outbox``, ``audit_log``, ``pending_actions``, ``suppressions``.
+- ``mcp_tools.http.mount(app, settings, stores)`` mounts streamable HTTP under ``/mcp`` with
+  bearer auth and returns the lifespan the host app must run.
+- CLI (``mcp_tools.cli.register``): ``mca mcp --stdio``, ``mca dispatch``, ``mca approve ID``,
+  ``mca reject ID``, ``mca audit export --since ... --format csv|jsonl``, ``mca policy check``.
+"""

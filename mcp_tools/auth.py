@@ -1,0 +1,74 @@
+"""Who is calling, and how far their word is trusted.
+
+- In-process (memory transport) and stdio: no HTTP request; the caller is the server's
+  `local_caller` ("agent" for the in-process agent, chosen by whoever built the server).
+- Streamable HTTP: the caller is the name its bearer token maps to in `Settings.mcp_tokens`;
+  the HTTP mount refuses requests without a valid token (401) before they reach a tool, and
+  the tool re-derives the name from the same header, so nothing a client sends can rename it.
+
+What a caller may do comes from the policy's `callers:` section. Only callers with
+`trust_meta: true` (the agent) may choose their trigger through the `mca.trigger` request meta;
+everyone else always acts as their configured trigger, so sending meta cannot widen a
+caller's tools or budget. `mca.decision_id` from any caller only feeds the idempotency key,
+which is scoped by caller name.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from mcp_tools.guard import CallContext
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import Context
+
+    from mcp_tools.runtime import ToolDeps
+
+META_DECISION = "mca.decision_id"
+META_TRIGGER = "mca.trigger"
+UNSPECIFIED_TRIGGER = "unspecified"
+MAX_META_CHARS = 200
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("authorization") or headers.get("Authorization")
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def caller_for_token(token: str | None, tokens: Mapping[str, str]) -> str | None:
+    """The caller name for a token; compared in constant time against every configured token."""
+    if not token:
+        return None
+    found = None
+    for known, name in tokens.items():
+        if hmac.compare_digest(known.encode(), token.encode()):
+            found = name
+    return found
+
+
+def _meta_str(meta: Mapping[str, Any], key: str) -> str | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    text = str(value)
+    return text[:MAX_META_CHARS] if text else None
+
+
+def call_context(ctx: Context, deps: ToolDeps) -> CallContext:
+    request = ctx.request_context.request
+    meta: Mapping[str, Any] = ctx.request_context.meta or {}
+    if request is not None:
+        headers = getattr(request, "headers", {}) or {}
+        caller = caller_for_token(bearer_token(headers), deps.settings.mcp_tokens) or "anonymous"
+    else:
+        caller = deps.local_caller
+    policy = deps.service.policy().caller(caller)
+    trigger = (_meta_str(meta, META_TRIGGER) if policy.trust_meta else None) or (
+        UNSPECIFIED_TRIGGER if policy.trust_meta else policy.trigger
+    )
+    return CallContext(caller=caller, trigger=trigger, decision_id=_meta_str(meta, META_DECISION))

@@ -1,0 +1,229 @@
+"""PolicyGuard, the stateless half: every check that needs only the policy, the request, the
+user's contact row and the time. The stateful half (frequency caps, budgets, minimum gaps,
+suppressions) runs inside the ledger transaction (`mcp_tools.ledger`), so it is atomic.
+
+Every check has its own reason code (see `REASONS`); a verdict lists every failed check, the
+first one is the headline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mcp_tools.policy import Policy
+
+VerdictKind = Literal["allow", "deny", "defer", "hold", "shadow"]
+
+REASONS: dict[str, str] = {
+    "kill_switch": "The kill switch is on: no action is taken until an operator turns it off.",
+    "tool_not_allowed": "This tool is not allowed for this trigger or caller.",
+    "unknown_trigger": "The trigger is not in the policy and there is no default.",
+    "do_not_contact": "The customer asked not to be contacted at all.",
+    "opted_out": "The customer opted out of this channel.",
+    "no_consent": "The customer never gave consent for this channel.",
+    "no_address": "There is no address on file for this channel.",
+    "suppressed": "This channel is suppressed for the customer (STOP received or provider refusal).",
+    "quiet_hours": "It is quiet hours in the customer's time zone; the message waits until they end.",
+    "freq_cap_day": "The customer already got the most messages allowed today (their calendar day).",
+    "freq_cap_week": "The customer already got the most messages allowed this week.",
+    "freq_cap_month": "The customer already got the most messages allowed this month.",
+    "channel_cap_day": "The customer already got the most messages allowed on this channel today.",
+    "channel_cap_week": "The customer already got the most messages allowed on this channel this week.",
+    "channel_cap_month": "The customer already got the most messages allowed on this channel this month.",
+    "min_gap": "The last message to this customer was too recent.",
+    "budget_global_day": "Today's global budget cannot cover this.",
+    "budget_global_month": "This month's global budget cannot cover this.",
+    "budget_trigger": "This trigger's budget cannot cover this.",
+    "budget_user": "This customer's budget for the period cannot cover this.",
+    "asset_redemptions": "This asset has no redemptions left.",
+    "coupon_value_ceiling": "The coupon is worth more than the policy allows.",
+    "points_ceiling": "More points than one award may give.",
+    "sms_too_long": "The SMS (with the opt-out footer) is longer than the allowed number of segments.",
+    "sms_missing_opt_out": "The SMS lacks the required opt-out text.",
+    "banned_phrase": "The SMS contains a phrase the policy bans.",
+    "crm_field_not_allowed": "A CRM field is not on the allow-list.",
+    "approval_required": "Above the approval threshold: held until an operator approves or rejects it.",
+    "rejected": "An operator rejected this action.",
+}
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who calls and under which trigger; `approved` when an operator released a hold."""
+
+    caller: str
+    trigger: str
+    decision_id: str | None = None
+    approved: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    """A side effect fully resolved from the stores (address, value), ready to be judged."""
+
+    tool: str
+    user_id: str
+    arguments: dict[str, Any]
+    kind: str  # outbox kind: sms | coupon | crm | points
+    channel: str | None  # contact channel counted by caps, None when no message is sent
+    cost: Decimal
+    payload: dict[str, Any]
+    asset_id: str | None = None
+    timezone: str | None = None
+    approval_amount: Decimal | None = None
+    approval_threshold: Decimal | None = None
+
+
+@dataclass
+class Verdict:
+    kind: VerdictKind
+    reasons: list[str] = field(default_factory=list)
+    until: datetime | None = None
+    detail: str | None = None
+
+    @property
+    def reason(self) -> str | None:
+        return self.reasons[0] if self.reasons else None
+
+    @property
+    def message(self) -> str:
+        if not self.reasons:
+            return "Allowed."
+        text = " ".join(REASONS.get(r, r) for r in self.reasons)
+        return f"{text} {self.detail}" if self.detail else text
+
+
+def zone_of(name: str | None, fallback: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or fallback)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(fallback)
+
+
+def period_keys(now: datetime, zone: ZoneInfo) -> dict[str, str]:
+    """The calendar periods `now` falls in, in `zone`: a user's day is their local day."""
+    local = now.astimezone(zone).date()
+    iso = local.isocalendar()
+    return {"day": local.isoformat(), "week": f"{iso.year}-W{iso.week:02d}", "month": local.strftime("%Y-%m")}
+
+
+def _hm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def quiet_until(now: datetime, zone: ZoneInfo, start: str, end: str) -> datetime | None:
+    """When quiet hours end (UTC), or None when `now` is outside them. Handles overnight
+    windows and DST: the end is a local wall-clock time on the right local date."""
+    local = now.astimezone(zone)
+    t, s, e = local.time(), _hm(start), _hm(end)
+    if s == e:
+        return None
+    overnight = s > e
+    inside = (t >= s or t < e) if overnight else (s <= t < e)
+    if not inside:
+        return None
+    end_date: date = local.date() + timedelta(days=1) if overnight and t >= s else local.date()
+    return datetime.combine(end_date, e, tzinfo=zone).astimezone(UTC)
+
+
+def check_tool_allowed(policy: Policy, ctx: CallContext, tool: str) -> Verdict | None:
+    caller = policy.caller(ctx.caller)
+    trigger = policy.trigger(ctx.trigger)
+    if trigger is None:
+        return Verdict("deny", ["unknown_trigger"], detail=f"Trigger {ctx.trigger!r}.")
+    if tool not in caller.tools or tool not in trigger.tools:
+        return Verdict("deny", ["tool_not_allowed"], detail=f"Tool {tool!r}, trigger {ctx.trigger!r}.")
+    return None
+
+
+def _consent(policy: Policy, action: Action, contact: dict[str, Any]) -> list[str]:
+    if action.channel is None:
+        return []
+    if contact.get("do_not_contact"):
+        return ["do_not_contact"]
+    consent = contact.get(f"consent_{action.channel}")
+    if consent is False:
+        return ["opted_out"]
+    if consent is None:
+        return ["no_consent"]
+    address = {"sms": "phone", "email": "email"}.get(action.channel)
+    if address and not contact.get(address):
+        return ["no_address"]
+    return []
+
+
+def _content(policy: Policy, action: Action) -> tuple[list[str], str | None]:
+    if action.kind != "sms":
+        return [], None
+    from mcp_tools.sms import sms_length
+
+    text = str(action.payload.get("body", ""))
+    reasons: list[str] = []
+    lowered = text.lower()
+    banned = [p for p in policy.sms.banned_phrases if p.lower() in lowered]
+    if banned:
+        reasons.append("banned_phrase")
+    if policy.sms.require_opt_out and policy.sms.opt_out_text.lower() not in lowered:
+        reasons.append("sms_missing_opt_out")
+    length = sms_length(text)
+    detail = None
+    if length.segments > policy.sms.max_segments:
+        reasons.append("sms_too_long")
+        detail = f"{length.segments} {length.encoding} segments, at most {policy.sms.max_segments}."
+    if banned:
+        detail = f"Banned: {', '.join(repr(b) for b in banned)}." + (f" {detail}" if detail else "")
+    return reasons, detail
+
+
+def _ceilings(policy: Policy, action: Action) -> list[str]:
+    if action.kind == "coupon" and action.cost > policy.coupons.max_value:
+        return ["coupon_value_ceiling"]
+    if action.kind == "points" and int(action.arguments.get("points", 0)) > policy.points.max_per_award:
+        return ["points_ceiling"]
+    if action.kind == "crm":
+        allowed = set(policy.crm.allowed_fields)
+        if any(name not in allowed for name in action.payload.get("fields", {})):
+            return ["crm_field_not_allowed"]
+    return []
+
+
+def _zero_caps(policy: Policy, action: Action) -> list[str]:
+    """A cap of 0 denies without touching the counters (the upsert would start at 1)."""
+    if action.channel is None:
+        return []
+    reasons = [f"freq_cap_{p}" for p, v in policy.caps.items() if v == 0]
+    reasons += [f"channel_cap_{p}" for p, v in policy.channel(action.channel).caps.items() if v == 0]
+    return reasons
+
+
+def judge(
+    policy: Policy, ctx: CallContext, action: Action, contact: dict[str, Any], now: datetime
+) -> Verdict | None:
+    """The stateless verdict: deny / defer / hold, or None to go on to the atomic checks."""
+    if policy.kill_switch:
+        return Verdict("deny", ["kill_switch"])
+    denied = check_tool_allowed(policy, ctx, action.tool)
+    if denied:
+        return denied
+    content, detail = _content(policy, action)
+    reasons = (
+        _consent(policy, action, contact) + _ceilings(policy, action) + content + _zero_caps(policy, action)
+    )
+    if reasons:
+        return Verdict("deny", reasons, detail=detail)
+    if action.approval_threshold is not None and action.approval_amount is not None and not ctx.approved:
+        if action.approval_amount > action.approval_threshold:
+            return Verdict("hold", ["approval_required"])
+    if action.channel is not None:
+        quiet = policy.channel(action.channel).quiet_hours
+        if quiet is not None:
+            zone = zone_of(action.timezone, policy.default_user_timezone)
+            until = quiet_until(now, zone, quiet.start, quiet.end)
+            if until is not None:
+                return Verdict("defer", ["quiet_hours"], until=until, detail=f"Until {until.isoformat()}.")
+    return None

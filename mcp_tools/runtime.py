@@ -1,0 +1,90 @@
+"""The server's dependencies, opened once and shared by every connection that enters its lifespan.
+
+The MCP SDK enters a server's lifespan once per in-process client, once for stdio and once for
+the HTTP session manager. Pools are expensive to open, so the first entry opens them, the last
+exit closes them, and every tool reads them from the typed lifespan context (`ToolDeps`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from mca.db import Stores, open_pool
+from mca.settings import Settings
+from mcp_tools.clock import Clock, system_clock
+from mcp_tools.policy import PolicyStore
+from mcp_tools.service import ToolService
+
+if TYPE_CHECKING:
+    from mca.embedding import Embedder
+
+
+@dataclass
+class ToolDeps:
+    """What every tool reads from `ctx.request_context.lifespan_context`."""
+
+    settings: Settings
+    service: ToolService
+    state_pool: AsyncConnectionPool
+    local_caller: str
+    embedder: Embedder | None = None
+
+    async def get_embedder(self) -> Embedder:
+        if self.embedder is None:
+            from mca.embedding import get_embedder
+
+            # Loading the model takes seconds: off the event loop, once per process.
+            self.embedder = await asyncio.to_thread(
+                get_embedder, self.settings.embedding_model, self.settings.embedding_batch_size
+            )
+        return self.embedder
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    stores: Stores
+    clock: Clock = system_clock
+    embedder: Any = None
+    local_caller: str = "agent"
+    pool_size: int = 10
+    _deps: ToolDeps | None = None
+    _users: int = 0
+    _pools: list[AsyncConnectionPool] = field(default_factory=list)
+    _lock: asyncio.Lock | None = None
+
+    async def _open(self) -> ToolDeps:
+        ops = await open_pool(self.stores.ops_url, min_size=1, max_size=self.pool_size, name="mca-ops")
+        state = ops
+        if self.stores.state_url != self.stores.ops_url:
+            state = await open_pool(
+                self.stores.state_url, min_size=1, max_size=self.pool_size, name="mca-state"
+            )
+        self._pools = [ops] if state is ops else [ops, state]
+        service = ToolService(PolicyStore(self.settings.policy_file), state, ops, self.clock)
+        return ToolDeps(self.settings, service, state, self.local_caller, self.embedder)
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[ToolDeps]:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._deps is None:
+                self._deps = await self._open()
+            self._users += 1
+            deps = self._deps
+        try:
+            yield deps
+        finally:
+            async with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    pools, self._pools, self._deps = self._pools, [], None
+                    for pool in pools:
+                        await pool.close()

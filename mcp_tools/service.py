@@ -1,0 +1,249 @@
+"""ToolService: the one place a side-effecting tool call becomes a verdict.
+
+Every transport (memory, stdio, HTTP), the deferred-call scheduler and `mca approve` come
+through here: resolve the action from the stores, judge it (stateless checks), then settle it
+in one ops transaction (`mcp_tools.ledger`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from mcp_tools import actions, ledger
+from mcp_tools.clock import Clock
+from mcp_tools.errors import NotFound, ToolInputError
+from mcp_tools.guard import Action, CallContext, Verdict, check_tool_allowed, judge
+from mcp_tools.ledger import Outcome
+from mcp_tools.policy import Policy, PolicyStore
+
+log = logging.getLogger(__name__)
+
+CLAIM_PENDING = """
+SELECT p.pending_id, p.kind, p.status, t.call_id, t.idem_key, t.caller, t.trigger_name, t.decision_id,
+       t.tool, t.arguments,
+       EXISTS (SELECT 1 FROM pending_actions h WHERE h.call_id = t.call_id AND h.kind = 'hold'
+               AND h.status = 'done' AND h.decided_by IS NOT NULL) AS approved
+FROM pending_actions p JOIN tool_calls t ON t.call_id = p.call_id
+WHERE p.pending_id = %s AND p.status = 'waiting'
+FOR UPDATE OF p {skip}
+"""
+DUE_PENDING = """
+SELECT pending_id FROM pending_actions WHERE status = 'waiting' AND kind = 'defer' AND due_at <= %s
+ORDER BY due_at LIMIT %s
+"""
+CLOSE_PENDING = "UPDATE pending_actions SET status = %s, outcome = %s, decided_by = %s, updated_at = %s WHERE pending_id = %s"
+
+
+@dataclass
+class ToolService:
+    policy_store: PolicyStore
+    state_pool: AsyncConnectionPool
+    ops_pool: AsyncConnectionPool
+    clock: Clock
+
+    def policy(self) -> Policy:
+        return self.policy_store.current()
+
+    async def check_read(self, tool: str, ctx: CallContext, arguments: dict[str, Any]) -> Outcome | None:
+        """None when `ctx` may use the read tool; otherwise an audited denial."""
+        policy = self.policy()
+        verdict = check_tool_allowed(policy, ctx, tool)
+        if verdict is None:
+            return None
+        async with self.ops_pool.connection() as conn:
+            await ledger.audit_only(
+                conn, policy, ctx, tool, arguments.get("user_id"), arguments, verdict, self.clock()
+            )
+        return Outcome(
+            "denied", verdict.reason, verdict.reasons, verdict.message, policy_version=policy.version_id
+        )
+
+    async def build_action(
+        self, policy: Policy, tool: str, args: dict[str, Any]
+    ) -> tuple[Action, dict[str, Any]]:
+        now = self.clock()
+        async with self.state_pool.connection() as state:
+            contact = await actions.load_user(state, args.get("user_id"))
+            user_id = contact["user_id"]
+            reason = actions._text("reason", args.get("reason"), actions.MAX_REASON_CHARS)
+            common = {
+                "user_id": user_id,
+                "arguments": args,
+                "timezone": contact.get("timezone"),
+                "tool": tool,
+            }
+            if tool == "send_coupon":
+                asset = await actions.load_asset(state, args.get("asset_id"), now)
+                value = Decimal(asset["value"])
+                channel = policy.coupons.channel
+                payload = {
+                    "user_id": user_id,
+                    "channel": channel,
+                    "email": contact.get("email"),
+                    "phone": contact.get("phone"),
+                    "first_name": contact.get("first_name"),
+                    "asset_id": asset["asset_id"],
+                    "title": asset["title"],
+                    "value": str(value),
+                    "currency": asset["currency"],
+                    "reason": reason,
+                }
+                action = Action(
+                    kind="coupon",
+                    channel=channel,
+                    cost=value,
+                    payload=payload,
+                    asset_id=asset["asset_id"],
+                    approval_amount=value,
+                    approval_threshold=policy.coupons.approval_above,
+                    **common,
+                )
+            elif tool == "send_sms":
+                text = actions._text("text", args.get("text"), policy.sms.max_chars)
+                body = actions.sms_body(policy, text)
+                payload = {"user_id": user_id, "to": contact.get("phone"), "body": body, "reason": reason}
+                action = Action(
+                    kind="sms", channel="sms", cost=actions.sms_cost(policy, body), payload=payload, **common
+                )
+            elif tool == "update_crm":
+                fields = actions.crm_fields(policy, args.get("fields"))
+                payload = {
+                    "user_id": user_id,
+                    "email": contact.get("email"),
+                    "fields": fields,
+                    "reason": reason,
+                }
+                action = Action(kind="crm", channel=None, cost=Decimal(0), payload=payload, **common)
+            elif tool == "award_points":
+                points = actions.points_amount(args.get("points"))
+                payload = {"user_id": user_id, "points": points, "reason": reason}
+                threshold = policy.points.approval_above
+                action = Action(
+                    kind="points",
+                    channel=None,
+                    cost=policy.points.value_per_point * points,
+                    payload=payload,
+                    approval_amount=Decimal(points),
+                    approval_threshold=Decimal(threshold) if threshold is not None else None,
+                    **common,
+                )
+            else:
+                raise ToolInputError("unknown_tool", f"{tool!r} is not a side-effecting tool")
+        return action, contact
+
+    async def act(self, tool: str, args: dict[str, Any], ctx: CallContext) -> Outcome:
+        """Judge and record one side-effecting call; a retried identical call replays its result."""
+        policy = self.policy()
+        key = ledger.idem_key(ctx.caller, ctx.decision_id, tool, args)
+        early = check_tool_allowed(policy, ctx, tool) or (
+            Verdict("deny", ["kill_switch"]) if policy.kill_switch else None
+        )
+        if early is not None:
+            # Refused before touching the state store: a caller without the tool learns nothing.
+            async with self.ops_pool.connection() as conn:
+                replay = await ledger.find_call(conn, key)
+                if replay is not None:
+                    return replay
+                await ledger.audit_only(
+                    conn, policy, ctx, tool, args.get("user_id"), args, early, self.clock()
+                )
+            return Outcome(
+                "denied", early.reason, early.reasons, early.message, policy_version=policy.version_id
+            )
+        try:
+            action, contact = await self.build_action(policy, tool, args)
+        except ToolInputError as err:
+            return Outcome(
+                "error", err.code, [err.code], str(err), extra={"field": err.field} if err.field else {}
+            )
+        now = self.clock()
+        stateless = judge(policy, ctx, action, contact, now)
+        async with self.ops_pool.connection() as conn:
+            return await ledger.decide_new(conn, policy, ctx, action, stateless, now, key)
+
+    async def release(
+        self, pending_id: int, *, by: str, approve: bool = False, skip_locked: bool = False
+    ) -> Outcome | None:
+        """Re-judge a waiting call: a due deferral (scheduler) or an approved hold (operator).
+
+        Returns None when the row is taken by another worker (skip_locked) or not waiting.
+        """
+        policy = self.policy()
+        async with self.ops_pool.connection() as conn, conn.transaction():
+            sql = CLAIM_PENDING.format(skip="SKIP LOCKED" if skip_locked else "")
+            row = await (await conn.execute(sql, (pending_id,))).fetchone()
+            if row is None:
+                if skip_locked:
+                    return None
+                raise NotFound(f"no waiting action with id {pending_id}")
+            if approve and row["kind"] != "hold":
+                raise NotFound(f"action {pending_id} is deferred, not held for approval")
+            ctx = CallContext(
+                caller=row["caller"],
+                trigger=row["trigger_name"],
+                decision_id=row["decision_id"],
+                approved=approve or bool(row["approved"]),
+            )
+            now = self.clock()
+            try:
+                action, contact = await self.build_action(policy, row["tool"], dict(row["arguments"]))
+            except ToolInputError as err:
+                verdict = Verdict("deny", [err.code], detail=str(err))
+                await conn.execute(ledger.UPDATE_CALL, ("denied", err.code, now, row["call_id"]))
+                outcome = Outcome("denied", err.code, [err.code], str(err), call_id=row["call_id"])
+                await ledger.audit_only(
+                    conn, policy, ctx, row["tool"], None, dict(row["arguments"]), verdict, now
+                )
+            else:
+                stateless = judge(policy, ctx, action, contact, now)
+                outcome = await ledger.settle(
+                    conn, policy, ctx, action, stateless, now, key=row["idem_key"], call_id=row["call_id"]
+                )
+            await conn.execute(
+                CLOSE_PENDING,
+                (
+                    "done",
+                    ledger.Jsonb(outcome.to_dict()),
+                    by if row["kind"] == "hold" else None,
+                    now,
+                    pending_id,
+                ),
+            )
+            return outcome
+
+    async def reject(self, pending_id: int, *, by: str) -> Outcome:
+        policy = self.policy()
+        async with self.ops_pool.connection() as conn, conn.transaction():
+            row = await (await conn.execute(CLAIM_PENDING.format(skip=""), (pending_id,))).fetchone()
+            if row is None or row["kind"] != "hold":
+                raise NotFound(f"no action held for approval with id {pending_id}")
+            now = self.clock()
+            ctx = CallContext(
+                caller=f"operator:{by}", trigger=row["trigger_name"], decision_id=row["decision_id"]
+            )
+            verdict = Verdict("deny", ["rejected"], detail=f"Rejected by {by}.")
+            outcome = Outcome("denied", "rejected", ["rejected"], verdict.message, call_id=row["call_id"])
+            await conn.execute(ledger.UPDATE_CALL, ("rejected", "rejected", now, row["call_id"]))
+            await conn.execute(
+                CLOSE_PENDING, ("rejected", ledger.Jsonb(outcome.to_dict()), by, now, pending_id)
+            )
+            await ledger.audit_only(
+                conn, policy, ctx, row["tool"], None, dict(row["arguments"]), verdict, now
+            )
+            return outcome
+
+    async def release_due(self, limit: int = 50) -> list[Outcome]:
+        """Re-judge every deferred call whose time has come (run by `mca dispatch`)."""
+        async with self.ops_pool.connection() as conn:
+            rows = await (await conn.execute(DUE_PENDING, (self.clock(), limit))).fetchall()
+        outcomes = []
+        for row in rows:
+            outcome = await self.release(int(row["pending_id"]), by="scheduler", skip_locked=True)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
