@@ -33,8 +33,7 @@ __all__ = ["AssetHit", "AssetRow", "load_assets", "read_asset_file", "search_ass
 # pass the filter (pgvector >= 0.8). relaxed_order may return rows slightly out of order, so the
 # outer query re-sorts the k hits exactly.
 HNSW_SETTINGS = (
-    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-    "set_config('hnsw.ef_search', %s, true)"
+    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)"
 )
 MIN_EF_SEARCH = 40
 
@@ -165,11 +164,25 @@ async def search_assets(
 
 
 def _hit(row: Any) -> AssetHit:
-    r = row if isinstance(row, dict) else dict(
-        zip(
-            ("asset_id", "kind", "title", "description", "value", "currency", "category", "tags", "distance"),
-            row,
-            strict=True,
+    r = (
+        row
+        if isinstance(row, dict)
+        else dict(
+            zip(
+                (
+                    "asset_id",
+                    "kind",
+                    "title",
+                    "description",
+                    "value",
+                    "currency",
+                    "category",
+                    "tags",
+                    "distance",
+                ),
+                row,
+                strict=True,
+            )
         )
     )
     return AssetHit(
@@ -230,11 +243,38 @@ def upsert_assets(
     now = datetime.now(UTC)
     params = [
         (
-            r.asset_id, r.kind, r.title, r.description, r.value, r.currency, r.category, list(r.tags),
-            r.active, r.valid_from, r.valid_until, vector, now,
+            r.asset_id,
+            r.kind,
+            r.title,
+            r.description,
+            r.value,
+            r.currency,
+            r.category,
+            list(r.tags),
+            r.active,
+            r.valid_from,
+            r.valid_until,
+            vector,
+            now,
         )
         for r, vector in zip(rows, vectors, strict=True)
     ]
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(upsert, params)
+    if not conn.autocommit:
+        conn.commit()
     return len(params)
+
+
+def format_hits(hits: Sequence[AssetHit]) -> str:
+    """A plain-text table of search results, best first, for the CLI and the demo."""
+    if not hits:
+        return "(no matching assets)"
+    header = f"{'score':>6}  {'asset_id':<22} {'kind':<8} {'value':>10}  {'category':<12} title"
+    lines = [header, "-" * len(header)]
+    for h in hits:
+        value = "" if h.value is None else f"{h.value:,.0f} {h.currency or ''}".strip()
+        lines.append(
+            f"{h.score:>6.3f}  {h.asset_id:<22} {h.kind:<8} {value:>10}  {h.category or '':<12} {h.title}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""CLI commands of the shell's data side: `mca assets load|search`, `mca seed`, `mca demo`.
+
+Only typer and the standard library at import time; torch and the database load inside the
+command bodies, so `mca --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+assets_app = typer.Typer(help="The asset catalogue: coupons, rewards, content.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(assets_app, name="assets")
+    app.command("seed")(seed)
+    app.command("demo")(demo)
+
+
+@assets_app.command("load")
+def assets_load(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A JSON list of assets or a CSV with a header row.")],
+) -> None:
+    """Validate, embed and upsert every asset in FILE (all or nothing)."""
+    from mca.assets import load_assets
+    from mca.cli import settings_of
+    from mca.db import connect, resolve_stores
+    from mca.embedding import get_embedder
+
+    settings = settings_of(ctx)
+    from mca.asset_rows import read_asset_file
+
+    read_asset_file(file)  # fail on a bad file before starting servers or loading the model
+    stores = resolve_stores(settings)
+    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    with connect(stores.state_url, autocommit=True) as conn:
+        count = load_assets(conn, file, embedder, settings.embedding_batch_size)
+    typer.echo(f"loaded {count} assets from {file}")
+
+
+@assets_app.command("search")
+def assets_search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What you are looking for, in words.")],
+    kind: Annotated[str | None, typer.Option(help="coupon | reward | content")] = None,
+    category: Annotated[str | None, typer.Option(help="e.g. outdoor, apparel, beauty")] = None,
+    max_value: Annotated[float | None, typer.Option("--max-value", help="Upper bound on value.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many results.")] = 5,
+    include_inactive: Annotated[bool, typer.Option(help="Also show inactive assets.")] = False,
+) -> None:
+    """Search the catalogue by meaning; prints the best matches with their scores."""
+    import asyncio
+
+    from mca.assets import AssetHit, format_hits, search_assets
+    from mca.cli import settings_of
+    from mca.db import connect_async, resolve_stores
+    from mca.embedding import get_embedder
+
+    settings = settings_of(ctx)
+    stores = resolve_stores(settings)
+    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+
+    async def run() -> list[AssetHit]:
+        conn = await connect_async(stores.state_url, autocommit=True)
+        try:
+            return await search_assets(
+                conn, embedder, query, kind=kind, category=category, max_value=max_value, k=k,
+                active_only=not include_inactive,
+            )  # fmt: skip
+        finally:
+            await conn.close()
+
+    typer.echo(format_hits(asyncio.run(run())))
+
+
+def seed(
+    ctx: typer.Context,
+    users: Annotated[int, typer.Option(min=1, help="How many customers.")] = 1_000,
+    events: Annotated[
+        int, typer.Option(min=2, help="How many events in total (at least 2 per user).")
+    ] = 50_000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same world.")] = 1,
+    skip_catalogue: Annotated[bool, typer.Option(help="Do not load the demo asset catalogue.")] = False,
+) -> None:
+    """Generate and load a synthetic loyalty programme (and the demo catalogue)."""
+    from mca.cli import settings_of
+    from mca.db import connect, resolve_stores
+    from mca.migrate import migrate
+    from mca.seed.load import ensure_catalogue, seed_world
+    from mca.seed.world import event_budgets
+
+    settings = settings_of(ctx)
+    event_budgets(users, events, seed)  # bad sizes fail before anything starts
+    stores = resolve_stores(settings)
+    migrate(settings, stores.state_url, stores.ops_url)
+    with connect(stores.state_url, autocommit=True) as conn:
+        typer.echo(seed_world(conn, users, events, seed).describe())
+        if not skip_catalogue:
+            from mca.embedding import get_embedder
+
+            embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+            loaded = ensure_catalogue(conn, embedder)
+            typer.echo(f"catalogue: {loaded} assets loaded" if loaded else "catalogue: already loaded")
+
+
+def demo(ctx: typer.Context) -> None:
+    """Start the embedded server, seed a small world, tell one customer's story, show what mca sees."""
+    from mca.cli import settings_of
+    from mca.demo_world import run_demo
+
+    run_demo(settings_of(ctx), typer.echo)
