@@ -1,0 +1,1 @@
+"""The door: event formats (Segment, CloudEvents), auth, POST /ingest, transports, Kafka sink."""

@@ -1,0 +1,189 @@
+"""Small validators for one field each, and the well-known properties that fill typed columns.
+
+Every validator returns the clean value or appends a ``FieldError`` naming the path and the
+reason, so one pass reports every bad field of a request instead of the first one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from ingest.errors import FieldError
+
+MAX_ID_CHARS = 256
+MAX_TYPE_CHARS = 128
+FUTURE_TOLERANCE = timedelta(minutes=5)
+# numeric(14, 2): twelve digits before the point.
+MAX_VALUE = 10**12
+MAX_POINTS = 2**31 - 1
+
+# Typed column -> the property names that fill it, first present wins.
+VALUE_KEYS = ("revenue", "value", "price", "total")
+POINTS_KEYS = ("points",)
+SKU_KEYS = ("sku", "product_id")
+CATEGORY_KEYS = ("category",)
+TEXT_KEYS = ("text", "body", "message", "comment", "review")
+
+# Properties the views CAST (user_profile, user_stats): a wrong type there would break the
+# view for every user at read time, so they are checked at the door.
+BOOLEAN_TRAITS = ("consent_sms", "consent_email", "consent_push", "do_not_contact")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def text_id(value: Any, path: str, errors: list[FieldError], *, required: bool = True) -> str | None:
+    """An identifier: a non-empty string (or an integer, as Segment allows for userId)."""
+    if value is None:
+        if required:
+            errors.append(FieldError(path, "required"))
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        errors.append(FieldError(path, "must be a string"))
+        return None
+    text = str(value)
+    if not text.strip():
+        errors.append(FieldError(path, "must not be empty"))
+        return None
+    if len(text) > MAX_ID_CHARS:
+        errors.append(FieldError(path, f"longer than {MAX_ID_CHARS} characters"))
+        return None
+    return text
+
+
+def event_name(value: Any, path: str, errors: list[FieldError]) -> str | None:
+    if value is None:
+        errors.append(FieldError(path, "required"))
+        return None
+    if not isinstance(value, str) or not value.strip():
+        errors.append(FieldError(path, "must be a non-empty string"))
+        return None
+    if len(value) > MAX_TYPE_CHARS:
+        errors.append(FieldError(path, f"longer than {MAX_TYPE_CHARS} characters"))
+        return None
+    return value
+
+
+def timestamp(value: Any, path: str, errors: list[FieldError], now: datetime) -> datetime | None:
+    """An ISO 8601 / RFC 3339 time with an offset, not more than 5 minutes ahead of ``now``."""
+    if not isinstance(value, str):
+        errors.append(FieldError(path, "must be an ISO 8601 string such as 2024-05-01T12:00:00Z"))
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        errors.append(FieldError(path, f"not an ISO 8601 timestamp: {value[:40]!r}"))
+        return None
+    if parsed.tzinfo is None:
+        errors.append(FieldError(path, "needs a UTC offset (e.g. Z or +02:00)"))
+        return None
+    try:
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        errors.append(FieldError(path, "out of range"))
+        return None
+    if parsed > now + FUTURE_TOLERANCE:
+        errors.append(FieldError(path, "more than 5 minutes in the future"))
+        return None
+    return parsed
+
+
+def mapping(value: Any, path: str, errors: list[FieldError]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.append(FieldError(path, "must be an object"))
+        return {}
+    return value
+
+
+def _first(props: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:
+    for key in keys:
+        value = props.get(key)
+        if value is not None:
+            return key, value
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def typed_columns(props: dict[str, Any], path: str, errors: list[FieldError]) -> dict[str, Any]:
+    """value, points, sku, category, text from the well-known properties (which also stay
+    in ``properties``: the mapping is lossless)."""
+    out: dict[str, Any] = {"value": None, "points": None, "sku": None, "category": None, "text": None}
+    found = _first(props, VALUE_KEYS)
+    if found is not None:
+        number = _number(found[1])
+        if number is None:
+            errors.append(FieldError(f"{path}.{found[0]}", "must be a number"))
+        elif abs(number) >= MAX_VALUE:
+            errors.append(FieldError(f"{path}.{found[0]}", f"must be below {MAX_VALUE:,} in magnitude"))
+        else:
+            out["value"] = round(number, 2)
+    found = _first(props, POINTS_KEYS)
+    if found is not None:
+        number = _number(found[1])
+        if number is None or number != int(number):
+            errors.append(FieldError(f"{path}.{found[0]}", "must be an integer"))
+        elif abs(number) > MAX_POINTS:
+            errors.append(FieldError(f"{path}.{found[0]}", "out of the 32-bit integer range"))
+        else:
+            out["points"] = int(number)
+    found = _first(props, SKU_KEYS)
+    if found is not None:
+        out["sku"] = text_id(found[1], f"{path}.{found[0]}", errors)
+    found = _first(props, CATEGORY_KEYS)
+    if found is not None:
+        if isinstance(found[1], str):
+            out["category"] = found[1]
+        else:
+            errors.append(FieldError(f"{path}.{found[0]}", "must be a string"))
+    found = _first(props, TEXT_KEYS)
+    if found is not None:
+        if isinstance(found[1], str):
+            out["text"] = found[1]
+        else:
+            errors.append(FieldError(f"{path}.{found[0]}", "must be a string"))
+    return out
+
+
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_cast_properties(
+    event_type: str, props: dict[str, Any], path: str, errors: list[FieldError]
+) -> None:
+    """Reject values the live views would fail to CAST (see BOOLEAN_TRAITS)."""
+    if event_type == "identify":
+        for key in BOOLEAN_TRAITS:
+            value = props.get(key)
+            if value is not None and not isinstance(value, bool):
+                errors.append(FieldError(f"{path}.{key}", "must be true or false"))
+        birthday = props.get("birthday")
+        if birthday is not None and not _is_date(birthday):
+            errors.append(FieldError(f"{path}.birthday", "must be a date such as 1990-04-23"))
+    elif event_type == "churn_scored":
+        score = props.get("score")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+            errors.append(FieldError(f"{path}.score", "must be a number"))

@@ -1,0 +1,123 @@
+"""The kafka transport: produce each event to the topic (key = user_id, so one user's events
+stay in order on one partition) and answer only after every one is acknowledged.
+
+confluent-kafka reports deliveries through callbacks served by ``poll()``; a thread polls
+and hands each request's outcome to its asyncio future once all of its messages are settled.
+``enable.idempotence`` (librdkafka defaults it to false) with ``acks=all`` means a retried
+produce cannot duplicate or reorder a message inside the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import orjson
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from ingest.errors import TransportUnavailable
+from ingest.formats import Row
+from ingest.transport import Receipt
+
+POLL_INTERVAL_S = 0.05
+
+
+def producer_config(
+    brokers: str, ack_timeout_s: float, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": brokers,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 2,
+        # Give up inside librdkafka about when the client is told 503, so a message is not
+        # left retrying for minutes after its request was refused.
+        "message.timeout.ms": max(int(ack_timeout_s * 1000), 1000),
+        "socket.connection.setup.timeout.ms": max(int(ack_timeout_s * 1000), 1000),
+        **(extra or {}),
+    }
+
+
+class _Pending:
+    """One request's messages: settled in the poll thread, resolved on the event loop."""
+
+    __slots__ = ("error", "future", "loop", "remaining")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], count: int) -> None:
+        self.loop, self.future, self.remaining = loop, future, count
+        self.error: KafkaError | None = None
+
+    def delivered(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None and self.error is None:
+            self.error = err
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.loop.call_soon_threadsafe(self._resolve)
+
+    def _resolve(self) -> None:
+        if self.future.done():
+            return
+        if self.error is not None:
+            self.future.set_exception(KafkaException(self.error))
+        else:
+            self.future.set_result(None)
+
+
+class KafkaTransport:
+    name = "kafka"
+
+    def __init__(
+        self, brokers: str, topic: str, *, ack_timeout_s: float = 5.0, extra: dict[str, Any] | None = None
+    ) -> None:
+        self.topic = topic
+        self.ack_timeout_s = ack_timeout_s
+        self.producer = Producer(producer_config(brokers, ack_timeout_s, extra))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
+
+    async def start(self) -> None:
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(POLL_INTERVAL_S)
+
+    async def write(self, rows: list[Row]) -> Receipt:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        pending = _Pending(loop, future, len(rows))
+        try:
+            for row in rows:
+                self.producer.produce(
+                    self.topic,
+                    value=orjson.dumps(row),
+                    key=row["user_id"].encode(),
+                    on_delivery=pending.delivered,
+                )
+        except (BufferError, KafkaException) as err:
+            # Messages already queued may still land: harmless, the client retries with the
+            # same ids and the sink (or RisingWave's primary key) keeps one of each.
+            raise TransportUnavailable(f"kafka producer refused the events: {err}") from None
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout=self.ack_timeout_s)
+        except TimeoutError:
+            raise TransportUnavailable(
+                f"kafka did not acknowledge within {self.ack_timeout_s:g}s", retry_after_s=5
+            ) from None
+        except KafkaException as err:
+            raise TransportUnavailable(f"kafka refused the events: {err.args[0]}", retry_after_s=5) from None
+        # Kafka cannot tell a redelivery at produce time; the consumer side deduplicates.
+        return Receipt(accepted=len(rows), duplicates=None, event_ids=[r["event_id"] for r in rows])
+
+    async def ready(self) -> str | None:
+        try:
+            await asyncio.to_thread(self.producer.list_topics, self.topic, 2.0)
+        except KafkaException as err:
+            return f"kafka unreachable: {err.args[0]}"
+        return None
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.producer.flush, self.ack_timeout_s)
+        self._stop.set()
+        await asyncio.to_thread(self._thread.join, 5)

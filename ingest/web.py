@@ -1,0 +1,122 @@
+"""POST /ingest, and the ingest part of the app (extension for ``mca.app.create_app``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request, Response
+
+from ingest.auth import Authenticator
+from ingest.body import decode, media_type, read_capped
+from ingest.direct import open_direct
+from ingest.errors import IngestError, TransportUnavailable, Unauthorized
+from ingest.formats import RequestMeta, to_rows
+from ingest.kafka_transport import KafkaTransport
+from ingest.openapi import REQUEST_BODY, RESPONSES
+from ingest.transport import Transport
+from mca.app import Extension
+from mca.db import Stores, open_pool
+from mca.settings import Settings
+
+router = APIRouter(tags=["ingest"])
+POOL_SIZE = 4
+
+
+@dataclass
+class IngestState:
+    auth: Authenticator
+    transport: Transport
+
+
+def error_response(err: IngestError) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(err, TransportUnavailable):
+        headers["Retry-After"] = str(err.retry_after_s)
+    if isinstance(err, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer, Basic realm="mca"'
+    return Response(
+        orjson.dumps(err.body()), status_code=err.status, headers=headers, media_type="application/json"
+    )
+
+
+@router.post(
+    "/ingest",
+    status_code=202,
+    summary="Accept Segment / RudderStack or CloudEvents 1.0 events (single or batch).",
+    openapi_extra=REQUEST_BODY,
+    responses=RESPONSES,
+    response_class=Response,
+)
+async def ingest(request: Request) -> Response:
+    state: IngestState = request.app.state.ingest
+    headers = request.headers
+    try:
+        principal = state.auth.before_body(headers)
+        kind = media_type(headers.get("content-type"))
+        raw = await read_capped(request.stream(), headers.get("content-length"))
+        if principal is None:
+            principal = state.auth.check_request(headers, raw)
+        doc = decode(raw, kind)
+        meta = RequestMeta(received_at=datetime.now(UTC), webhook_id=principal.webhook_id)
+        receipt = await state.transport.write(to_rows(kind, doc, meta))
+    except IngestError as err:
+        return error_response(err)
+    body = {"accepted": receipt.accepted, "duplicates": receipt.duplicates, "event_ids": receipt.event_ids}
+    return Response(orjson.dumps(body), status_code=202, media_type="application/json")
+
+
+async def build_transport(settings: Settings, app: FastAPI) -> Transport:
+    if settings.transport == "kafka":
+        return KafkaTransport(
+            settings.kafka_brokers, settings.kafka_topic, ack_timeout_s=settings.kafka_ack_timeout_s
+        )
+    return await open_direct(app.state.ingest_pool, app.state.stores.state_url)
+
+
+def extension(settings: Settings, stores: Stores) -> Extension:
+    auth = Authenticator(settings)  # bad secrets fail here, at start-up, not per request
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_pool(stores.state_url, min_size=1, max_size=POOL_SIZE, name="ingest")
+        app.state.ingest_pool = pool
+        try:
+            transport = await build_transport(settings, app)
+            await transport.start()
+            app.state.ingest = IngestState(auth=auth, transport=transport)
+            try:
+                yield
+            finally:
+                await transport.close()
+        finally:
+            await pool.close()
+
+    async def ready(app: FastAPI) -> str | None:
+        state: IngestState | None = getattr(app.state, "ingest", None)
+        if state is None:
+            return "ingest is starting"
+        problem = await _ping_store(app)
+        if problem is None and state.transport.name == "kafka":
+            problem = await state.transport.ready()
+        return problem
+
+    return Extension(
+        name="ingest",
+        routers=[router],
+        lifespan=lifespan,
+        ready_checks=[ready],
+        tags=[{"name": "ingest", "description": "The door: events in, durable before 202."}],
+    )
+
+
+async def _ping_store(app: FastAPI) -> str | None:
+    try:
+        async with app.state.ingest_pool.connection(timeout=2) as conn:
+            await conn.execute("SELECT 1")
+    except Exception as err:
+        return f"state store unreachable: {str(err).strip()[:200] or type(err).__name__}"
+    return None
