@@ -1,0 +1,58 @@
+"""The embedder: the real packaged all-MiniLM-L6-v2, loaded once for the session."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from mca.embedding import DIMENSIONS, Embedder, get_embedder
+from mca.errors import ConfigError
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return get_embedder()
+
+
+def test_vectors_are_384_normalized_float32(embedder: Embedder) -> None:
+    vectors = embedder.embed(["a tent", "a camping stove", "a red lipstick"])
+    assert vectors.shape == (3, DIMENSIONS)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_embed_one_is_a_list_matching_the_batch(embedder: Embedder) -> None:
+    one = embedder.embed_one("waterproof hiking boots")
+    assert isinstance(one, list) and len(one) == DIMENSIONS and all(isinstance(x, float) for x in one)
+    batch = embedder.embed(["waterproof hiking boots", "something else entirely"])[0]
+    np.testing.assert_allclose(one, batch, atol=1e-5)
+
+
+def test_no_texts_gives_an_empty_matrix(embedder: Embedder) -> None:
+    assert embedder.embed([]).shape == (0, DIMENSIONS)
+
+
+def test_meaning_is_captured(embedder: Embedder) -> None:
+    tent, stove, lipstick = embedder.embed(["a backpacking tent", "a camping stove", "a matte lipstick"])
+    assert float(tent @ stove) > float(tent @ lipstick) + 0.1
+
+
+def test_the_loader_is_shared_across_threads(embedder: Embedder) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        loaded = list(pool.map(lambda _: get_embedder(), range(8)))
+    assert all(e is embedder for e in loaded)
+
+
+def test_concurrent_embedding_gives_the_same_vectors(embedder: Embedder) -> None:
+    texts = [f"gift idea number {i}" for i in range(8)]
+    expected = embedder.embed(texts)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(embedder.embed_one, texts))
+    np.testing.assert_allclose(np.array(got), expected, atol=1e-5)
+
+
+def test_an_unknown_model_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no-such-model"):
+        Embedder("no-such-model")
