@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -148,7 +148,7 @@ def _next_period(now: datetime, period: str, zone: Any) -> datetime:
         start = local + timedelta(days=7 - local.weekday())
     else:
         start = (local.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return start.replace(tzinfo=zone)
+    return start.replace(tzinfo=zone).astimezone(UTC)
 
 
 async def _contact_checks(

@@ -19,6 +19,7 @@ from mcp.server.mcpserver import MCPServer
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
 from mcp_tools.clock import FrozenClock
+from mcp_tools.runtime import Runtime
 from mcp_tools.server import build_server
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
@@ -150,6 +151,12 @@ def server(tool_settings: Settings, tool_stores: Stores, clock: FrozenClock) -> 
     """The server; tests connect with `async with Client(server) as client` inside the test body
     (anyio task groups must be entered and left in the same task)."""
     return build_server(tool_settings, tool_stores, clock=clock, pool_size=20)
+
+
+@pytest.fixture
+def runtime(tool_settings: Settings, tool_stores: Stores, clock: FrozenClock) -> Runtime:
+    """The service without MCP, for the scheduler, approvals and benchmarks-like tests."""
+    return Runtime(tool_settings, tool_stores, clock, pool_size=20)
 
 
 async def call(

@@ -1,0 +1,137 @@
+"""Budgets and caps under concurrency, and a process killed inside the ledger transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+
+from mca.db import Stores
+from mca.settings import PROJECT_ROOT, Settings
+from mcp_tools.clock import FrozenClock
+from mcp_tools.server import build_server
+from tests.mcp_tools.conftest import call, count
+
+CALLERS = 60
+LOOSE_CAPS = {"day": 1000, "week": 1000, "month": 1000}
+
+
+async def _race(servers: list[MCPServer[Any]], n: int) -> list[dict[str, Any]]:
+    async def one(client: Client, i: int) -> dict[str, Any]:
+        _, data = await call(
+            client,
+            "send_coupon",
+            {"user_id": "u_ok", "asset_id": "A10", "reason": "race"},
+            decision=f"race-{i}",
+        )
+        return data
+
+    async with Client(servers[0]) as a, Client(servers[1]) as b:
+        clients = [a, b]
+        return list(await asyncio.gather(*(one(clients[i % 2], i) for i in range(n))))
+
+
+def _two_servers(settings: Settings, stores: Stores, clock: FrozenClock) -> list[MCPServer[Any]]:
+    # Two servers, two pools: the race crosses connections and processes' worth of sessions.
+    return [build_server(settings, stores, clock=clock, pool_size=15) for _ in range(2)]
+
+
+async def test_budget_with_room_for_ten_allows_exactly_ten(
+    tool_settings: Settings,
+    tool_stores: Stores,
+    clock: FrozenClock,
+    set_policy: Callable[..., None],
+    world: str,
+) -> None:
+    set_policy(
+        caps=LOOSE_CAPS, budgets={"global": {"day": 100, "month": 10000}, "per_user": {"month": 100000}}
+    )
+    results = await _race(_two_servers(tool_settings, tool_stores, clock), CALLERS)
+    allowed = [r for r in results if r["status"] == "allowed"]
+    assert len(allowed) == 10
+    assert {r["reason"] for r in results if r["status"] == "denied"} == {"budget_global_day"}
+    with psycopg.connect(world) as conn:
+        row = conn.execute(
+            "SELECT spent, limit_amount FROM budget_counters WHERE scope = 'global:day'"
+        ).fetchone()
+    assert row is not None and row[0] == 100 and row[0] <= row[1]
+    assert count(world, "outbox") == 10 and count(world, "budget_ledger", "scope = 'global:day'") == 10
+
+
+async def test_frequency_cap_of_ten_allows_exactly_ten(
+    tool_settings: Settings,
+    tool_stores: Stores,
+    clock: FrozenClock,
+    set_policy: Callable[..., None],
+    world: str,
+) -> None:
+    set_policy(caps={"day": 10, "week": 1000, "month": 1000}, budgets={"per_user": {"month": 100000}})
+    results = await _race(_two_servers(tool_settings, tool_stores, clock), CALLERS)
+    assert sum(r["status"] == "allowed" for r in results) == 10
+    assert {r["reason"] for r in results if r["status"] == "denied"} == {"freq_cap_day"}
+    with psycopg.connect(world) as conn:
+        row = conn.execute(
+            "SELECT sent FROM contact_counters WHERE channel = '*' AND period = 'day'"
+        ).fetchone()
+    assert row is not None and row[0] == 10
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str, policy_path: Path) -> None:
+    child_env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    with psycopg.connect(world) as blocker:
+        # Hold the outbox table: the child reserves budget, then blocks on its outbox insert.
+        blocker.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+        child = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("kill_child.py")), world, str(policy_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_env,
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+
+            def child_blocked() -> bool:
+                with psycopg.connect(world) as probe:
+                    row = probe.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query ILIKE '%%INSERT INTO outbox%%' AND pid <> pg_backend_pid()"
+                    ).fetchone()
+                    return bool(row and row[0])
+
+            _wait_for(child_blocked, "the child to block on its outbox insert")
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+        blocker.rollback()
+
+    def child_backend_gone() -> bool:
+        with psycopg.connect(world) as probe:
+            row = probe.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%%INSERT INTO outbox%%' AND state <> 'idle' AND pid <> pg_backend_pid()"
+            ).fetchone()
+            return bool(row and row[0] == 0)
+
+    _wait_for(child_backend_gone, "the killed child's transaction to end")
+    for table in ("budget_ledger", "outbox", "tool_calls", "contact_counters"):
+        assert count(world, table) == 0, table
+    assert count(world, "budget_counters", "spent > 0") == 0
