@@ -20,6 +20,7 @@ harmless because job dedup keys name the event.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import psycopg
@@ -53,7 +54,7 @@ def event_of(row: dict[str, Any]) -> dict[str, Any]:
         "event_id": row["event_id"],
         "user_id": row["user_id"],
         "type": row["event_type"],
-        "ts": ts.isoformat() if hasattr(ts, "isoformat") else ts,
+        "ts": ts.isoformat() if isinstance(ts, datetime) else ts,
         "value": float(value) if value is not None else None,
         "points": row.get("points"),
         "sku": row.get("sku"),
@@ -67,7 +68,9 @@ class StreamSource(Protocol):
 
     async def start_position(self, start: Start) -> dict[str, Any]: ...
 
-    async def fetch(self, position: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    async def fetch(
+        self, position: dict[str, Any], limit: int
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Events after `position` (at most `limit`) and the position after the last one."""
         ...
 
@@ -89,7 +92,9 @@ class PostgresTail:
         row = await cur.fetchone()
         return {"xid": row["xid"], "seq": int(row["seq"])} if row else {"xid": "0", "seq": 0}
 
-    async def fetch(self, position: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    async def fetch(
+        self, position: dict[str, Any], limit: int
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         cur = await self.conn.execute(
             PG_FETCH, {"xid": str(position["xid"]), "seq": int(position["seq"]), "limit": limit}
         )
@@ -116,7 +121,8 @@ class PsycopgCursorConnection:
         self.conn = conn
 
     async def run(self, query: sql.Composable | str) -> list[dict[str, Any]]:
-        cur = await self.conn.execute(query if isinstance(query, sql.Composable) else sql.SQL(query))  # type: ignore[arg-type]
+        statement = query if isinstance(query, sql.Composed | sql.SQL) else sql.SQL(str(query))
+        cur = await self.conn.execute(statement)
         return list(await cur.fetchall()) if cur.description else []
 
     async def close(self) -> None:
@@ -143,7 +149,7 @@ class RisingWaveSubscription:
         self.subscription = subscription
         self.cursor = cursor
         self.timeout = timeout
-        self._declared_at: int | None | Literal["now"] = None
+        self._declared_at: int | Literal["now"] | None = None
         self._open = False
 
     def declare_sql(self, since: int | None) -> sql.Composed:
@@ -169,7 +175,9 @@ class RisingWaveSubscription:
         await self.conn.run(self.declare_sql(since))
         self._open = True
 
-    async def fetch(self, position: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    async def fetch(
+        self, position: dict[str, Any], limit: int
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         since = position.get("rw_timestamp")
         await self._ensure_cursor(int(since) if since is not None else None)
         rows = await self.conn.run(self.fetch_sql(limit))

@@ -7,6 +7,7 @@ source position after it commit together, so a restart neither loses nor repeats
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -189,7 +190,9 @@ class TriggerService:
         cur = await self.ops.execute(DUE_QUERIES)
         last = {r["query_name"]: r["last_run_at"] for r in await cur.fetchall()}
         return [
-            o for o in self.triggers.refresh().opportunities if o.name not in last or last[o.name] + o.every <= now
+            o
+            for o in self.triggers.refresh().opportunities
+            if o.name not in last or last[o.name] + o.every <= now
         ]
 
     async def run_opportunity(self, opportunity: Opportunity, now: datetime) -> StepReport:
@@ -234,7 +237,5 @@ class TriggerService:
             while report.events and not stop.is_set():
                 report = await self.step_stream()
             await self.step_opportunities()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll.total_seconds())
-            except TimeoutError:
-                pass

@@ -132,7 +132,10 @@ async def test_a_transaction_committing_after_a_higher_seq_is_not_skipped(
         svc = service(aconn, ops_conn, clock, rules_file)
         await svc.step_stream()
         await slow.commit()
-        seqs = {r["event_id"]: r["seq"] for r in await (await aconn.execute("SELECT event_id, seq FROM events")).fetchall()}
+        seqs = {
+            r["event_id"]: r["seq"]
+            for r in await (await aconn.execute("SELECT event_id, seq FROM events")).fetchall()
+        }
         assert seqs["slow"] < seqs["fast"]
         await svc.step_stream()
     finally:
@@ -140,7 +143,9 @@ async def test_a_transaction_committing_after_a_higher_seq_is_not_skipped(
     assert sorted(j["user_id"] for j in await jobs(ops_conn)) == ["u1", "u2"]
 
 
-async def test_in_flight_rows_wait_even_when_their_seq_is_higher(aconn, ops_conn, clock, rules_file, db_url) -> None:
+async def test_in_flight_rows_wait_even_when_their_seq_is_higher(
+    aconn, ops_conn, clock, rules_file, db_url
+) -> None:
     blocker = await connect_async(db_url)
     try:
         await blocker.execute(
@@ -192,7 +197,9 @@ async def test_interleaved_transactions_read_below_xmin_lose_nothing(
     """A commits seqs 1 and 3 while B (seq 2) is still open: B's row is read after it commits."""
     a = await connect_async(db_url)
     b = await connect_async(db_url)
-    insert = "INSERT INTO events (event_id, user_id, event_type, ts, value) VALUES (%s, %s, 'purchase', %s, 500)"
+    insert = (
+        "INSERT INTO events (event_id, user_id, event_type, ts, value) VALUES (%s, %s, 'purchase', %s, 500)"
+    )
     try:
         await a.execute(insert, ("a1", "ua1", T0))
         await b.execute(insert, ("b1", "ub", T0))

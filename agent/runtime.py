@@ -1,0 +1,153 @@
+"""Wiring: the agent workers (pools, MCP sessions, model, prompts) and the trigger service.
+
+Used by `mca agent`, `mca trigger`, the demo, the end-to-end tests and the benchmarks, so
+they all run the same assembly. Workers wake on `NOTIFY mca_agent_jobs` (sent by the trigger
+service with each batch that made jobs) and poll as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+
+from agent.clock import Clock, system_clock
+from agent.loop import Limits
+from agent.model import ChatModel
+from agent.prompts import PromptSet
+from agent.sources import PostgresTail, PsycopgCursorConnection, RisingWaveSubscription, Start, StreamSource
+from agent.toolbox import open_toolbox
+from agent.trigger_config import TriggerFile
+from agent.trigger_service import TriggerService
+from agent.worker import AgentDeps, OnDecision, Worker
+from mca.db import Engine, Stores, connect_async, engine_of_version, open_pool
+from mca.settings import Settings
+
+log = logging.getLogger(__name__)
+CHANNEL = "mca_agent_jobs"
+
+
+@dataclass
+class AgentRuntime:
+    deps: AgentDeps
+    workers: list[Worker]
+    ops_url: str
+    wakes: list[asyncio.Event] = field(default_factory=list)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        conn = await connect_async(self.ops_url, autocommit=True)
+        try:
+            await conn.execute(f"LISTEN {CHANNEL}")
+            while not stop.is_set():
+                async for _ in conn.notifies(timeout=0.5):
+                    for wake in self.wakes:
+                        wake.set()
+        finally:
+            await conn.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.wakes = [asyncio.Event() for _ in self.workers]
+        tasks = [
+            asyncio.create_task(w.run(stop, wake)) for w, wake in zip(self.workers, self.wakes, strict=True)
+        ]
+        tasks.append(asyncio.create_task(self._listen(stop)))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def build_tool_server(settings: Settings, stores: Stores, *, clock: Clock | None, embedder: Any) -> Any:
+    from mcp_tools.server import build_server
+
+    return build_server(settings, stores, clock=clock, embedder=embedder)
+
+
+@asynccontextmanager
+async def agent_runtime(
+    settings: Settings,
+    stores: Stores,
+    *,
+    workers: int = 1,
+    model: ChatModel | None = None,
+    clock: Clock | None = None,
+    server: Any = None,
+    embedder: Any = None,
+    limits: Limits | None = None,
+    lease: timedelta = timedelta(seconds=60),
+    poll: timedelta = timedelta(milliseconds=200),
+    on_decision: OnDecision | None = None,
+) -> AsyncIterator[AgentRuntime]:
+    """Pools, one MCP session per worker, the model and the prompts; closed on exit."""
+    if model is None:
+        from agent.providers import make_model
+
+        model = make_model(settings)
+    prompts = PromptSet.load(settings.prompts_dir)
+    tool_server = (
+        server if server is not None else build_tool_server(settings, stores, clock=clock, embedder=embedder)
+    )
+    async with AsyncExitStack() as stack:
+        ops_pool = await open_pool(stores.ops_url, min_size=1, max_size=workers + 2, name="agent-ops")
+        stack.push_async_callback(ops_pool.close)
+        state_pool = ops_pool
+        if stores.state_url != stores.ops_url:
+            state_pool = await open_pool(
+                stores.state_url, min_size=1, max_size=workers + 1, name="agent-state"
+            )
+            stack.push_async_callback(state_pool.close)
+        stack.push_async_callback(model.aclose)
+        deps = AgentDeps(
+            state_pool=state_pool,
+            ops_pool=ops_pool,
+            model=model,
+            prompts=prompts,
+            limits=limits or Limits(),
+            clock=clock or system_clock,
+            lease=lease,
+            poll=poll,
+            on_decision=on_decision,
+        )
+        pool: list[Worker] = []
+        for n in range(workers):
+            toolbox = await stack.enter_async_context(open_toolbox(tool_server))
+            pool.append(Worker(f"worker-{n + 1}", deps, toolbox))
+        yield AgentRuntime(deps=deps, workers=pool, ops_url=stores.ops_url)
+
+
+async def open_source(state: psycopg.AsyncConnection[Any]) -> StreamSource:
+    cur = await state.execute("SELECT version() AS version")
+    row = await cur.fetchone()
+    assert row is not None
+    if engine_of_version(str(row["version"])) is Engine.RISINGWAVE:
+        return RisingWaveSubscription(PsycopgCursorConnection(state))
+    return PostgresTail(state)
+
+
+@asynccontextmanager
+async def trigger_service(
+    settings: Settings, stores: Stores, *, clock: Clock | None = None, start: Start = "latest"
+) -> AsyncIterator[TriggerService]:
+    triggers = TriggerFile(settings.triggers_file, queries_dir=settings.sql_dir / "triggers")
+    state = await connect_async(stores.state_url, autocommit=True)
+    ops = await connect_async(stores.ops_url, autocommit=True)
+    # Opportunity queries read the state store on their own connection so a slow query never
+    # holds the stream's snapshot.
+    try:
+        source = await open_source(state)
+        yield TriggerService(
+            source=source, state=state, ops=ops, triggers=triggers, clock=clock or system_clock, start=start
+        )
+    finally:
+        await state.close()
+        await ops.close()
