@@ -1,0 +1,72 @@
+"""Braze REST: coupons by email through POST /messages/send; points and CRM fields as user
+attributes through POST /users/track (points as an increment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from mca.settings import Settings
+from mcp_tools.errors import PermanentDelivery, ToolsError
+from mcp_tools.providers.base import OutboxItem, raise_for_status, send, unsupported
+
+
+@dataclass
+class BrazeProvider:
+    api_key: str
+    base_url: str
+    app_id: str | None
+    client: httpx.AsyncClient
+    name: str = "braze"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> BrazeProvider:
+        if settings.braze_api_key is None:
+            raise ToolsError("braze provider needs MCA_BRAZE_API_KEY")
+        return cls(
+            settings.braze_api_key.get_secret_value(),
+            settings.braze_base_url.rstrip("/"),
+            settings.braze_app_id,
+            client,
+        )
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await send(
+            self.client,
+            self.name,
+            "POST",
+            f"{self.base_url}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+        )
+        raise_for_status(response, self.name)
+        data = response.json()
+        if data.get("message") not in ("success", "queued"):
+            raise PermanentDelivery(f"braze said {data.get('message')!r}: {data.get('errors')}")
+        return dict(data)
+
+    async def deliver(self, item: OutboxItem) -> str | None:
+        p = item.payload
+        if item.kind == "coupon":
+            email: dict[str, Any] = {
+                "subject": f"A gift for you: {p.get('title')}",
+                "body": f"Hi {p.get('first_name') or 'there'}, here is your {p.get('title')} "
+                f"({p.get('value')} {p.get('currency') or ''}).",
+                "extras": {"asset_id": p.get("asset_id"), "mca_idempotency_key": item.idem_key},
+            }
+            if self.app_id:
+                email["app_id"] = self.app_id
+            data = await self._post(
+                "/messages/send", {"external_user_ids": [item.user_id], "messages": {"email": email}}
+            )
+            return str(data.get("dispatch_id") or item.idem_key)
+        if item.kind == "points":
+            attrs: dict[str, Any] = {"external_id": item.user_id, "loyalty_points": {"inc": int(p["points"])}}
+        elif item.kind == "crm":
+            attrs = {"external_id": item.user_id, **p["fields"]}
+        else:
+            raise unsupported(self.name, item.kind)
+        await self._post("/users/track", {"attributes": [attrs]})
+        return item.idem_key

@@ -1,0 +1,272 @@
+"""The dispatcher and every provider, through real httpx against local servers shaped like the APIs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import psycopg
+import pytest
+from pydantic import SecretStr
+from standardwebhooks.webhooks import Webhook
+
+from mca.db import Stores
+from mca.settings import Settings
+from mcp_tools.clock import FrozenClock
+from mcp_tools.dispatch import Dispatcher
+from mcp_tools.guard import CallContext
+from mcp_tools.providers import build_providers
+from mcp_tools.runtime import Runtime
+from tests.mcp_tools.conftest import count
+from tests.mcp_tools.fake_api import FakeAPI, running
+
+AGENT = CallContext(caller="agent", trigger="default", decision_id="dispatch-test")
+SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    with running(FakeAPI()) as fake:
+        yield fake
+
+
+def _settings(base: Settings, api: FakeAPI, **extra: Any) -> Settings:
+    return base.model_copy(
+        update={
+            "twilio_account_sid": "AC123",
+            "twilio_auth_token": SecretStr("tok"),
+            "twilio_from": "+15550009999",
+            "twilio_base_url": api.url,
+            "braze_api_key": SecretStr("braze-key"),
+            "braze_base_url": api.url,
+            "salesforce_token": SecretStr("sf-token"),
+            "salesforce_instance_url": api.url,
+            "dispatch_webhook_url": f"{api.url}/hooks/mca",
+            "dispatch_webhook_secret": SecretStr(SECRET),
+            "dispatch_retry_wait_s": 0.001,
+            "dispatch_backoff_s": 0.0,
+            "dispatch_max_attempts": 2,
+            **extra,
+        }
+    )
+
+
+@asynccontextmanager
+async def dispatcher_for(
+    settings: Settings, stores: Stores, clock: FrozenClock
+) -> AsyncIterator[tuple[Any, Dispatcher]]:
+    async with Runtime(settings, stores, clock).acquire() as deps, httpx.AsyncClient(timeout=5) as http:
+        dispatcher = Dispatcher(
+            deps.service.ops_pool,
+            build_providers(settings, http),
+            settings.dispatch_routes,
+            settings.dispatch_provider,
+            deps.service.policy_store,
+            clock,
+            max_attempts=settings.dispatch_max_attempts,
+            quick_retries=settings.dispatch_quick_retries,
+            retry_wait_s=settings.dispatch_retry_wait_s,
+            backoff_s=settings.dispatch_backoff_s,
+        )
+        yield deps.service, dispatcher
+
+
+SMS = {"user_id": "u_ok", "text": "Your order shipped.", "reason": "order"}
+COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
+CRM = {"user_id": "u_ok", "fields": {"next_best_action": "call"}, "reason": "follow up"}
+POINTS = {"user_id": "u_ok", "points": 100, "reason": "birthday"}
+
+
+def _outbox(url: str) -> dict[str, Any]:
+    with psycopg.connect(url) as conn:
+        conn.row_factory = psycopg.rows.dict_row  # type: ignore[assignment]
+        row = conn.execute("SELECT * FROM outbox").fetchone()
+        assert row is not None
+        return dict(row)
+
+
+def _spent(url: str) -> float:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(spent), 0) FROM budget_counters WHERE scope LIKE 'global:%'"
+        ).fetchone()
+        return float(row[0]) if row else 0.0
+
+
+async def test_log_provider_is_the_default(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, world: str
+) -> None:
+    async with dispatcher_for(tool_settings, tool_stores, clock) as (service, dispatcher):
+        outcome = await service.act("send_coupon", COUPON, AGENT)
+        assert await dispatcher.run_once() == {"delivered": 1}
+        assert await dispatcher.run_once() == {}
+    row = _outbox(world)
+    assert (
+        row["status"] == "delivered"
+        and row["provider"] == "log"
+        and row["provider_ref"] == f"log-{outcome.outbox_id}"
+    )
+
+
+async def test_webhook_is_signed_with_standard_webhooks(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str
+) -> None:
+    api.reply("POST", "/hooks/mca", (204, None))
+    settings = _settings(tool_settings, api, dispatch_provider="webhook")
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_sms", SMS, AGENT)
+        assert await dispatcher.run_once() == {"delivered": 1}
+    sent = api.requests[0]
+    payload = Webhook(SECRET).verify(sent.body, sent.headers)
+    assert payload["type"] == "mca.sms" and "Reply STOP" in payload["data"]["body"]
+    assert sent.headers["webhook-id"] == _outbox(world)["idem_key"]
+
+
+async def test_twilio_sends_form_with_basic_auth(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str
+) -> None:
+    api.reply("POST", "/Messages.json", (201, {"sid": "SM123", "status": "queued"}))
+    settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_sms", SMS, AGENT)
+        assert await dispatcher.run_once() == {"delivered": 1}
+    sent = api.requests[0]
+    assert sent.path == "/2010-04-01/Accounts/AC123/Messages.json"
+    form = parse_qs(sent.body.decode())
+    assert form["To"] == ["+15550000001"] and form["From"] == ["+15550009999"]
+    assert sent.headers["authorization"].startswith("Basic ")
+    assert _outbox(world)["provider_ref"] == "SM123"
+
+
+@pytest.mark.parametrize("code", [21610, 21211])
+async def test_twilio_unsubscribed_or_invalid_suppresses_and_releases_budget(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str, code: int
+) -> None:
+    api.reply("POST", "/Messages.json", (400, {"code": code, "message": "refused", "status": 400}))
+    settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_sms", SMS, AGENT)
+        spent_before = _spent(world)
+        assert await dispatcher.run_once() == {"suppressed": 1}
+        assert len(api.requests) == 1  # not retried
+        again = await service.act(
+            "send_sms", {**SMS, "text": "Another one."}, CallContext("agent", "default", "next-decision")
+        )
+    assert spent_before > 0 and _spent(world) == 0
+    assert count(world, "suppressions", "user_id = 'u_ok' AND channel = 'sms'") == 1
+    assert again.reason == "suppressed"
+
+
+async def test_twilio_429_then_success_is_retried(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str
+) -> None:
+    api.reply(
+        "POST",
+        "/Messages.json",
+        (429, {"code": 20429, "message": "Too Many Requests"}),
+        (201, {"sid": "SM9"}),
+    )
+    settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_sms", SMS, AGENT)
+        assert await dispatcher.run_once() == {"delivered": 1}
+    assert len(api.requests) == 2 and _outbox(world)["attempts"] == 1
+
+
+async def test_5xx_backs_off_then_dead_letters(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str
+) -> None:
+    api.reply("POST", "/Messages.json", (503, {"message": "unavailable"}))
+    settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_sms", SMS, AGENT)
+        assert await dispatcher.run_once() == {"pending": 1}
+        assert await dispatcher.run_once() == {"dead": 1}  # max_attempts = 2
+    row = _outbox(world)
+    assert row["status"] == "dead" and "503" in row["last_error"] and row["attempts"] == 2
+    assert len(api.requests) == 2 * settings.dispatch_quick_retries
+    assert count(world, "budget_ledger", "kind = 'release'") >= 1
+
+
+async def test_braze_coupon_points_and_crm(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str
+) -> None:
+    api.reply("POST", "/messages/send", (201, {"dispatch_id": "disp-1", "message": "success"}))
+    api.reply("POST", "/users/track", (201, {"attributes_processed": 1, "message": "success"}))
+    settings = _settings(tool_settings, api, dispatch_provider="braze")
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_coupon", COUPON, AGENT)
+        await service.act("award_points", POINTS, AGENT)
+        await service.act("update_crm", CRM, AGENT)
+        assert await dispatcher.run_once() == {"delivered": 3}
+    bodies = {r.path: json.loads(r.body) for r in api.requests if r.path == "/messages/send"}
+    assert bodies["/messages/send"]["external_user_ids"] == ["u_ok"]
+    tracks = [json.loads(r.body)["attributes"][0] for r in api.requests if r.path == "/users/track"]
+    assert {"external_id": "u_ok", "loyalty_points": {"inc": 100}} in tracks
+    assert all(r.headers["authorization"] == "Bearer braze-key" for r in api.requests)
+
+
+async def test_braze_400_is_dead_at_once(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str
+) -> None:
+    api.reply("POST", "/users/track", (400, {"message": "Invalid 'attributes' field"}))
+    settings = _settings(tool_settings, api, dispatch_provider="braze")
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("award_points", POINTS, AGENT)
+        assert await dispatcher.run_once() == {"dead": 1}
+    assert len(api.requests) == 1
+
+
+async def test_salesforce_patch_and_errors(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str
+) -> None:
+    path = "/services/data/v60.0/sobjects/Contact/External_Id__c/u_ok"
+    api.reply("PATCH", path, (503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}]), (204, None))
+    settings = _settings(tool_settings, api, dispatch_routes={"crm": "salesforce"})
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("update_crm", CRM, AGENT)
+        assert await dispatcher.run_once() == {"delivered": 1}
+    assert [r.method for r in api.requests] == ["PATCH", "PATCH"] and api.requests[0].path == path
+    assert json.loads(api.requests[1].body) == {"next_best_action": "call"}
+
+
+async def test_salesforce_401_is_permanent(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str
+) -> None:
+    api.reply("PATCH", "/u_ok", (401, [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired"}]))
+    settings = _settings(tool_settings, api, dispatch_routes={"crm": "salesforce"})
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("update_crm", CRM, AGENT)
+        assert await dispatcher.run_once() == {"dead": 1}
+
+
+async def test_kill_switch_and_shadow_dispatch_nothing(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, set_policy: Any, world: str
+) -> None:
+    async with dispatcher_for(tool_settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_coupon", COUPON, AGENT)
+        set_policy(kill_switch=True)
+        assert await dispatcher.run_once() == {}
+        set_policy(shadow=True)
+        assert await dispatcher.run_once() == {}
+        shadow = await service.act("send_coupon", COUPON, CallContext("agent", "default", "shadow-1"))
+        assert shadow.status == "shadow" and shadow.outbox_id
+        set_policy()
+        assert await dispatcher.run_once() == {"delivered": 1}  # only the real one
+    assert count(world, "outbox", "status = 'shadow'") == 1
+
+
+async def test_expired_lease_is_reclaimed(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, world: str
+) -> None:
+    async with dispatcher_for(tool_settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_coupon", COUPON, AGENT)
+        assert len(await dispatcher.claim(10)) == 1  # this worker "dies" holding the lease
+        assert await dispatcher.claim(10) == []
+        clock.advance(seconds=dispatcher.lease_s + 1)
+        assert await dispatcher.run_once() == {"delivered": 1}
+    assert _outbox(world)["attempts"] == 2
