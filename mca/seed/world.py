@@ -70,7 +70,8 @@ def event_budgets(users: int, events: int, seed: int) -> list[int]:
     if events < 2 * users:
         raise InputError(f"--events: must be at least twice --users ({2 * users}), got {events}")
     rng = random.Random(f"{seed}:budgets")
-    weights = [rng.paretovariate(1.6) for _ in range(users)]
+    # Heavy-tailed like real programmes, but capped: no single member owns the dataset.
+    weights = [min(rng.paretovariate(1.6), 60.0) for _ in range(users)]
     spare = events - 2 * users
     total = sum(weights)
     budgets = [2 + math.floor(spare * w / total) for w in weights]
@@ -231,7 +232,7 @@ class _UserStory:
         tenure_days = max(1.0, (self.now - joined).total_seconds() / 86400)
         sessions_30d = sessions * 30 / tenure_days
         logit = -1.0 + 0.09 * recency_days - 0.3 * sessions_30d + self.rng.gauss(0, 0.35)
-        score = round(1 / (1 + math.exp(-logit)), 3)
+        score = round(1 / (1 + math.exp(-max(-30.0, min(30.0, logit)))), 3)
         scored_at = self.now - timedelta(hours=self.rng.uniform(0.5, 36))
         self.add("churn_scored", scored_at, "ml", properties={
             "score": score, "model": "churn-toy-v1",
