@@ -48,6 +48,10 @@ def sink(
     ctx: typer.Context,
     batch_size: Annotated[int, typer.Option(help="Most messages per database transaction.")] = 2000,
     broker_timeout: Annotated[float, typer.Option(help="Seconds to wait for the broker at start.")] = 30.0,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("-X", "--consumer-option", help="A librdkafka consumer setting key=value (repeatable)."),
+    ] = None,
 ) -> None:
     """Consume the events topic into the PostgreSQL state store.
 
@@ -64,12 +68,19 @@ def sink(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     wait_for_broker(settings.kafka_brokers, broker_timeout)
+    extra: dict[str, str] = {}
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="-X")
+        extra[key.strip()] = value.strip()
     worker = Sink(
         settings.kafka_brokers,
         settings.kafka_topic,
         settings.kafka_group,
         stores.state_url,
         batch_size=batch_size,
+        extra=extra,
     )
     typer.echo(f"sink: {settings.kafka_topic} -> events (group {settings.kafka_group})", err=True)
     stats = worker.run(stop)

@@ -10,6 +10,7 @@ produce cannot duplicate or reorder a message inside the broker.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any
 
@@ -30,6 +31,8 @@ def producer_config(
         "bootstrap.servers": brokers,
         "enable.idempotence": True,
         "acks": "all",
+        # librdkafka logs through Python logging rather than straight to stderr.
+        "logger": logging.getLogger("ingest.kafka"),
         "linger.ms": 2,
         # Give up inside librdkafka about when the client is told 503, so a message is not
         # left retrying for minutes after its request was refused.

@@ -45,6 +45,8 @@ def consumer_config(brokers: str, group: str, extra: dict[str, Any] | None = Non
         "group.id": group,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
+        # librdkafka logs through Python logging rather than straight to stderr.
+        "logger": logging.getLogger("ingest.kafka"),
         **(extra or {}),
     }
 
@@ -99,7 +101,7 @@ class Sink:
                     continue
                 if rows and not self._store(rows, stop):
                     return self.stats  # stopped before the store came back: offsets stay put
-                consumer.commit(asynchronous=False)
+                _commit_offsets(consumer)
                 self.stats.batches += 1
                 if on_batch is not None:
                     on_batch(self.stats)
@@ -176,6 +178,18 @@ class Sink:
                 continue
             self.stats.inserted += len(found)
             self.stats.duplicates += 1 - len(found)
+
+
+def _commit_offsets(consumer: Consumer) -> None:
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as err:
+        code = err.args[0].code() if err.args and isinstance(err.args[0], KafkaError) else None
+        if code == KafkaError._NO_OFFSET:
+            return
+        # A rebalance took the partitions away: the new owner gets the batch again, and
+        # the primary key keeps one copy.
+        log.warning("offset commit failed, the batch will be redelivered: %s", err)
 
 
 def wait_for_broker(brokers: str, timeout_s: float) -> None:

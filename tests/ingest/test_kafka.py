@@ -1,0 +1,154 @@
+"""Kafka transport and sink worker against a real Kafka-protocol broker (tansu)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.kafka_transport import producer_config
+from ingest.sink import Sink, SinkStats
+from tests.ingest.conftest import FAST_GROUP, Broker, mca_env
+
+pytestmark = pytest.mark.slow
+TOPIC = "mca.events.test"
+N_REQUESTS, PER_REQUEST = 30, 20
+TOTAL = N_REQUESTS * PER_REQUEST
+
+
+def batch(r: int) -> dict[str, Any]:
+    return {
+        "batch": [
+            {
+                "type": "track",
+                "event": "purchase",
+                "userId": f"u{i % 7}",
+                "messageId": f"m-{r}-{i}",
+                "properties": {"revenue": 5, "points": 1},
+            }
+            for i in range(PER_REQUEST)
+        ]
+    }
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def run_sink(
+    broker: Broker,
+    db_url: str,
+    stop: threading.Event,
+    group: str = "mca-sink",
+    on_batch: Callable[[SinkStats], None] | None = None,
+) -> tuple[threading.Thread, list[SinkStats]]:
+    out: list[SinkStats] = []
+    sink = Sink(broker.brokers, TOPIC, group, db_url, batch_size=50, extra=FAST_GROUP)
+    thread = threading.Thread(target=lambda: out.append(sink.run(stop, on_batch)), daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_producer_is_idempotent_with_acks_all() -> None:
+    config = producer_config("x:1", 5.0)
+    assert config["enable.idempotence"] is True and config["acks"] == "all"
+
+
+async def test_ingest_to_kafka_to_sink_exactly_once_across_restarts(
+    broker: Broker, db_url: str, make_client: Callable[..., Any], count_events: Callable[..., int]
+) -> None:
+    settings = {
+        "transport": "kafka",
+        "kafka_brokers": broker.brokers,
+        "kafka_topic": TOPIC,
+        "kafka_ack_timeout_s": 15,
+    }
+    half = N_REQUESTS // 2
+    sink_cmd = [str(Path(sys.executable).parent / "mca"), "sink", "--batch-size", "40"]
+    sink_cmd += [f"-X{k}={v}" for k, v in FAST_GROUP.items()]
+    env = mca_env(db_url, MCA_TRANSPORT="kafka", MCA_KAFKA_BROKERS=broker.brokers, MCA_KAFKA_TOPIC=TOPIC)
+    async with make_client(**settings) as client:
+        for r in range(half):
+            resp = await client.post("/ingest", json=batch(r))
+            assert resp.status_code == 202, resp.text
+            assert resp.json()["accepted"] == PER_REQUEST and resp.json()["duplicates"] is None
+        assert (await client.get("/readyz")).json() == {"status": "ready"}
+        assert count_events() == 0  # acknowledged by Kafka; no sink has run yet
+
+        # 1. `mca sink` as a real process, killed without warning once it has caught up.
+        proc = subprocess.Popen(sink_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(
+                lambda: count_events() == half * PER_REQUEST, 60, "the sink process to store the first half"
+            )
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
+
+        # 2. The stream goes on while no sink runs.
+        for r in range(half, N_REQUESTS):
+            assert (await client.post("/ingest", json=batch(r))).status_code == 202
+
+    # 3. A sink in this process resumes from the committed offsets and stops gracefully.
+    stop = threading.Event()
+    thread, stats = run_sink(broker, db_url, stop)
+    wait_until(lambda: count_events() == TOTAL, 60, "every event to be stored")
+    stop.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and stats[0].skipped == 0
+    assert count_events() == TOTAL == count_events("event_id LIKE %s", ("m-%",))
+
+    # 4. Redelivery of the whole topic (a new group starts from the beginning) adds nothing.
+    stop = threading.Event()
+
+    def until_all_seen(s: SinkStats) -> None:
+        if s.consumed >= TOTAL:
+            stop.set()
+
+    thread, stats = run_sink(broker, db_url, stop, group="replay", on_batch=until_all_seen)
+    assert stop.wait(timeout=60), "the replay did not consume the topic"
+    thread.join(timeout=30)
+    assert (stats[0].consumed, stats[0].inserted, stats[0].duplicates) == (TOTAL, 0, TOTAL)
+    assert count_events() == TOTAL
+
+    # 5. `mca sink` stops cleanly on SIGTERM.
+    proc = subprocess.Popen(sink_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(
+            lambda: proc.stderr is not None and "sink:" in proc.stderr.readline(), 30, "the sink to start"
+        )
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 0 and "sink stopped" in err
+
+
+async def test_broker_down_means_503_and_nothing_acknowledged(
+    broker: Broker, make_client: Callable[..., Any]
+) -> None:
+    async with make_client(
+        transport="kafka", kafka_brokers=broker.brokers, kafka_topic=TOPIC, kafka_ack_timeout_s=2
+    ) as client:
+        assert (await client.post("/ingest", json=batch(0))).status_code == 202
+        broker.stop()
+        # Bounded by the ack timeout (2 s here), not by librdkafka's own retries.
+        resp = await asyncio.wait_for(client.post("/ingest", json=batch(1)), timeout=60)
+        assert resp.status_code == 503, resp.text
+        assert int(resp.headers["retry-after"]) > 0
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503 and "kafka" in ready.json()["problems"][0]
