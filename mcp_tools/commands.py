@@ -1,0 +1,78 @@
+"""The bodies of the action layer's CLI commands (imported lazily by `mcp_tools.cli`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+import httpx
+
+from mca.db import Stores, connect
+from mca.settings import Settings
+from mcp_tools.dispatch import Dispatcher, run_forever
+from mcp_tools.ledger import Outcome
+from mcp_tools.providers import build_providers
+from mcp_tools.runtime import Runtime
+
+
+async def serve_stdio(settings: Settings, stores: Stores, caller: str) -> None:
+    from mcp_tools.server import build_server
+
+    # stdout carries the protocol: every log line goes to stderr.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    await build_server(settings, stores, local_caller=caller).run_stdio_async()
+
+
+def make_dispatcher(settings: Settings, service: Any, http: httpx.AsyncClient) -> Dispatcher:
+    return Dispatcher(
+        service.ops_pool,
+        build_providers(settings, http),
+        settings.dispatch_routes,
+        settings.dispatch_provider,
+        service.policy_store,
+        service.clock,
+        max_attempts=settings.dispatch_max_attempts,
+        quick_retries=settings.dispatch_quick_retries,
+        retry_wait_s=settings.dispatch_retry_wait_s,
+        backoff_s=settings.dispatch_backoff_s,
+        lease_s=settings.dispatch_lease_s,
+    )
+
+
+async def dispatch(settings: Settings, stores: Stores, *, once: bool) -> dict[str, int]:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    async with Runtime(settings, stores).acquire() as deps, httpx.AsyncClient(timeout=10) as http:
+        dispatcher = make_dispatcher(settings, deps.service, http)
+        if once:
+            released = await deps.service.release_due()
+            counts = await dispatcher.run_once(limit=1000)
+            return {"released": len(released), **counts}
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_forever(dispatcher, deps.service.release_due, stop, settings.dispatch_poll_s)
+        return {}
+
+
+async def decide_hold(
+    settings: Settings, stores: Stores, pending_id: int, by: str, *, approve: bool
+) -> Outcome:
+    async with Runtime(settings, stores, pool_size=2).acquire() as deps:
+        if approve:
+            outcome = await deps.service.release(pending_id, by=by, approve=True)
+            assert outcome is not None
+            return outcome
+        return await deps.service.reject(pending_id, by=by)
+
+
+def list_holds(stores: Stores) -> list[dict[str, Any]]:
+    with connect(stores.ops_url) as conn:
+        rows = conn.execute(
+            "SELECT p.pending_id, p.kind, p.due_at, t.tool, t.user_id, t.caller, t.trigger_name, t.arguments "
+            "FROM pending_actions p JOIN tool_calls t USING (call_id) WHERE p.status = 'waiting' ORDER BY 1"
+        ).fetchall()
+    return [dict(r) for r in rows]

@@ -1,0 +1,24 @@
+"""The MCP server as an extension of the service app (`mca/app.py`): POST /mcp, bearer auth."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.routing import Route
+
+from mca.app import Extension
+from mca.db import Stores
+from mca.settings import Settings
+from mcp_tools.http import asgi_app
+
+
+def extension(settings: Settings, stores: Stores) -> Extension:
+    handler, lifespan = asgi_app(settings, stores)
+    router = APIRouter()
+    # A route at exactly /mcp (a Mount would only answer /mcp/ and redirect the rest).
+    router.routes.append(Route("/mcp", endpoint=handler, methods=["GET", "POST", "DELETE"]))
+    return Extension(
+        name="mcp",
+        routers=[router],
+        lifespan=lifespan,
+        tags=[{"name": "mcp", "description": "MCP tools over streamable HTTP (bearer token)."}],
+    )
