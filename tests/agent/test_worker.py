@@ -1,0 +1,105 @@
+"""Workers: a crash mid-job brings the job back after its lease, and nothing is sent twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from agent.model import ModelReply, ModelRequest
+from agent.providers.scripted import ScriptedModel, call
+from agent.runtime import agent_runtime
+from tests.agent.helpers import new_job, put_job, scalar, stored_decision, tool_steps
+from tests.agent.test_loop import coupon_for_first_asset
+
+
+class WorkerDied(BaseException):
+    """Stands in for the process dying: nothing after it runs, nothing is recorded."""
+
+
+def die(request: ModelRequest) -> ModelReply:
+    raise WorkerDied
+
+
+SCRIPT = [
+    [call("search_assets", query="camping accessories", kind="coupon", max_value=20)],
+    coupon_for_first_asset,
+]
+
+
+async def test_crash_after_sending_is_retried_without_a_second_send(
+    agent_settings, agent_stores, frozen, embedder
+) -> None:
+    job = new_job()
+    await put_job(agent_stores.ops_url, job, frozen)
+    lease = timedelta(seconds=30)
+    async with agent_runtime(
+        agent_settings,
+        agent_stores,
+        model=ScriptedModel([*SCRIPT, die]),
+        clock=frozen,
+        embedder=embedder,
+        lease=lease,
+    ) as rt:
+        with pytest.raises(WorkerDied):
+            await rt.workers[0].run_one()
+    url = agent_stores.ops_url
+    assert scalar(url, "SELECT count(*) FROM outbox") == 1
+    assert scalar(url, "SELECT status FROM agent_jobs WHERE job_id = %s", job.job_id) == "running"
+    assert scalar(url, "SELECT count(*) FROM decisions") == 0
+
+    async with agent_runtime(
+        agent_settings, agent_stores, model=ScriptedModel([*SCRIPT, "sent"]), clock=frozen, embedder=embedder,
+        lease=lease,
+    ) as rt:  # fmt: skip
+        # Still leased: nobody may take it yet.
+        assert await rt.workers[0].run_one() is None
+        frozen.advance(seconds=31)
+        record = await rt.workers[0].run_one()
+    assert record is not None and record.attempt == 2
+    decision = await stored_decision(url, job.decision_id)
+    coupon = tool_steps(decision)[-1]
+    assert coupon["tool_name"] == "send_coupon" and coupon["result"].get("replayed") is True
+    assert scalar(url, "SELECT count(*) FROM outbox") == 1
+    assert scalar(url, "SELECT status FROM agent_jobs WHERE job_id = %s", job.job_id) == "done"
+
+
+async def test_failures_back_off_then_dead_letter(agent_settings, agent_stores, frozen, embedder) -> None:
+    from agent.errors import ModelUnavailable
+
+    def unavailable(request: ModelRequest) -> ModelReply:
+        raise ModelUnavailable("provider down")
+
+    job = new_job(max_attempts=2)
+    await put_job(agent_stores.ops_url, job, frozen)
+    url = agent_stores.ops_url
+    async with agent_runtime(
+        agent_settings, agent_stores, model=ScriptedModel([unavailable]), clock=frozen, embedder=embedder
+    ) as rt:
+        first = await rt.workers[0].run_one()
+        assert first is not None and first.transcript.outcome == "failed"
+        assert scalar(url, "SELECT status FROM agent_jobs") == "queued"
+        assert await rt.workers[0].run_one() is None  # backing off
+        frozen.advance(seconds=5)
+        await rt.workers[0].run_one()
+    assert scalar(url, "SELECT status FROM agent_jobs") == "dead"
+    assert "provider down" in scalar(url, "SELECT last_error FROM agent_jobs")
+    assert (await stored_decision(url, job.decision_id))["outcome"] == "failed"
+
+
+async def test_two_workers_never_take_the_same_job(agent_settings, agent_stores, frozen, embedder) -> None:
+    import asyncio
+
+    jobs = [new_job() for _ in range(6)]
+    for j in jobs:
+        await put_job(agent_stores.ops_url, j, frozen)
+    async with agent_runtime(
+        agent_settings, agent_stores, workers=3, model=ScriptedModel(["nothing to do"]), clock=frozen,
+        embedder=embedder,
+    ) as rt:  # fmt: skip
+        done = []
+        for _ in range(3):
+            batch = await asyncio.gather(*(w.run_one() for w in rt.workers))
+            done += [r.job_id for r in batch if r is not None]
+    assert sorted(done) == sorted(j.job_id for j in jobs)
+    assert scalar(agent_stores.ops_url, "SELECT count(*) FROM decisions WHERE attempt = 1") == 6
