@@ -95,6 +95,10 @@ class ChatCompletionsModel:
             raise ModelUnavailable(
                 f"{self.brain} kept rate-limiting (429) after {self.attempts} attempts"
             ) from None
+        except e.InternalServerError as err:
+            raise ModelUnavailable(
+                f"{self.brain} kept failing (HTTP {err.status_code}) after {self.attempts} attempts"
+            ) from None
         except e.APIConnectionError as err:
             raise ModelUnavailable(f"cannot reach {self.brain}: {err}") from None
         except e.APIStatusError as err:
