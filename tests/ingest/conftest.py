@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -160,3 +163,72 @@ def mca_env(db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCA_")}
     env.update({"MCA_STATE_URL": db_url, "MCA_OPS_URL": db_url, "HF_HUB_OFFLINE": "1", **extra})
     return env
+
+
+@pytest.fixture(scope="module")
+def module_db_url(pg_server: Any, template_url: str) -> Iterator[str]:
+    """A fresh migrated database shared by one module (for a server process it serves)."""
+    import uuid
+
+    name = f"m_{uuid.uuid4().hex[:12]}"
+    admin = pg_server.url("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "mca_template"')  # type: ignore[arg-type]
+    yield pg_server.url(name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@dataclass
+class Served:
+    base_url: str
+    db_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def serve(db_url: str, timeout_s: float = 60.0, **env: str) -> Served:
+    """`mca serve` as a real uvicorn process on a free port, once /healthz answers."""
+    port = free_port()
+    mca = Path(sys.executable).parent / "mca"
+    log = Path(tempfile.mkstemp(prefix="mca-serve-", suffix=".log")[1])
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(mca), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=mca_env(db_url, **env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return Served(base, db_url, process, log)
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_process(process)
+            pytest.fail(f"mca serve did not become ready within {timeout_s}s (exit {process.poll()})")
+        time.sleep(0.1)  # bounded readiness poll
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    return int(process.returncode)
+
+
+@pytest.fixture(scope="module")
+def served(module_db_url: str) -> Iterator[Served]:
+    s = serve(module_db_url)
+    yield s
+    stop_process(s.process)
