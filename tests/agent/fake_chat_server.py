@@ -34,7 +34,9 @@ class FakeChatServer:
     url: str = ""
 
 
-def completion(*, content: str | None = None, tool_calls: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+def completion(
+    *, content: str | None = None, tool_calls: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
     """A chat.completion body; tool_calls are (name, raw JSON arguments) pairs."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_calls:
@@ -47,7 +49,9 @@ def completion(*, content: str | None = None, tool_calls: list[tuple[str, str]] 
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": "llama-3.3-70b-versatile",
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}
+        ],
         "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
     }
 
@@ -66,7 +70,11 @@ def fake_chat_server() -> Iterator[FakeChatServer]:
             state.requests.append(json.loads(self.rfile.read(length) or b"{}"))
             state.paths.append(self.path)
             state.auth.append(self.headers.get("authorization") or "")
-            reply = state.replies.popleft() if state.replies else Reply(500, {"error": {"message": "no reply queued"}})
+            reply = (
+                state.replies.popleft()
+                if state.replies
+                else Reply(500, {"error": {"message": "no reply queued"}})
+            )
             if reply.delay_s:
                 time.sleep(reply.delay_s)
             data = json.dumps(reply.body).encode()

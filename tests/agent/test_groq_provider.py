@@ -31,7 +31,9 @@ def model_for(url: str, *, timeout: float = 5.0, key: str = "gsk_test", **kw: An
 async def test_429_then_success_with_tool_calls() -> None:
     with fake_chat_server() as server:
         server.replies.append(error(429, "Rate limit reached", "rate_limit_exceeded", "tokens"))
-        server.replies.append(Reply(200, completion(tool_calls=[("search_assets", '{"query": "tent stakes"}')])))
+        server.replies.append(
+            Reply(200, completion(tool_calls=[("search_assets", '{"query": "tent stakes"}')]))
+        )
         model = model_for(server.url)
         reply = await model.complete(request())
         await model.aclose()
@@ -39,7 +41,9 @@ async def test_429_then_success_with_tool_calls() -> None:
     assert reply.tokens_in == 120 and reply.tokens_out == 30
     assert len(server.requests) == 2 and server.paths[0].endswith("/openai/v1/chat/completions")
     sent = server.requests[0]
-    assert sent["model"] == "llama-3.3-70b-versatile" and sent["tools"][0]["function"]["name"] == "search_assets"
+    assert (
+        sent["model"] == "llama-3.3-70b-versatile" and sent["tools"][0]["function"]["name"] == "search_assets"
+    )
     assert server.auth[0] == "Bearer gsk_test"
 
 
@@ -92,10 +96,14 @@ async def test_malformed_tool_call_json_goes_back_to_the_model_as_an_error(
     agent_settings, agent_stores, frozen, embedder
 ) -> None:
     with fake_chat_server() as server:
-        server.replies.append(Reply(200, completion(tool_calls=[("send_coupon", '{"user_id": "u_ana", "asset_')])))
+        server.replies.append(
+            Reply(200, completion(tool_calls=[("send_coupon", '{"user_id": "u_ana", "asset_')]))
+        )
         server.replies.append(Reply(200, completion(content="My tool call was malformed; doing nothing.")))
         model = model_for(server.url)
-        decision = await decide(agent_settings, agent_stores, model, new_job(), clock=frozen, embedder=embedder)
+        decision = await decide(
+            agent_settings, agent_stores, model, new_job(), clock=frozen, embedder=embedder
+        )
     (step,) = tool_steps(decision)
     assert step["reason_code"] == "invalid_arguments" and step["arguments"]["_raw"].startswith('{"user_id"')
     assert decision["brain"] == "groq" and decision["model"] == "llama-3.3-70b-versatile"

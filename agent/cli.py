@@ -1,0 +1,126 @@
+"""`mca trigger`, `mca agent --workers N`, `mca explain DECISION_ID`.
+
+Only typer and the standard library load with the CLI; the runtime loads inside commands.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(trigger)
+    app.command()(agent)
+    app.command()(explain)
+
+
+def _stop_on_signals() -> object:
+    import asyncio
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def trigger(
+    ctx: typer.Context,
+    start: Annotated[
+        str, typer.Option(help="Where a first run starts: latest (default) or earliest.")
+    ] = "latest",
+    once: Annotated[bool, typer.Option(help="Process what is there now, run due queries, exit.")] = False,
+) -> None:
+    """Run the trigger service: live rules on the event stream and scheduled opportunity queries."""
+    import asyncio
+    import logging
+
+    from agent.runtime import trigger_service
+    from mca.cli import settings_of
+    from mca.db import resolve_stores
+
+    if start not in ("latest", "earliest"):
+        raise typer.BadParameter("use latest or earliest", param_hint="--start")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_of(ctx)
+    stores = resolve_stores(settings)
+
+    async def run() -> None:
+        async with trigger_service(settings, stores, start=start) as svc:  # type: ignore[arg-type]
+            if once:
+                total = 0
+                while (report := await svc.step_stream()).events:
+                    total += len(report.jobs)
+                total += len((await svc.step_opportunities()).jobs)
+                typer.echo(f"{total} jobs queued")
+                return
+            stop = _stop_on_signals()
+            await svc.run(stop)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+
+
+def agent(
+    ctx: typer.Context,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent decisions.")] = 2,
+    brain: Annotated[str | None, typer.Option(help="rules | groq | openai (default: MCA_BRAIN).")] = None,
+) -> None:
+    """Run agent workers: claim jobs, decide through the MCP tools, record every decision."""
+    import asyncio
+    import logging
+
+    from agent.providers import make_model
+    from agent.runtime import agent_runtime
+    from mca.cli import settings_of
+    from mca.db import resolve_stores
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_of(ctx)
+    stores = resolve_stores(settings)
+    model = make_model(settings, brain)
+
+    def show(record: object) -> None:
+        r = record  # a DecisionRecord
+        typer.echo(
+            f"{r.decision_id} {r.trigger_name} {r.user_id}: {r.transcript.outcome} - {r.transcript.rationale}"
+        )  # type: ignore[attr-defined]
+
+    async def run() -> None:
+        async with agent_runtime(settings, stores, workers=workers, model=model, on_decision=show) as rt:
+            typer.echo(f"{workers} workers, brain {model.brain} ({model.model}); Ctrl-C stops")
+            await rt.run(_stop_on_signals())  # type: ignore[arg-type]
+
+    asyncio.run(run())
+
+
+def explain(
+    ctx: typer.Context,
+    decision_id: Annotated[str, typer.Argument(help="The decision id (dec_…), as printed by the agent.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw record.")] = False,
+) -> None:
+    """Tell the story of one decision: why it woke, what it knew, what it did, and why."""
+    import asyncio
+    import json
+
+    from agent import records
+    from agent.errors import DecisionNotFound
+    from agent.explain import explain as story
+    from mca.cli import settings_of
+    from mca.db import connect_async, resolve_stores
+
+    stores = resolve_stores(settings_of(ctx))
+
+    async def load() -> dict[str, object] | None:
+        conn = await connect_async(stores.ops_url, autocommit=True)
+        try:
+            return await records.load(conn, decision_id)
+        finally:
+            await conn.close()
+
+    found = asyncio.run(load())
+    if found is None:
+        raise DecisionNotFound(f"no decision {decision_id!r} in the ops store")
+    typer.echo(json.dumps(found, indent=2, default=str) if as_json else story(found))
