@@ -13,6 +13,7 @@ mode stop all claims.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,10 +30,12 @@ from mcp_tools.providers.base import OutboxItem, Provider
 log = logging.getLogger(__name__)
 
 CLAIM = """
-UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, lease_until = %(lease)s, updated_at = %(now)s
+UPDATE outbox o
+SET status = 'sending', attempts = o.attempts + 1, lease_until = %(lease)s, updated_at = %(now)s
 WHERE o.outbox_id IN (
     SELECT outbox_id FROM outbox
-    WHERE (status = 'pending' AND next_attempt_at <= %(now)s) OR (status = 'sending' AND lease_until < %(now)s)
+    WHERE (status = 'pending' AND next_attempt_at <= %(now)s)
+       OR (status = 'sending' AND lease_until < %(now)s)
     ORDER BY next_attempt_at LIMIT %(n)s FOR UPDATE SKIP LOCKED)
 RETURNING outbox_id, idem_key, kind, user_id, payload, attempts
 """
@@ -67,7 +70,7 @@ CHANNEL_OF_KIND = {"sms": "sms"}
 
 @dataclass
 class Dispatcher:
-    pool: AsyncConnectionPool
+    pool: AsyncConnectionPool[Any]
     providers: dict[str, Provider]
     routes: dict[str, str]
     default_provider: str
@@ -191,7 +194,5 @@ async def run_forever(dispatcher: Dispatcher, release_due: Any, stop: asyncio.Ev
             log.info("released %d deferred, delivered %s", len(released), counts)
         if counts:
             continue  # there may be more due rows: go again at once
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=poll_s)
-        except TimeoutError:
-            pass

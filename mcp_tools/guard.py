@@ -216,9 +216,9 @@ def judge(
     )
     if reasons:
         return Verdict("deny", reasons, detail=detail)
-    if action.approval_threshold is not None and action.approval_amount is not None and not ctx.approved:
-        if action.approval_amount > action.approval_threshold:
-            return Verdict("hold", ["approval_required"])
+    threshold, amount = action.approval_threshold, action.approval_amount
+    if threshold is not None and amount is not None and amount > threshold and not ctx.approved:
+        return Verdict("hold", ["approval_required"])
     if action.channel is not None:
         quiet = policy.channel(action.channel).quiet_hours
         if quiet is not None:

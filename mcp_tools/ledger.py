@@ -59,7 +59,8 @@ INSERT INTO budget_ledger (call_id, scope, period_key, amount, kind, created_at)
 VALUES (%s, %s, %s, %s, 'reserve', %s)
 """
 INSERT_OUTBOX = """
-INSERT INTO outbox (call_id, idem_key, kind, user_id, payload, status, next_attempt_at, created_at, updated_at)
+INSERT INTO outbox (call_id, idem_key, kind, user_id, payload, status, next_attempt_at,
+                    created_at, updated_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING outbox_id
 """
 INSERT_PENDING = """
@@ -192,8 +193,8 @@ async def _contact_checks(
         params = {"user_id": action.user_id, "channel": scope_channel, "now": now, "threshold": now - gap}
         if await (await conn.execute(BUMP_LAST, params)).fetchone() is None:
             last = await (await conn.execute(LAST_AT, (action.user_id, scope_channel))).fetchone()
-            until = _get(last, "last_at") + gap if last else None
-            raise _Refused(Verdict("deny", ["min_gap"], until=until, detail=f"At least {hours:g} h apart."))
+            retry_at: datetime | None = _get(last, "last_at") + gap if last else None
+            raise _Refused(Verdict("deny", ["min_gap"], until=retry_at, detail=f"At least {hours:g} h apart."))
 
 
 def budget_plan(

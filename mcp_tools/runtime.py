@@ -31,7 +31,7 @@ class ToolDeps:
 
     settings: Settings
     service: ToolService
-    state_pool: AsyncConnectionPool
+    state_pool: AsyncConnectionPool[Any]
     local_caller: str
     embedder: Embedder | None = None
 
@@ -56,7 +56,7 @@ class Runtime:
     pool_size: int = 10
     _deps: ToolDeps | None = None
     _users: int = 0
-    _pools: list[AsyncConnectionPool] = field(default_factory=list)
+    _pools: list[AsyncConnectionPool[Any]] = field(default_factory=list)
     _lock: asyncio.Lock | None = None
 
     async def _open(self) -> ToolDeps:

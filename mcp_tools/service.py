@@ -36,14 +36,17 @@ DUE_PENDING = """
 SELECT pending_id FROM pending_actions WHERE status = 'waiting' AND kind = 'defer' AND due_at <= %s
 ORDER BY due_at LIMIT %s
 """
-CLOSE_PENDING = "UPDATE pending_actions SET status = %s, outcome = %s, decided_by = %s, updated_at = %s WHERE pending_id = %s"
+CLOSE_PENDING = (
+    "UPDATE pending_actions SET status = %s, outcome = %s, decided_by = %s, updated_at = %s "
+    "WHERE pending_id = %s"
+)
 
 
 @dataclass
 class ToolService:
     policy_store: PolicyStore
-    state_pool: AsyncConnectionPool
-    ops_pool: AsyncConnectionPool
+    state_pool: AsyncConnectionPool[Any]
+    ops_pool: AsyncConnectionPool[Any]
     clock: Clock
 
     def policy(self) -> Policy:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from mca.settings import Settings
@@ -24,7 +26,7 @@ def build_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, 
     unknown = sorted(wanted - set(NAMES))
     if unknown:
         raise ToolsError(f"unknown dispatch provider(s) {unknown}; known: {list(NAMES)}")
-    factories = {
+    factories: dict[str, Callable[[], Provider]] = {
         "log": lambda: LogProvider(),
         "webhook": lambda: WebhookProvider.from_settings(settings, client),
         "twilio": lambda: TwilioProvider.from_settings(settings, client),

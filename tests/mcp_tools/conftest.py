@@ -81,12 +81,14 @@ def seed_world(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for user_id, traits in USERS.items():
             conn.execute(
-                "INSERT INTO events (event_id, user_id, event_type, ts, properties) VALUES (%s, %s, 'identify', %s, %s)",
+                "INSERT INTO events (event_id, user_id, event_type, ts, properties) "
+                "VALUES (%s, %s, 'identify', %s, %s)",
                 (f"id-{user_id}", user_id, datetime(2026, 1, 1, tzinfo=UTC), json.dumps(traits)),
             )
         for asset_id, kind, title, value, active, until in ASSETS:
             conn.execute(
-                "INSERT INTO assets (asset_id, kind, title, description, value, currency, category, tags, active, "
+                "INSERT INTO assets (asset_id, kind, title, description, value, currency, category, tags, "
+                "active, "
                 "valid_until, updated_at) VALUES (%s, %s, %s, %s, %s, 'USD', 'outdoor', %s, %s, %s, now())",
                 (asset_id, kind, title, title, value, ["test"], active, until),
             )

@@ -127,7 +127,8 @@ def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str,
     def child_backend_gone() -> bool:
         with psycopg.connect(world) as probe:
             row = probe.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%%INSERT INTO outbox%%' AND state <> 'idle' AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%%INSERT INTO outbox%%' "
+                "AND state <> 'idle' AND pid <> pg_backend_pid()"
             ).fetchone()
             return bool(row and row[0] == 0)
 

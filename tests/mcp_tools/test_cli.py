@@ -1,0 +1,88 @@
+"""The action layer's commands through the real `mca` CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from typing import Any
+
+from typer.testing import CliRunner
+
+from mca.cli import app
+from mca.settings import Settings
+from mcp_tools.guard import CallContext
+from mcp_tools.ledger import Outcome
+from mcp_tools.runtime import Runtime
+from tests.mcp_tools.conftest import count
+
+AGENT = CallContext(caller="agent", trigger="default", decision_id="cli")
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {
+        "MCA_STATE_URL": str(settings.state_url),
+        "MCA_OPS_URL": str(settings.ops_url),
+        "MCA_POLICY_FILE": str(settings.policy_file),
+    }
+
+
+def _run(settings: Settings, *args: str) -> Any:
+    result = CliRunner().invoke(app, list(args), env=_env(settings))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+async def _act(runtime: Runtime, *calls: tuple[str, dict[str, Any]]) -> list[Outcome]:
+    async with runtime.acquire() as deps:
+        return [await deps.service.act(tool, args, AGENT) for tool, args in calls]
+
+
+# Sync tests: the commands run their own event loop (asyncio.run), as they do from a shell.
+def test_approve_reject_and_dispatch(runtime: Runtime, tool_settings: Settings, world: str) -> None:
+    held, other = asyncio.run(
+        _act(
+            runtime,
+            ("send_coupon", {"user_id": "u_ok", "asset_id": "A30", "reason": "vip"}),
+            ("award_points", {"user_id": "u_ny", "points": 900, "reason": "x"}),
+        )
+    )
+    assert held.status == other.status == "held"
+    listed = [json.loads(line) for line in _run(tool_settings, "holds").stdout.splitlines()]
+    assert {row["pending_id"] for row in listed} == {held.approval_id, other.approval_id}
+    approved = json.loads(_run(tool_settings, "approve", str(held.approval_id), "--by", "alice").stdout)
+    assert approved["status"] == "allowed"
+    rejected = json.loads(_run(tool_settings, "reject", str(other.approval_id), "--by", "bob").stdout)
+    assert rejected["reason"] == "rejected"
+    again = CliRunner().invoke(app, ["approve", str(other.approval_id)], env=_env(tool_settings))
+    assert again.exit_code != 0
+    counts = json.loads(_run(tool_settings, "dispatch", "--once").stdout)
+    assert counts["delivered"] == 1
+    assert count(world, "outbox", "status = 'delivered'") == 1
+
+
+def test_audit_export_csv_and_jsonl(runtime: Runtime, tool_settings: Settings) -> None:
+    asyncio.run(
+        _act(
+            runtime,
+            ("send_coupon", {"user_id": "u_ok", "asset_id": "A10", "reason": "r"}),
+            ("send_sms", {"user_id": "u_optout", "text": "hi", "reason": "r"}),
+        )
+    )
+    out = _run(tool_settings, "audit", "export", "--since", "2026-11-01", "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["verdict"], r["reasons"]) for r in rows] == [("allow", ""), ("deny", "opted_out")]
+    assert rows[0]["caller"] == "agent" and rows[0]["policy_version"]
+    lines = _run(tool_settings, "audit", "export", "--since", "2026-11-01").stdout.splitlines()
+    assert json.loads(lines[1])["reasons"] == ["opted_out"]
+    assert _run(tool_settings, "audit", "export", "--since", "2030-01-01").stdout == ""
+    bad = CliRunner().invoke(app, ["audit", "export", "--since", "yesterday-ish"], env=_env(tool_settings))
+    assert bad.exit_code != 0
+
+
+def test_policy_check_reports_the_line(tmp_path: Any, tool_settings: Settings) -> None:
+    broken = tmp_path / "bad.yaml"
+    broken.write_text("version: '1'\ncaps:\n  day: lots\n")
+    result = CliRunner().invoke(app, ["policy", "check", str(broken)], env=_env(tool_settings))
+    assert result.exit_code != 0 and "line 3" in str(result.exception or result.output)
