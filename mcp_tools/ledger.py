@@ -194,7 +194,9 @@ async def _contact_checks(
         if await (await conn.execute(BUMP_LAST, params)).fetchone() is None:
             last = await (await conn.execute(LAST_AT, (action.user_id, scope_channel))).fetchone()
             retry_at: datetime | None = _get(last, "last_at") + gap if last else None
-            raise _Refused(Verdict("deny", ["min_gap"], until=retry_at, detail=f"At least {hours:g} h apart."))
+            raise _Refused(
+                Verdict("deny", ["min_gap"], until=retry_at, detail=f"At least {hours:g} h apart.")
+            )
 
 
 def budget_plan(
