@@ -107,9 +107,24 @@ def seed(
             typer.echo(f"catalogue: {loaded} assets loaded" if loaded else "catalogue: already loaded")
 
 
-def demo(ctx: typer.Context) -> None:
-    """Start the embedded server, seed a small world, tell one customer's story, show what mca sees."""
+def demo(
+    ctx: typer.Context,
+    follow: Annotated[bool, typer.Option(help="Keep running after the story (Ctrl-C stops).")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the story's actions.")] = 120.0,
+    world_only: Annotated[
+        bool, typer.Option("--world-only", help="Only the state engine: one customer's context and assets.")
+    ] = False,
+) -> None:
+    """The whole product on the embedded default: ingest, triggers, agent, guard, delivery."""
     from mca.cli import settings_of
-    from mca.demo_world import run_demo
 
-    run_demo(settings_of(ctx), typer.echo)
+    if world_only:  # the state-engine demo (issue 2), kept as it was
+        from mca.demo_world import run_demo
+
+        run_demo(settings_of(ctx), typer.echo)
+        return
+    from agent.demo import run_product_demo  # the whole product (issue 5)
+
+    report = run_product_demo(settings_of(ctx), typer.echo, follow=follow, timeout_s=timeout)
+    if not report.finished and not follow:
+        raise typer.Exit(1)

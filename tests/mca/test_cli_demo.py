@@ -30,7 +30,7 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
 @pytest.mark.slow
 def test_demo_prints_context_and_assets_and_reruns(demo_env: dict[str, str]) -> None:
-    first = run(demo_env, "demo")
+    first = run(demo_env, "demo", "--world-only")
     assert first.returncode == 0, first.stderr
     out = first.stdout
     assert "-[ RECORD 1 ]" in out
@@ -41,7 +41,7 @@ def test_demo_prints_context_and_assets_and_reruns(demo_env: dict[str, str]) -> 
     table = out.split("need next")[-1]
     assert "score" in table and table.count("outdoor") >= 2
 
-    again = run(demo_env, "demo")
+    again = run(demo_env, "demo", "--world-only")
     assert again.returncode == 0, again.stderr
     assert "already loaded" in again.stdout and "already told" in again.stdout
     assert "events_total           | 9" in again.stdout

@@ -1,0 +1,253 @@
+"""`mca demo`: the whole product on the embedded default, in one process.
+
+Starts the embedded server, migrates, seeds a small world, then runs the HTTP service
+(uvicorn), the trigger service, agent workers and the outbox dispatcher as asyncio tasks.
+It posts the story through `POST /ingest` and prints, live, each trigger, each decision with
+its rationale and guard verdicts, and each delivered action. It exits once the story's actions
+are delivered (or after `timeout_s`); `follow=True` keeps it running until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from agent.demo_story import Cast, history_rows, story_posts
+from agent.records import DecisionRecord
+from mca.settings import Settings
+
+Echo = Callable[[str], None]
+DEMO_USERS, DEMO_EVENTS, DEMO_SEED = 200, 5_000, 42
+HISTORY_SQL = (
+    "INSERT INTO events (event_id, user_id, event_type, ts, value, sku, category, properties) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, CAST(%s AS jsonb)) ON CONFLICT (event_id) DO NOTHING"
+)
+NEW_JOBS = (
+    "SELECT job_id, trigger_name, user_id, event FROM agent_jobs WHERE created_at >= %s ORDER BY created_at"
+)
+FINISHED_OUTBOX = """
+SELECT outbox_id, kind, user_id, status, provider, payload FROM outbox
+WHERE created_at >= %s AND status NOT IN ('pending', 'sending') ORDER BY outbox_id
+"""
+STORY_PENDING = (
+    "SELECT count(*) AS n FROM outbox WHERE user_id = ANY(%s) AND status IN ('pending', 'sending')"
+)
+
+
+@dataclass
+class DemoReport:
+    decisions: list[DecisionRecord] = field(default_factory=list)
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False
+
+
+class _QuietServer:
+    """uvicorn without its own signal handling: the demo owns Ctrl-C."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            def capture_signals(self) -> contextlib.nullcontext[None]:  # type: ignore[override]
+                return contextlib.nullcontext()
+
+        self.server = Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+
+    async def serve(self) -> None:
+        await self.server.serve()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare(settings: Settings, echo: Echo) -> Any:
+    """Stores up, migrated, a small world and the catalogue loaded; returns the Stores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mca.db import connect, resolve_stores
+    from mca.embedding import get_embedder
+    from mca.migrate import migrate
+    from mca.seed.load import ensure_catalogue, seed_world
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        embedder = pool.submit(get_embedder, settings.embedding_model, settings.embedding_batch_size)
+        stores = resolve_stores(settings)
+        migrate(settings, stores.state_url, stores.ops_url)
+        echo(f"stores ready (embedded PostgreSQL at {stores.state_url.rsplit('@', 1)[-1]})")
+        with connect(stores.state_url, autocommit=True) as conn:
+            echo(seed_world(conn, DEMO_USERS, DEMO_EVENTS, DEMO_SEED).describe())
+            loaded = ensure_catalogue(conn, embedder.result(), progress=False)
+            echo(f"catalogue: {loaded} assets embedded" if loaded else "catalogue: already loaded")
+    return stores
+
+
+def _verdicts(record: DecisionRecord) -> list[str]:
+    out = []
+    for s in record.transcript.steps:
+        if s.kind != "tool_call" or s.tool_name in ("search_assets", "get_user_context"):
+            continue
+        reason = f" ({s.reason_code})" if s.reason_code and s.verdict != "allowed" else ""
+        target = (s.arguments or {}).get("asset_id") or ""
+        out.append(f"{s.tool_name} {target}".strip() + f" -> guard: {s.verdict}{reason}")
+    return out
+
+
+async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool, timeout_s: float,
+                    workers: int = 2) -> DemoReport:  # fmt: skip
+    from agent.providers import make_model
+    from agent.runtime import agent_runtime, trigger_service
+    from mca.app import create_app
+    from mca.db import connect, connect_async
+    from mca.embedding import get_embedder
+    from mcp_tools.commands import make_dispatcher
+    from mcp_tools.dispatch import run_forever
+    from mcp_tools.runtime import Runtime
+
+    report = DemoReport()
+    announced: set[str] = set()  # job ids whose trigger line is printed
+    run = secrets.token_hex(2)
+    cast = Cast.for_run(run)
+    started = datetime.now(UTC)
+    story_users = list(cast.roles())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    with connect(stores.state_url, autocommit=True) as conn:
+        with conn.transaction():
+            for row in history_rows(cast, run, started):
+                conn.execute(HISTORY_SQL, row)
+    with connect(stores.ops_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM trigger_schedule")  # the demo runs every opportunity query at start
+    model = make_model(settings)
+    echo(
+        f"brain: {model.brain} ({model.model}); cast: "
+        + "; ".join(f"{u} {r}" for u, r in cast.roles().items())
+    )
+
+    def on_decision(record: DecisionRecord) -> None:
+        report.decisions.append(record)
+        star = "*" if record.user_id in story_users else " "
+        if record.job_id not in announced:
+            announced.add(record.job_id)
+            echo(f"{star} TRIGGER {record.trigger_name} fired for {record.user_id}")
+        t = record.transcript
+        echo(f"{star} DECISION {record.decision_id} [{record.trigger_name} / {record.user_id}] {t.outcome} "
+             f"in {record.latency_ms:.0f} ms")  # fmt: skip
+        for line in _verdicts(record):
+            echo(f"      {line}")
+        echo(f"      why: {t.rationale}")
+
+    port = free_port()
+    web = _QuietServer(create_app(settings, stores), port)
+    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    async with (
+        trigger_service(settings, stores, start="latest") as triggers,
+        agent_runtime(
+            settings, stores, workers=workers, model=model, embedder=embedder, on_decision=on_decision
+        ) as agents,  # fmt: skip
+        Runtime(settings, stores).acquire() as tool_deps,
+        httpx.AsyncClient(timeout=10) as http,
+    ):
+        await triggers.step_stream()  # pin the stream position: the seeded past triggers nothing
+        dispatcher = make_dispatcher(settings, tool_deps.service, http)
+        tasks = [
+            asyncio.create_task(web.serve()),
+            asyncio.create_task(agents.run(stop)),
+            asyncio.create_task(run_forever(dispatcher, tool_deps.service.release_due, stop, 0.2)),
+        ]
+        ops = await connect_async(stores.ops_url, autocommit=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await _wait_ready(http, base, stop)
+            for caption, call in story_posts(cast, run, started):
+                response = await http.post(f"{base}/ingest", json=call)
+                echo(f"POST /ingest  {caption}: HTTP {response.status_code}")
+            tasks.append(asyncio.create_task(triggers.run(stop)))
+            report.finished = await _watch(
+                ops, report, started, story_users, announced, echo, stop, follow, timeout_s
+            )
+        finally:
+            stop.set()
+            web.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await ops.close()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+    return report
+
+
+async def _wait_ready(http: httpx.AsyncClient, base: str, stop: asyncio.Event) -> None:
+    deadline = asyncio.get_running_loop().time() + 30
+    while not stop.is_set():
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get(f"{base}/healthz")).status_code == 200:
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError("the demo's HTTP service did not start within 30 s")
+        await asyncio.sleep(0.05)
+
+
+async def _watch(ops: Any, report: DemoReport, since: datetime, story: list[str], seen_jobs: set[str],
+                 echo: Echo, stop: asyncio.Event, follow: bool, timeout_s: float) -> bool:  # fmt: skip
+    """Print new jobs and deliveries; True once every story customer was decided and delivered."""
+    seen_out: set[int] = set()
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not stop.is_set():
+        for job in await (await ops.execute(NEW_JOBS, (since,))).fetchall():
+            if job["job_id"] not in {j["job_id"] for j in report.jobs}:
+                report.jobs.append(job)
+            if job["job_id"] not in seen_jobs:
+                seen_jobs.add(job["job_id"])
+                star = "*" if job["user_id"] in story else " "
+                echo(f"{star} TRIGGER {job['trigger_name']} fired for {job['user_id']}")
+        for row in await (await ops.execute(FINISHED_OUTBOX, (since,))).fetchall():
+            if row["outbox_id"] not in seen_out:
+                seen_out.add(row["outbox_id"])
+                report.delivered.append(row)
+                star = "*" if row["user_id"] in story else " "
+                echo(f"{star} DELIVERED #{row['outbox_id']} {row['kind']} to {row['user_id']}: {row['status']}"
+                     f" via {row['provider'] or '-'}")  # fmt: skip
+        decided = {r.user_id for r in report.decisions}
+        pending = (await (await ops.execute(STORY_PENDING, (story,))).fetchone())["n"]
+        done = set(story) <= decided and pending == 0
+        if done and not follow:
+            return True
+        if asyncio.get_running_loop().time() > deadline and not follow:
+            echo(f"demo timeout after {timeout_s:.0f} s (decided for {sorted(decided & set(story))})")
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
+    return False
+
+
+def run_product_demo(
+    settings: Settings, echo: Echo, *, follow: bool = False, timeout_s: float = 120.0
+) -> DemoReport:
+    stores = prepare(settings, echo)
+    echo("starting: HTTP service, trigger service, agent workers, dispatcher (Ctrl-C stops)")
+    report = asyncio.run(run_story(settings, stores, echo, follow=follow, timeout_s=timeout_s))
+    story = [
+        r for r in report.decisions if r.trigger_name in ("big_purchase", "cart_abandoned", "ticket_opened")
+    ]
+    echo(f"done: {len(report.jobs)} triggers, {len(report.decisions)} decisions, "
+         f"{len(report.delivered)} actions delivered; explain one with `mca explain "
+         f"{story[0].decision_id if story else 'DECISION_ID'}`")  # fmt: skip
+    return report
