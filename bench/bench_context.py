@@ -21,11 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_seed import ensure_world  # noqa: E402
+from bench_seed import ensure_world
 
-from mca.context import CONTEXT_SQL, load_context  # noqa: E402
-from mca.db import connect_async  # noqa: E402
-from mca.seed.world import user_id_of  # noqa: E402
+from mca.context import CONTEXT_SQL, load_context
+from mca.db import connect_async
+from mca.seed.world import user_id_of
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -46,7 +46,9 @@ async def measure(url: str, users: int, lookups: int, seed: int) -> list[float]:
             context = await load_context(conn, user)
             samples.append((time.perf_counter() - started) * 1000)
             assert context is not None and context["user_id"] == user
-        cur = await conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + CONTEXT_SQL, (user_id_of(rng.randrange(users)),))
+        cur = await conn.execute(
+            "EXPLAIN (ANALYZE, BUFFERS) " + CONTEXT_SQL, (user_id_of(rng.randrange(users)),)
+        )
         plan = "\n".join(str(next(iter(row.values()))) for row in await cur.fetchall())
     finally:
         await conn.close()
@@ -55,7 +57,9 @@ async def measure(url: str, users: int, lookups: int, seed: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--lookups", type=int, default=10_000)

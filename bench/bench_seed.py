@@ -19,11 +19,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mca.db import connect  # noqa: E402
-from mca.embedded import EmbeddedPostgres  # noqa: E402
-from mca.migrate import migrate  # noqa: E402
-from mca.seed.load import seed_world, world_loaded  # noqa: E402
-from mca.settings import Settings  # noqa: E402
+from mca.db import connect
+from mca.embedded import EmbeddedPostgres
+from mca.migrate import migrate
+from mca.seed.load import seed_world, world_loaded
+from mca.settings import Settings
 
 BENCH_DIR = Path(os.environ.get("MCA_BENCH_DIR", ".mca-bench"))
 
@@ -56,7 +56,9 @@ def ensure_world(users: int, events: int, seed: int = 1) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)

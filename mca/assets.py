@@ -26,7 +26,10 @@ from mca.db import Engine, engine_of_version
 if TYPE_CHECKING:
     from mca.embedding import Embedder
 
-__all__ = ["AssetHit", "AssetRow", "load_assets", "read_asset_file", "search_assets", "vector_literal"]
+__all__ = [
+    "AssetHit", "AssetRow", "load_assets", "read_asset_file", "search_assets", "search_by_vector",
+    "vector_literal",
+]  # fmt: skip
 
 # pgvector's HNSW scan returns ef_search candidates and filters afterwards; with a selective
 # filter that can leave fewer than k rows. Iterative scan keeps walking the graph until k rows
@@ -37,14 +40,23 @@ HNSW_SETTINGS = (
 )
 MIN_EF_SEARCH = 40
 
-_SEARCH_HEAD = sql.SQL(
-    "SELECT asset_id, kind, title, description, value, currency, category, tags, distance FROM ("
-    " SELECT asset_id, kind, title, description, value, currency, category, tags,"
-    " embedding <=> CAST(%(query)s AS vector(384)) AS distance"
-    " FROM assets WHERE embedding IS NOT NULL"
+_COLUMNS = "asset_id, kind, title, description, value, currency, category, tags"
+_DISTANCE = "embedding <=> CAST(%(query)s AS vector(384)) AS distance"
+# Approximate: the HNSW index walks the graph from the query outwards, filters on the way.
+_ANN_HEAD = sql.SQL(
+    f"SELECT {_COLUMNS}, distance FROM (SELECT {_COLUMNS}, {_DISTANCE} FROM assets"
+    " WHERE embedding IS NOT NULL"
 )
-_SEARCH_TAIL = sql.SQL(" ORDER BY distance LIMIT %(k)s) AS hits ORDER BY distance, asset_id")
-# Each filter is a fixed fragment with bound parameters; only the fragments present are joined.
+_ANN_TAIL = sql.SQL(" ORDER BY distance LIMIT %(k)s) AS hits ORDER BY distance, asset_id")
+# Exact: filter first, then rank every survivor. A category keeps about a tenth of the catalogue,
+# and ranking those rows exactly (~1 ms per 1,000) beats an HNSW iterative scan that may walk
+# thousands of other categories' nodes (10-20 ms measured on 10,000 assets) before k rows pass.
+_EXACT_HEAD = sql.SQL(
+    f"WITH candidates AS MATERIALIZED (SELECT {_COLUMNS}, embedding FROM assets WHERE embedding IS NOT NULL"
+)
+_EXACT_TAIL = sql.SQL(
+    f") SELECT {_COLUMNS}, {_DISTANCE} FROM candidates ORDER BY distance, asset_id LIMIT %(k)s"
+)
 _FILTERS = {
     "active_only": sql.SQL(" AND active"),
     "kind": sql.SQL(" AND kind = %(kind)s"),
@@ -117,10 +129,11 @@ async def _engine_of(conn: psycopg.AsyncConnection[Any]) -> Engine:
     return engine
 
 
-def _search_statement(params: dict[str, Any]) -> sql.Composed:
-    parts = [_SEARCH_HEAD]
+def _search_statement(params: dict[str, Any], engine: Engine = Engine.POSTGRES) -> sql.Composed:
+    exact = engine is Engine.POSTGRES and params.get("category") is not None
+    parts = [_EXACT_HEAD if exact else _ANN_HEAD]
     parts += [fragment for name, fragment in _FILTERS.items() if params.get(name) not in (None, False)]
-    parts.append(_SEARCH_TAIL)
+    parts.append(_EXACT_TAIL if exact else _ANN_TAIL)
     return sql.Composed(parts)
 
 
@@ -144,6 +157,25 @@ async def search_assets(
         return []
     # The forward pass takes milliseconds of CPU: keep it off the event loop.
     vector = await asyncio.to_thread(embedder.embed_one, query)
+    return await search_by_vector(
+        conn, vector, kind=kind, category=category, max_value=max_value, k=k, now=now, active_only=active_only
+    )
+
+
+async def search_by_vector(
+    conn: psycopg.AsyncConnection[Any],
+    vector: Sequence[float],
+    *,
+    kind: str | None = None,
+    category: str | None = None,
+    max_value: float | Decimal | None = None,
+    k: int = 5,
+    now: datetime | None = None,
+    active_only: bool = True,
+) -> list[AssetHit]:
+    """The SQL half of ``search_assets``, for callers that already hold a query vector."""
+    if k < 1:
+        return []
     params: dict[str, Any] = {
         "query": vector_literal(vector),
         "k": k,
@@ -153,8 +185,8 @@ async def search_assets(
         "now": now or datetime.now(UTC),
         "active_only": active_only,
     }
-    statement = _search_statement(params)
     engine = await _engine_of(conn)
+    statement = _search_statement(params, engine)
     async with conn.transaction():
         if engine is Engine.POSTGRES:
             await conn.execute(HNSW_SETTINGS, (str(max(MIN_EF_SEARCH, k)),))

