@@ -48,7 +48,18 @@ def test_demo_prints_context_and_assets_and_reruns(demo_env: dict[str, str]) -> 
 
 
 @pytest.mark.slow
-def test_assets_search_and_seed_commands(demo_env: dict[str, str]) -> None:
+def test_assets_search_and_seed_commands(demo_env: dict[str, str], tmp_path: Path) -> None:
+    extra = tmp_path / "extra.csv"
+    extra.write_text(
+        "asset_id,kind,title,description,category,tags\n"
+        "cnt-kayak,content,Kayaking for beginners,Paddling a sit-on-top kayak on calm water,outdoor,kayak\n"
+    )
+    loaded = run(demo_env, "assets", "load", str(extra))
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded 1 assets" in loaded.stdout
+    kayak = run(demo_env, "assets", "search", "paddling a kayak", "--kind", "content", "-k", "1")
+    assert "cnt-kayak" in kayak.stdout
+
     found = run(demo_env, "assets", "search", "dog harness for hiking", "--category", "pets", "-k", "3")
     assert found.returncode == 0, found.stderr
     lines = [line for line in found.stdout.splitlines() if "pets" in line]
