@@ -13,7 +13,7 @@ import httpx
 from mca.db import Stores, connect
 from mca.settings import Settings
 from mcp_tools.dispatch import Dispatcher, run_forever
-from mcp_tools.ledger import Outcome
+from mcp_tools.outcome import Outcome
 from mcp_tools.providers import build_providers
 from mcp_tools.runtime import Runtime
 

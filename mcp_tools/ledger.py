@@ -1,144 +1,54 @@
 """The stateful half of the guard and the ledger: one ops-store transaction per verdict.
 
-For an allowed call the same transaction writes the tool call, its budget reservations, its
-contact counters and its outbox row, or nothing at all. Caps and budgets are conditional
-upserts (`... DO UPDATE ... WHERE spent + amount <= limit RETURNING`): the row lock taken by the
-upsert serialises racing callers, so spent never passes a limit. Locks are always taken in the
-same order (the user's counters, then budgets sorted by scope), so racing calls cannot deadlock.
+An allowed call writes the tool call, its budget reservations, its contact counters, its
+outbox row and its audit row in one transaction, or nothing at all. Caps and budgets are
+conditional upserts (`... DO UPDATE ... WHERE spent + amount <= limit RETURNING`): the row
+lock the upsert takes serialises racing callers, so spent never passes a limit. Locks are
+always taken in one order (the user's counters, then budgets sorted by scope), so racing
+calls cannot deadlock.
+
+The allow attempt is pipelined (psycopg pipeline mode): every statement goes out at once and
+the server runs them in order, so the transaction costs two round trips, not twenty. If any
+check refuses, the whole attempt rolls back and the refusal is recorded in a second
+transaction. The unique idempotency key does the rest: a retried or twin call fails its
+tool_calls insert and gets the first call's stored result instead.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg import errors
 from psycopg.types.json import Jsonb
 
+from mcp_tools import ledger_sql as q
 from mcp_tools.guard import Action, CallContext, Verdict, period_keys, zone_of
+from mcp_tools.outcome import STATUS_OF, Outcome, idem_key, outcome_from_dict
 from mcp_tools.policy import Policy
 
-LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
-FIND_CALL = "SELECT call_id, status, result FROM tool_calls WHERE idem_key = %s"
-SUPPRESSED = "SELECT reason FROM suppressions WHERE user_id = %s AND channel = %s"
-BUMP_COUNTER = """
-INSERT INTO contact_counters AS c (user_id, channel, period, period_key, sent, updated_at)
-VALUES (%(user_id)s, %(channel)s, %(period)s, %(key)s, 1, %(now)s)
-ON CONFLICT (user_id, channel, period, period_key)
-DO UPDATE SET sent = c.sent + 1, updated_at = EXCLUDED.updated_at WHERE c.sent < %(cap)s
-RETURNING sent
-"""
-BUMP_LAST = """
-INSERT INTO contact_last AS l (user_id, channel, last_at) VALUES (%(user_id)s, %(channel)s, %(now)s)
-ON CONFLICT (user_id, channel) DO UPDATE SET last_at = EXCLUDED.last_at WHERE l.last_at <= %(threshold)s
-RETURNING last_at
-"""
-LAST_AT = "SELECT last_at FROM contact_last WHERE user_id = %s AND channel = %s"
-RESERVE = """
-INSERT INTO budget_counters AS b (scope, period_key, limit_amount, spent, updated_at)
-SELECT %(scope)s, %(key)s, %(limit)s, %(amount)s, %(now)s WHERE %(amount)s <= %(limit)s
-ON CONFLICT (scope, period_key) DO UPDATE
-SET spent = b.spent + EXCLUDED.spent, limit_amount = EXCLUDED.limit_amount, updated_at = EXCLUDED.updated_at
-WHERE b.spent + EXCLUDED.spent <= EXCLUDED.limit_amount
-RETURNING spent
-"""
-INSERT_CALL = """
-INSERT INTO tool_calls (idem_key, decision_id, caller, trigger_name, tool, user_id, arguments, verdict,
-                        status, reason, result, policy_version, created_at, updated_at)
-VALUES (%(idem_key)s, %(decision_id)s, %(caller)s, %(trigger)s, %(tool)s, %(user_id)s, %(arguments)s,
-        %(verdict)s, %(status)s, %(reason)s, %(result)s, %(policy_version)s, %(now)s, %(now)s)
-RETURNING call_id
-"""
-UPDATE_CALL = "UPDATE tool_calls SET status = %s, reason = %s, updated_at = %s WHERE call_id = %s"
-INSERT_LEDGER = """
-INSERT INTO budget_ledger (call_id, scope, period_key, amount, kind, created_at)
-VALUES (%s, %s, %s, %s, 'reserve', %s)
-"""
-INSERT_OUTBOX = """
-INSERT INTO outbox (call_id, idem_key, kind, user_id, payload, status, next_attempt_at,
-                    created_at, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING outbox_id
-"""
-INSERT_PENDING = """
-INSERT INTO pending_actions (call_id, kind, due_at, status, created_at, updated_at)
-VALUES (%s, %s, %s, 'waiting', %s, %s) RETURNING pending_id
-"""
-INSERT_AUDIT = """
-INSERT INTO audit_log (at, caller, trigger_name, decision_id, tool, user_id, arguments, verdict, reasons,
-                       message, call_id, policy_version)
-VALUES (%(now)s, %(caller)s, %(trigger)s, %(decision_id)s, %(tool)s, %(user_id)s, %(arguments)s, %(verdict)s,
-        %(reasons)s, %(message)s, %(call_id)s, %(policy_version)s)
-"""
-
-STATUS_OF = {"allow": "allowed", "deny": "denied", "defer": "deferred", "hold": "held", "shadow": "shadow"}
-BUDGET_REASON = {"global": "budget_global", "trigger": "budget_trigger", "user": "budget_user"}
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def idem_key(caller: str, decision_id: str | None, tool: str, arguments: dict[str, Any]) -> str:
-    """Same caller + decision + tool + arguments => same key. Scoped by caller, so one caller
-    can never collide with (or replay) another's calls."""
-    return hashlib.sha256(canonical([caller, decision_id, tool, arguments]).encode()).hexdigest()
-
-
-@dataclass
-class Outcome:
-    """What a tool call returns to its caller (and what a retry gets again)."""
-
-    status: str  # allowed | denied | deferred | held | shadow | error
-    reason: str | None = None
-    reasons: list[str] = field(default_factory=list)
-    message: str = ""
-    call_id: int | None = None
-    outbox_id: int | None = None
-    approval_id: int | None = None
-    until: datetime | None = None
-    policy_version: str | None = None
-    replayed: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_error(self) -> bool:
-        return self.status in ("denied", "error")
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status, "reason": self.reason, "message": self.message}
-        if self.reasons[1:]:
-            out["reasons"] = self.reasons
-        for name in ("call_id", "outbox_id", "approval_id", "policy_version"):
-            if getattr(self, name) is not None:
-                out[name] = getattr(self, name)
-        if self.until is not None:
-            out["retry_at" if self.status == "denied" else "until"] = self.until.isoformat()
-        if self.replayed:
-            out["replayed"] = True
-        out.update(self.extra)
-        return out
+__all__ = ["Outcome", "audit_only", "decide_new", "find_call", "idem_key", "settle"]
 
 
 @dataclass(frozen=True)
-class Reservation:
-    scope: str
-    period_key: str
-    amount: Decimal
+class Check:
+    """One atomic check; its statement calls mca_refuse (aborting the transaction) to refuse."""
+
+    sql: str
+    params: dict[str, Any]
+    refusal: Verdict
 
 
 class _Refused(Exception):
-    """Raised inside the savepoint to undo partial reservations."""
-
     def __init__(self, verdict: Verdict) -> None:
         self.verdict = verdict
 
 
 class _Shadow(Exception):
-    """Raised inside the savepoint in shadow mode: decide, then undo every reservation."""
+    """Raised inside the attempt in shadow mode: decide, then undo everything."""
 
 
 def _next_period(now: datetime, period: str, zone: Any) -> datetime:
@@ -150,53 +60,6 @@ def _next_period(now: datetime, period: str, zone: Any) -> datetime:
     else:
         start = (local.replace(day=28) + timedelta(days=4)).replace(day=1)
     return start.replace(tzinfo=zone).astimezone(UTC)
-
-
-async def _contact_checks(
-    conn: psycopg.AsyncConnection[Any], policy: Policy, action: Action, now: datetime
-) -> None:
-    channel = action.channel
-    if channel is None:
-        return
-    row = await (await conn.execute(SUPPRESSED, (action.user_id, channel))).fetchone()
-    if row is not None:
-        raise _Refused(Verdict("deny", ["suppressed"], detail=f"Because: {_get(row, 'reason')}."))
-    zone = zone_of(action.timezone, policy.default_user_timezone)
-    keys = period_keys(now, zone)
-    for scope_channel, caps, prefix in (
-        (channel, policy.channel(channel).caps, "channel_cap"),
-        ("*", policy.caps, "freq_cap"),
-    ):
-        for period, cap in caps.items():
-            params = {
-                "user_id": action.user_id,
-                "channel": scope_channel,
-                "period": period,
-                "key": keys[period],
-                "now": now,
-                "cap": cap,
-            }
-            if await (await conn.execute(BUMP_COUNTER, params)).fetchone() is None:
-                until = _next_period(now, period, zone)
-                raise _Refused(
-                    Verdict(
-                        "deny", [f"{prefix}_{period}"], until=until, detail=f"At most {cap} per {period}."
-                    )
-                )
-    for scope_channel, hours in (
-        (channel, policy.channel(channel).min_gap_hours),
-        ("*", policy.min_gap_hours),
-    ):
-        if hours <= 0:
-            continue
-        gap = timedelta(hours=hours)
-        params = {"user_id": action.user_id, "channel": scope_channel, "now": now, "threshold": now - gap}
-        if await (await conn.execute(BUMP_LAST, params)).fetchone() is None:
-            last = await (await conn.execute(LAST_AT, (action.user_id, scope_channel))).fetchone()
-            retry_at: datetime | None = _get(last, "last_at") + gap if last else None
-            raise _Refused(
-                Verdict("deny", ["min_gap"], until=retry_at, detail=f"At least {hours:g} h apart.")
-            )
 
 
 def budget_plan(
@@ -222,25 +85,150 @@ def budget_plan(
     return sorted(plan)
 
 
-async def _reserve(
-    conn: psycopg.AsyncConnection[Any], policy: Policy, ctx: CallContext, action: Action, now: datetime
-) -> list[Reservation]:
-    await _contact_checks(conn, policy, action, now)
-    taken: list[Reservation] = []
+def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) -> list[Check]:
+    checks: list[Check] = []
+    channel = action.channel
+    if channel is not None:
+        user = {"user_id": action.user_id, "now": now}
+        checks.append(Check(q.SUPPRESSED, {**user, "channel": channel}, Verdict("deny", ["suppressed"])))
+        zone = zone_of(action.timezone, policy.default_user_timezone)
+        keys = period_keys(now, zone)
+        for scope, caps, prefix in (
+            (channel, policy.channel(channel).caps, "channel_cap"),
+            ("*", policy.caps, "freq_cap"),
+        ):
+            for period, cap in caps.items():
+                refusal = Verdict(
+                    "deny",
+                    [f"{prefix}_{period}"],
+                    until=_next_period(now, period, zone),
+                    detail=f"At most {cap} per {period}.",
+                )
+                params = {**user, "channel": scope, "period": period, "key": keys[period], "cap": cap}
+                checks.append(Check(q.BUMP_COUNTER, params, refusal))
+        for scope, hours in ((channel, policy.channel(channel).min_gap_hours), ("*", policy.min_gap_hours)):
+            if hours > 0:
+                refusal = Verdict("deny", ["min_gap"], detail=f"At least {hours:g} h apart.")
+                params = {**user, "channel": scope, "threshold": now - timedelta(hours=hours), "gap_h": hours}
+                checks.append(Check(q.BUMP_LAST, params, refusal))
     for scope, key, limit, amount, reason in budget_plan(policy, ctx, action, now):
+        refusal = Verdict("deny", [reason], detail=f"Limit {limit} for {scope} ({key}).")
         params = {"scope": scope, "key": key, "limit": limit, "amount": amount, "now": now}
-        if await (await conn.execute(RESERVE, params)).fetchone() is None:
-            raise _Refused(Verdict("deny", [reason], detail=f"Limit {limit} for {scope} ({key})."))
-        taken.append(Reservation(scope, key, amount))
-    return taken
+        checks.append(Check(q.RESERVE, params, refusal))
+    for i, check in enumerate(checks):
+        check.params["refusal"] = f"mca:{i}"  # the tag mca_refuse raises when this check refuses
+    return checks
 
 
-def _get(row: Any, key: str) -> Any:
-    return row[key] if isinstance(row, dict) else row[0]
+def _call_params(
+    policy: Policy, ctx: CallContext, action: Action, verdict: Verdict, now: datetime, key: str
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "decision_id": ctx.decision_id,
+        "caller": ctx.caller,
+        "audit_caller": ctx.caller,
+        "trigger": ctx.trigger,
+        "tool": action.tool,
+        "user_id": action.user_id,
+        "arguments": Jsonb(action.arguments),
+        "verdict": verdict.kind,
+        "status": STATUS_OF[verdict.kind],
+        "reason": verdict.reason,
+        "reasons": Jsonb(verdict.reasons),
+        "policy_version": policy.version_id,
+        "now": now,
+        "kind": action.kind,
+        "payload": Jsonb(action.payload),
+        "message": verdict.message if verdict.kind != "shadow" else verdict.detail,
+        "outbox_status": "pending" if verdict.kind == "allow" else "shadow",
+        "pending_kind": verdict.kind if verdict.kind in ("defer", "hold") else None,
+        "until": verdict.until,
+    }
+
+
+def _outcome(policy: Policy, verdict: Verdict, result: dict[str, Any] | None) -> Outcome:
+    if result is not None:
+        return outcome_from_dict(result)
+    message = verdict.message if verdict.kind != "shadow" else (verdict.detail or "")
+    return Outcome(
+        STATUS_OF[verdict.kind],
+        verdict.reason,
+        list(verdict.reasons),
+        message,
+        until=verdict.until,
+        policy_version=policy.version_id,
+    )
+
+
+REFUSED = "MCA01"  # the SQLSTATE mca_refuse raises
+SHADOW = "mca:shadow"
+
+
+async def _write(
+    conn: psycopg.AsyncConnection[Any],
+    policy: Policy,
+    ctx: CallContext,
+    action: Action,
+    verdict: Verdict,
+    now: datetime,
+    key: str,
+    first: bool,
+    checks: list[Check] | None = None,
+    shadow: bool = False,
+) -> Outcome:
+    """One pipelined transaction, BEGIN to COMMIT in one round trip: the call row, (the checks),
+    its effects, the audit row. A refusing check aborts it server-side (raised as _Refused)."""
+    params = _call_params(policy, ctx, action, verdict, now, key)
+    base = _outcome(policy, verdict, None)
+    try:
+        async with conn.pipeline(), conn.transaction():
+            await conn.execute(q.INSERT_CALL if first else q.UPDATE_CALL, params)
+            for check in checks or []:
+                await conn.execute(check.sql, check.params)
+            if shadow:
+                await conn.execute(q.SHADOW_STOP)
+            reserved = [c.params for c in checks or [] if c.sql is q.RESERVE]
+            if reserved:
+                await conn.execute(
+                    q.INSERT_LEDGER,
+                    {
+                        "now": now,
+                        "key": key,
+                        "scopes": [r["scope"] for r in reserved],
+                        "keys": [r["key"] for r in reserved],
+                        "amounts": [r["amount"] for r in reserved],
+                    },
+                )
+            effects = verdict.kind in ("allow", "shadow")
+            outbox = await conn.execute(q.INSERT_OUTBOX, params) if effects else None
+            pending = await conn.execute(q.INSERT_PENDING, params) if params["pending_kind"] else None
+            await conn.execute(q.INSERT_AUDIT, params)
+            stored = (
+                await conn.execute(q.SET_RESULT, {**params, "result": Jsonb(base.to_dict())})
+                if first
+                else None
+            )
+    except psycopg.Error as err:
+        if err.sqlstate != REFUSED:
+            raise
+        tag = err.diag.message_primary or ""
+        if tag == SHADOW:
+            raise _Shadow from None
+        raise _Refused((checks or [])[int(tag.removeprefix("mca:"))].refusal) from None
+    if stored is not None:
+        row = await stored.fetchone()
+        return outcome_from_dict(dict(row["result"])) if row else base
+    if outbox is not None and (row := await outbox.fetchone()):
+        base.outbox_id = int(row["outbox_id"])
+    if pending is not None and (row := await pending.fetchone()):
+        base.extra["pending_id"] = int(row["pending_id"])
+        base.approval_id = int(row["pending_id"]) if verdict.kind == "hold" else None
+    return base
 
 
 async def find_call(conn: psycopg.AsyncConnection[Any], key: str) -> Outcome | None:
-    row = await (await conn.execute(FIND_CALL, (key,))).fetchone()
+    row = await (await conn.execute(q.FIND_CALL, (key,))).fetchone()
     if row is None:
         return None
     result = dict(row["result"])
@@ -251,52 +239,17 @@ async def find_call(conn: psycopg.AsyncConnection[Any], key: str) -> Outcome | N
     return outcome
 
 
-def outcome_from_dict(data: dict[str, Any]) -> Outcome:
-    until = data.get("until") or data.get("retry_at")
-    known = {
-        "status",
-        "reason",
-        "reasons",
-        "message",
-        "call_id",
-        "outbox_id",
-        "approval_id",
-        "until",
-        "retry_at",
-        "policy_version",
-        "replayed",
-    }
-    return Outcome(
-        status=data["status"],
-        reason=data.get("reason"),
-        reasons=list(data.get("reasons") or ([data["reason"]] if data.get("reason") else [])),
-        message=data.get("message", ""),
-        call_id=data.get("call_id"),
-        outbox_id=data.get("outbox_id"),
-        approval_id=data.get("approval_id"),
-        until=datetime.fromisoformat(until) if until else None,
-        policy_version=data.get("policy_version"),
-        extra={k: v for k, v in data.items() if k not in known},
-    )
-
-
-async def decide_new(
-    conn: psycopg.AsyncConnection[Any],
-    policy: Policy,
-    ctx: CallContext,
-    action: Action,
-    stateless: Verdict | None,
-    now: datetime,
-    key: str,
-) -> Outcome:
-    """Judge and record a first call, or replay the recorded result of an earlier identical one."""
-    async with conn.transaction():
-        # Serialise twins of one call: the second waits here, then finds the first's row.
-        await conn.execute(LOCK_KEY, (key,))
-        replay = await find_call(conn, key)
-        if replay is not None:
-            return replay
-        return await settle(conn, policy, ctx, action, stateless, now, key=key, call_id=None)
+async def _refusal_detail(conn: psycopg.AsyncConnection[Any], refused: Check, verdict: Verdict) -> Verdict:
+    """Fill in when a min-gap refusal may retry (needs the last contact time)."""
+    if refused.sql is q.BUMP_LAST:
+        row = await (
+            await conn.execute(q.LAST_AT, (refused.params["user_id"], refused.params["channel"]))
+        ).fetchone()
+        if row is not None:
+            verdict.until = row["last_at"] + timedelta(hours=refused.params["gap_h"])
+    if refused.sql is q.SUPPRESSED:
+        verdict.detail = "STOP received or the provider refused this address."
+    return verdict
 
 
 async def settle(
@@ -308,110 +261,50 @@ async def settle(
     now: datetime,
     *,
     key: str,
-    call_id: int | None,
+    first: bool,
 ) -> Outcome:
-    """Inside the caller's transaction: atomic checks, then every row this verdict implies.
+    """Record `stateless` (deny / defer / hold), or run the atomic checks and record the result.
 
-    `call_id` is None for a first call (a tool_calls row is written) and set when a deferred or
-    approved call is released (its row's status moves on).
+    `first` is False when a deferred or approved call is released: its tool_calls row exists
+    and only its status moves on (its stored result stays the first answer).
     """
-    verdict = stateless
-    reservations: list[Reservation] = []
-    if verdict is None:
-        try:
-            async with conn.transaction():  # a savepoint: a refusal undoes partial reservations
-                reservations = await _reserve(conn, policy, ctx, action, now)
-                if policy.shadow:
-                    raise _Shadow
-            verdict = Verdict("allow")
-        except _Refused as refused:
-            verdict = refused.verdict
-        except _Shadow:
-            verdict, reservations = Verdict("shadow", detail="Shadow mode: recorded, not sent."), []
-    status = STATUS_OF[verdict.kind]
-    outcome = Outcome(
-        status=status,
-        reason=verdict.reason,
-        reasons=list(verdict.reasons),
-        message=verdict.message if verdict.kind != "shadow" else (verdict.detail or ""),
-        until=verdict.until,
-        policy_version=policy.version_id,
-    )
-    if call_id is None:
-        row = await (
-            await conn.execute(
-                INSERT_CALL,
-                {
-                    "idem_key": key,
-                    "decision_id": ctx.decision_id,
-                    "caller": ctx.caller,
-                    "trigger": ctx.trigger,
-                    "tool": action.tool,
-                    "user_id": action.user_id,
-                    "arguments": Jsonb(action.arguments),
-                    "verdict": verdict.kind,
-                    "status": status,
-                    "reason": verdict.reason,
-                    "result": Jsonb({}),
-                    "policy_version": policy.version_id,
-                    "now": now,
-                },
-            )
-        ).fetchone()
-        call_id = int(_get(row, "call_id"))
-        first = True
-    else:
-        await conn.execute(UPDATE_CALL, (status, verdict.reason, now, call_id))
-        first = False
-    outcome.call_id = call_id
-    for r in reservations:
-        await conn.execute(INSERT_LEDGER, (call_id, r.scope, r.period_key, r.amount, now))
-    if verdict.kind in ("allow", "shadow"):
-        row = await (
-            await conn.execute(
-                INSERT_OUTBOX,
-                (
-                    call_id,
-                    key,
-                    action.kind,
-                    action.user_id,
-                    Jsonb(action.payload),
-                    "pending" if verdict.kind == "allow" else "shadow",
-                    now,
-                    now,
-                    now,
-                ),
-            )
-        ).fetchone()
-        outcome.outbox_id = int(_get(row, "outbox_id"))
-    elif verdict.kind in ("defer", "hold"):
-        row = await (
-            await conn.execute(INSERT_PENDING, (call_id, verdict.kind, verdict.until, now, now))
-        ).fetchone()
-        outcome.approval_id = int(_get(row, "pending_id")) if verdict.kind == "hold" else None
-        outcome.extra["pending_id"] = int(_get(row, "pending_id"))
-    await conn.execute(
-        INSERT_AUDIT,
-        {
-            "now": now,
-            "caller": ctx.caller,
-            "trigger": ctx.trigger,
-            "decision_id": ctx.decision_id,
-            "tool": action.tool,
-            "user_id": action.user_id,
-            "arguments": Jsonb(action.arguments),
-            "verdict": verdict.kind,
-            "reasons": Jsonb(verdict.reasons),
-            "message": outcome.message,
-            "call_id": call_id,
-            "policy_version": policy.version_id,
-        },
-    )
-    if first:
-        await conn.execute(
-            "UPDATE tool_calls SET result = %s WHERE call_id = %s", (Jsonb(outcome.to_dict()), call_id)
+    if stateless is not None:
+        return await _write(conn, policy, ctx, action, stateless, now, key, first)
+    checks = checks_for(policy, ctx, action, now)
+    try:
+        return await _write(
+            conn, policy, ctx, action, Verdict("allow"), now, key, first, checks, policy.shadow
         )
-    return outcome
+    except _Refused as refused:
+        check = next(c for c in checks if c.refusal is refused.verdict)
+        verdict = await _refusal_detail(
+            conn,
+            check,
+            Verdict("deny", list(check.refusal.reasons), check.refusal.until, check.refusal.detail),
+        )
+    except _Shadow:
+        verdict = Verdict("shadow", detail="Shadow mode: decided and recorded, never sent.")
+    return await _write(conn, policy, ctx, action, verdict, now, key, first)
+
+
+async def decide_new(
+    conn: psycopg.AsyncConnection[Any],
+    policy: Policy,
+    ctx: CallContext,
+    action: Action,
+    stateless: Verdict | None,
+    now: datetime,
+    key: str,
+) -> Outcome:
+    """Judge and record a first call, or return the stored result of an earlier identical one."""
+    try:
+        return await settle(conn, policy, ctx, action, stateless, now, key=key, first=True)
+    except errors.UniqueViolation:
+        # A retry, or a twin that lost the race: the first call's row is the answer.
+        replay = await find_call(conn, key)
+        if replay is None:
+            raise
+        return replay
 
 
 async def audit_only(
@@ -423,10 +316,11 @@ async def audit_only(
     arguments: dict[str, Any],
     verdict: Verdict,
     now: datetime,
+    call_id: int | None = None,
 ) -> None:
-    """Record a verdict that has no tool call row (a read tool the caller may not use)."""
+    """Record a verdict that has no tool-call row of its own (refused before resolving the action)."""
     await conn.execute(
-        INSERT_AUDIT,
+        q.AUDIT_ONLY,
         {
             "now": now,
             "caller": ctx.caller,
@@ -438,7 +332,7 @@ async def audit_only(
             "verdict": verdict.kind,
             "reasons": Jsonb(verdict.reasons),
             "message": verdict.message,
-            "call_id": None,
+            "call_id": call_id,
             "policy_version": policy.version_id,
         },
     )

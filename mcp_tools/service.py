@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from mcp_tools import actions, ledger
 from mcp_tools.clock import Clock
 from mcp_tools.errors import NotFound, ToolInputError
 from mcp_tools.guard import Action, CallContext, Verdict, check_tool_allowed, judge
-from mcp_tools.ledger import Outcome
+from mcp_tools.ledger_sql import UPDATE_CALL
+from mcp_tools.outcome import Outcome
 from mcp_tools.policy import Policy, PolicyStore
 
 log = logging.getLogger(__name__)
@@ -197,21 +199,24 @@ class ToolService:
                 action, contact = await self.build_action(policy, row["tool"], dict(row["arguments"]))
             except ToolInputError as err:
                 verdict = Verdict("deny", [err.code], detail=str(err))
-                await conn.execute(ledger.UPDATE_CALL, ("denied", err.code, now, row["call_id"]))
+                await conn.execute(
+                    UPDATE_CALL, {"status": "denied", "reason": err.code, "now": now, "key": row["idem_key"]}
+                )
                 outcome = Outcome("denied", err.code, [err.code], str(err), call_id=row["call_id"])
                 await ledger.audit_only(
-                    conn, policy, ctx, row["tool"], None, dict(row["arguments"]), verdict, now
+                    conn, policy, ctx, row["tool"], None, dict(row["arguments"]), verdict, now, row["call_id"]
                 )
             else:
                 stateless = judge(policy, ctx, action, contact, now)
                 outcome = await ledger.settle(
-                    conn, policy, ctx, action, stateless, now, key=row["idem_key"], call_id=row["call_id"]
+                    conn, policy, ctx, action, stateless, now, key=row["idem_key"], first=False
                 )
+                outcome.call_id = row["call_id"]
             await conn.execute(
                 CLOSE_PENDING,
                 (
                     "done",
-                    ledger.Jsonb(outcome.to_dict()),
+                    Jsonb(outcome.to_dict()),
                     by if row["kind"] == "hold" else None,
                     now,
                     pending_id,
@@ -231,12 +236,12 @@ class ToolService:
             )
             verdict = Verdict("deny", ["rejected"], detail=f"Rejected by {by}.")
             outcome = Outcome("denied", "rejected", ["rejected"], verdict.message, call_id=row["call_id"])
-            await conn.execute(ledger.UPDATE_CALL, ("rejected", "rejected", now, row["call_id"]))
             await conn.execute(
-                CLOSE_PENDING, ("rejected", ledger.Jsonb(outcome.to_dict()), by, now, pending_id)
+                UPDATE_CALL, {"status": "rejected", "reason": "rejected", "now": now, "key": row["idem_key"]}
             )
+            await conn.execute(CLOSE_PENDING, ("rejected", Jsonb(outcome.to_dict()), by, now, pending_id))
             await ledger.audit_only(
-                conn, policy, ctx, row["tool"], None, dict(row["arguments"]), verdict, now
+                conn, policy, ctx, row["tool"], None, dict(row["arguments"]), verdict, now, row["call_id"]
             )
             return outcome
 

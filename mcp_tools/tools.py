@@ -17,7 +17,7 @@ from mcp_types import CallToolResult, TextContent
 from mca.context import load_context
 from mcp_tools.auth import call_context
 from mcp_tools.errors import ToolInputError
-from mcp_tools.ledger import Outcome
+from mcp_tools.outcome import Outcome
 from mcp_tools.runtime import ToolDeps
 
 MAX_QUERY_CHARS = 500

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from mca.cli import app
 from mca.settings import Settings
 from mcp_tools.guard import CallContext
-from mcp_tools.ledger import Outcome
+from mcp_tools.outcome import Outcome
 from mcp_tools.runtime import Runtime
 from tests.mcp_tools.conftest import count
 
