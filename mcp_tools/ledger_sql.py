@@ -52,7 +52,8 @@ FROM tool_calls t,
 WHERE t.idem_key = %(key)s
 """
 INSERT_OUTBOX = """
-INSERT INTO outbox (call_id, idem_key, kind, user_id, payload, status, next_attempt_at, created_at, updated_at)
+INSERT INTO outbox (call_id, idem_key, kind, user_id, payload, status, next_attempt_at,
+                    created_at, updated_at)
 SELECT call_id, idem_key, %(kind)s, %(user_id)s, %(payload)s, %(outbox_status)s,
        %(now)s, %(now)s, %(now)s
 FROM tool_calls WHERE idem_key = %(key)s
