@@ -24,6 +24,7 @@ SECRET_PREFIX = "whsec_"
 def decode_secret(secret: str) -> bytes:
     """A Standard Webhooks secret: ``whsec_`` + base64 of the key bytes."""
     body = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
+    body += "=" * (-len(body) % 4)  # the reference libraries accept unpadded secrets too
     try:
         key = base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -181,3 +182,18 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     spec = (await client.get("/openapi.json")).json()
     assert "application/cloudevents-batch+json" in spec["paths"]["/ingest"]["post"]["requestBody"]["content"]
+
+
+async def test_concurrent_overlapping_requests_count_each_event_once(
+    client: httpx.AsyncClient, count_events: Callable[..., int]
+) -> None:
+    # Group commit mixes concurrent requests into one INSERT: each id must still be
+    # "accepted" exactly once across all answers, and stored once.
+    requests = [{"batch": [track((r * 7 + i) % 60) for i in range(10)]} for r in range(40)]
+    answers = await asyncio.gather(*(client.post("/ingest", json=body) for body in requests))
+    assert all(a.status_code == 202 for a in answers)
+    accepted = sum(a.json()["accepted"] for a in answers)
+    duplicates = sum(a.json()["duplicates"] for a in answers)
+    distinct = len({e["messageId"] for body in requests for e in body["batch"]})
+    assert accepted == distinct == count_events()
+    assert accepted + duplicates == 400

@@ -11,6 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core.result import Ok
 
 from tests.ingest.conftest import Served, serve, stop_process
 
@@ -48,6 +49,7 @@ def test_schemathesis_finds_no_server_errors(served: Served) -> None:
     failures: list[str] = []
     statuses: set[int] = set()
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
