@@ -46,6 +46,8 @@ _RW_ROW = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
 RW_CHUNK_ROWS = 1000  # 12 parameters a row stays far below the protocol's 65,535
 MAX_GROUP_ROWS = 5000
 WRITERS = 2
+# A store that cannot hand out a connection this fast gets a 503, not a hanging client.
+CONNECTION_WAIT_S = 5.0
 
 
 def rows_json(rows: list[Row]) -> str:
@@ -101,7 +103,7 @@ class PostgresDirect:
                 await self._commit_group(group)
 
     async def _insert(self, rows: list[Row]) -> set[str]:
-        async with self.pool.connection() as conn:
+        async with self.pool.connection(timeout=CONNECTION_WAIT_S) as conn:
             cur = await conn.execute(INSERT_POSTGRES, (rows_json(rows),))
             found: list[Any] = await cur.fetchall()  # dict rows (mca.db.open_pool)
             return {r["event_id"] for r in found}
@@ -163,7 +165,7 @@ class RisingWaveDirect:
 
     async def write(self, rows: list[Row]) -> Receipt:
         try:
-            async with self.pool.connection() as conn:
+            async with self.pool.connection(timeout=CONNECTION_WAIT_S) as conn:
                 await conn.set_autocommit(True)
                 for start in range(0, len(rows), RW_CHUNK_ROWS):
                     chunk = rows[start : start + RW_CHUNK_ROWS]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -197,3 +198,27 @@ async def test_concurrent_overlapping_requests_count_each_event_once(
     distinct = len({e["messageId"] for body in requests for e in body["batch"]})
     assert accepted == distinct == count_events()
     assert accepted + duplicates == 400
+
+
+async def test_store_down_means_503_then_recovers(
+    client: httpx.AsyncClient, db_url: str, pg_server: Any, count_events: Callable[..., int]
+) -> None:
+    name = db_url.rsplit("/", 1)[1]
+    admin = pg_server.url("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')  # type: ignore[arg-type]
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    try:
+        answer = await client.post("/ingest", json=track(0))
+        assert answer.status_code == 503 and int(answer.headers["retry-after"]) > 0
+        assert (await client.get("/readyz")).status_code == 503
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')  # type: ignore[arg-type]
+    assert count_events() == 0
+    # The client retries, as Retry-After says, until the pool has reconnected.
+    deadline = time.monotonic() + 60
+    while (retry := await client.post("/ingest", json=track(0))).status_code == 503:
+        assert time.monotonic() < deadline, "the store did not come back"
+        await asyncio.sleep(0.5)
+    assert retry.status_code == 202 and count_events() == 1
