@@ -8,7 +8,8 @@ Phases: ``batch`` (direct transport, 500-event Segment batches, closed loop) →
 ``single`` (one event a request, closed loop) → max req/s; ``rate`` (one event a request,
 open loop at 500 req/s) → p50/p99; ``kafka`` (kafka transport to a tansu broker, batches)
 → events/s and p99. The server is `mca serve` (uvicorn) on a fresh embedded PostgreSQL
-database; the load generator is bench/loadgen.py in its own process. Both share the
+database; the load generator is bench/loadgen.py in its own process. Each phase starts
+from a vacuumed, checkpointed table (the batch phase leaves millions of rows behind). Both share the
 machine's cores with PostgreSQL, which is what a one-box deployment looks like.
 """
 
@@ -157,6 +158,14 @@ def count(url: str) -> int:
     return int(row[0]) if row else 0
 
 
+def settle(url: str) -> None:
+    """Start each phase from a checkpointed, vacuumed table, so one phase's background
+    maintenance (autovacuum after a million inserts, a checkpoint) is not billed to the next."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) events")
+        conn.execute("CHECKPOINT")
+
+
 def report(title: str, figures: dict[str, object]) -> None:
     keys = ("requests", "statuses", "req_per_s", "events_per_s", "p50_ms", "p99_ms", "max_ms")
     print(f"{title:<44} " + "  ".join(f"{k}={figures[k]}" for k in keys), flush=True)
@@ -185,12 +194,15 @@ def main() -> None:
                 report(f"direct batch ({args.batch} events/request)", r)
                 print(f"{'':<44} rows stored: {count(db_url) - before}")
             if "single" in phases:
+                settle(db_url)
                 r = load(url, "single", args.seconds, connections=32)
                 report("direct single event, max (32 connections)", r)
             if "rate" in phases:
+                settle(db_url)
                 r = load(url, "rate", args.seconds, rate=500, connections=64)
                 report("direct single event at 500 req/s", r)
         if "kafka" in phases:
+            settle(db_url)
             with tansu() as brokers, server(db_url, MCA_TRANSPORT="kafka", MCA_KAFKA_BROKERS=brokers) as url:
                 r = load(url, "batch", args.seconds, batch=args.batch, connections=args.connections)
                 report(f"kafka batch ({args.batch} events/request)", r)
