@@ -68,9 +68,15 @@ class AgentRuntime:
 
 
 def build_tool_server(settings: Settings, stores: Stores, *, clock: Clock | None, embedder: Any) -> Any:
+    """The in-process MCP server, its query embeddings cached (the agent repeats its searches)."""
+    from agent.embed_cache import QueryEmbeddingCache
     from mcp_tools.server import build_server
 
-    return build_server(settings, stores, clock=clock, embedder=embedder)
+    if embedder is None:
+        from mca.embedding import get_embedder
+
+        embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    return build_server(settings, stores, clock=clock, embedder=QueryEmbeddingCache.shared(embedder))
 
 
 @asynccontextmanager

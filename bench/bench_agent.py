@@ -1,0 +1,226 @@
+"""The agent's own figures, on the embedded PostgreSQL with the rules brain.
+
+    .venv/bin/python bench/bench_agent.py                          # defaults: 300 sequential, 1000 jobs x 4 workers
+    .venv/bin/python bench/bench_agent.py --sequential 1000 --jobs 4000 --workers 4
+
+1. trigger -> decision recorded: a purchase event is committed, the trigger service reads it
+   and queues a job, one worker claims it, reads the context, runs the rules brain through the
+   in-process MCP server (asset search with query embedding, guarded send_coupon, outbox row)
+   and records the decision. One event at a time: p50/p99.
+2. decisions/s with N workers draining a queue of jobs.
+3. the loop's own overhead per model call: a zero-latency scripted model whose calls the loop
+   answers itself (malformed arguments), and the same with one in-process MCP tool call per turn.
+
+The guard's budgets and caps are raised (bench_guard's policy) so every decision does its full
+work; the world is seeded into a fresh database on the benchmark server (.mca-bench/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_guard import bench_policy
+from bench_seed import bench_database
+
+from agent.loop import Limits, run_loop
+from agent.model import Brief, ModelReply, ToolCall
+from agent.providers.rules import RulesModel
+from agent.providers.scripted import ScriptedModel, call
+from agent.queue import NewJob, enqueue
+from agent.runtime import agent_runtime, trigger_service
+from agent.toolbox import open_toolbox
+from mca.db import Stores, connect, connect_async
+from mca.embedding import get_embedder
+from mca.seed.load import ensure_catalogue, seed_world
+from mca.seed.products import PRODUCTS
+from mca.seed.world import user_id_of
+from mca.settings import PROJECT_ROOT, Settings
+
+INSERT = (
+    "INSERT INTO events (event_id, user_id, event_type, ts, value, sku, category, properties) "
+    "VALUES (%s, %s, 'purchase', %s, %s, %s, %s, %s)"
+)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(name: str, samples: list[float]) -> None:
+    print(
+        f"{name}: n={len(samples)} p50={statistics.median(samples):.2f} ms "
+        f"p99={percentile(samples, 0.99):.2f} ms max={max(samples):.2f} ms"
+    )
+
+
+def world(users: int, events: int, tmp: Path) -> tuple[Settings, Stores]:
+    url = bench_database(f"agent_{uuid.uuid4().hex[:8]}", fresh=True)
+    with connect(url, autocommit=True) as conn:
+        print(seed_world(conn, users, events, 7).describe())
+        ensure_catalogue(conn, get_embedder(), progress=False)
+        conn.execute("VACUUM ANALYZE events")
+    settings = Settings(
+        state_url=url,
+        ops_url=url,
+        data_dir=tmp,
+        policy_file=bench_policy(tmp),
+        triggers_file=PROJECT_ROOT / "config" / "triggers.yaml",
+    )
+    return settings, Stores(url, url)
+
+
+def purchase(rng: random.Random, users: int, n: int, *, in_order: bool = False) -> tuple[Any, ...]:
+    product = PRODUCTS[n % len(PRODUCTS)] if in_order else rng.choice(PRODUCTS)
+    value = max(100.0, product.price)
+    props = json.dumps({"product_name": product.name, "order_id": f"bench-{n}"})
+    user = user_id_of(rng.randrange(users))
+    return (f"bench-{uuid.uuid4().hex}", user, datetime.now(UTC), value, product.sku, product.category, props)
+
+
+async def trigger_to_decision(
+    settings: Settings, stores: Stores, users: int, n: int, *, warm_up: int = 20, in_order: bool = False
+) -> list[float]:
+    rng = random.Random(n * 7919 + warm_up)  # each phase its own users: cooldowns would skip repeats
+    samples: list[float] = []
+    cooled = 0
+    state = await connect_async(stores.state_url, autocommit=True)
+    async with (
+        trigger_service(settings, stores, start="latest") as triggers,
+        agent_runtime(settings, stores, workers=1, model=RulesModel()) as agents,
+    ):
+        await triggers.step_stream()
+        worker = agents.workers[0]
+        for i in range(n + warm_up):
+            started = time.perf_counter()
+            await state.execute(INSERT, purchase(rng, users, i, in_order=in_order))
+            made = await triggers.step_stream()
+            deadline = time.perf_counter() + 5
+            while not made.events and time.perf_counter() < deadline:
+                # Another transaction in the cluster (autovacuum's ANALYZE) is older than ours:
+                # the tail waits for it, as the service's next poll would.
+                await asyncio.sleep(0.001)
+                made = await triggers.step_stream()
+            record = await worker.run_one()
+            elapsed = (time.perf_counter() - started) * 1000
+            if made.jobs and i >= warm_up and elapsed > 100 and os.environ.get("BENCH_DEBUG"):
+                steps = [
+                    (s.tool_name, round(s.latency_ms or 0)) for s in record.transcript.steps if s.tool_name
+                ]
+                print(f"slow {elapsed:.0f} ms: decide {record.latency_ms:.0f} ms {steps}")
+            assert made.jobs or made.cooled, made
+            cooled += made.cooled
+            if made.jobs:
+                assert record is not None
+                if i >= warm_up:  # warm-up: prepared statements, query embeddings
+                    samples.append(elapsed)
+    await state.close()
+    if cooled:
+        print(f"  ({cooled} events fell in a cooldown and made no job)")
+    return samples
+
+
+async def throughput(settings: Settings, stores: Stores, users: int, jobs: int, workers: int) -> float:
+    rng = random.Random(2)
+    ops = await connect_async(stores.ops_url, autocommit=True)
+    now = datetime.now(UTC)
+    for i in range(jobs):
+        product = rng.choice(PRODUCTS)
+        user = user_id_of(rng.randrange(users))
+        event = {"type": "purchase", "event_id": f"t{i}", "user_id": user, "value": product.price,
+                 "sku": product.sku, "category": product.category}  # fmt: skip
+        await enqueue(ops, NewJob(f"bench-{uuid.uuid4().hex}", "big_purchase", user, "post_purchase",
+                                  ("search_assets", "get_user_context", "send_coupon"), event, 3,
+                                  timedelta(minutes=10)), now=now)  # fmt: skip
+    done = 0
+    async with agent_runtime(settings, stores, workers=workers, model=RulesModel()) as agents:
+
+        async def drain(worker: Any) -> None:
+            nonlocal done
+            while await worker.run_one() is not None:
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(drain(w) for w in agents.workers))
+        elapsed = time.perf_counter() - started
+    await ops.close()
+    assert done == jobs, (done, jobs)
+    return done / elapsed
+
+
+async def loop_overhead(settings: Settings, stores: Stores, turns: int, rounds: int) -> None:
+    from mcp_tools.server import build_server
+
+    brief = Brief("dec_bench", "big_purchase", "post_purchase", user_id_of(1), {}, {}, ("get_user_context",))
+    bad = ToolCall(
+        id="x", name="send_coupon", arguments={}, error="arguments are not valid JSON", raw_arguments="{"
+    )
+    server = build_server(settings, stores, embedder=get_embedder())
+    async with open_toolbox(server) as toolbox:
+        tools = await toolbox.specs()
+        for label, turn in (
+            ("loop overhead per model call (zero-latency model, no tool)", lambda r: ModelReply(None, [bad])),
+            ("loop per model call incl. one in-process MCP get_user_context", None),
+        ):
+            per_call: list[float] = []
+            for _ in range(rounds):
+                script: list[Any] = (
+                    [turn] * turns if turn else [[call("get_user_context", user_id=user_id_of(1))]] * turns
+                )
+                model = ScriptedModel(script)
+                started = time.perf_counter()
+                t = await run_loop(
+                    model=model, toolbox=toolbox, brief=brief, messages=[{"role": "user", "content": "go"}],
+                    tools=tools, limits=Limits(max_model_calls=turns + 1, max_tool_calls=turns + 1),
+                    deadline=datetime.now(UTC) + timedelta(minutes=1), clock=lambda: datetime.now(UTC),
+                )  # fmt: skip
+                per_call.append((time.perf_counter() - started) * 1000 / t.model_calls)
+            report(label, per_call)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings, stores = world(args.users, args.events, Path(tmp))
+        cold = await trigger_to_decision(
+            settings, stores, args.users, len(PRODUCTS), warm_up=0, in_order=True
+        )
+        report("trigger -> decision recorded, cold query embeddings (first search per product)", cold)
+        samples = await trigger_to_decision(settings, stores, args.users, args.sequential)
+        report("trigger -> decision recorded, warm (1 worker, event committed -> decision saved)", samples)
+        rate = await throughput(settings, stores, args.users, args.jobs, args.workers)
+        print(
+            f"decisions/s with {args.workers} workers: {rate:.0f} ({args.jobs} jobs, {os.cpu_count()} cores)"
+        )
+        await loop_overhead(settings, stores, turns=20, rounds=args.rounds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=2_000)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--sequential", type=int, default=300)
+    parser.add_argument("--jobs", type=int, default=1_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=50)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
