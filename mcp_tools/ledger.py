@@ -184,10 +184,11 @@ async def _write(
     try:
         async with conn.pipeline(), conn.transaction():
             await conn.execute(q.INSERT_CALL if first else q.UPDATE_CALL, params)
+            # Budget rows are shared by every caller: reserve them last, just before COMMIT, so
+            # their row locks are held for the shortest time. (Lock order stays user rows first.)
             for check in checks or []:
-                await conn.execute(check.sql, check.params)
-            if shadow:
-                await conn.execute(q.SHADOW_STOP)
+                if check.sql is not q.RESERVE:
+                    await conn.execute(check.sql, check.params)
             reserved = [c.params for c in checks or [] if c.sql is q.RESERVE]
             if reserved:
                 await conn.execute(
@@ -209,6 +210,11 @@ async def _write(
                 if first
                 else None
             )
+            for check in checks or []:
+                if check.sql is q.RESERVE:
+                    await conn.execute(check.sql, check.params)
+            if shadow:
+                await conn.execute(q.SHADOW_STOP)
     except psycopg.Error as err:
         if err.sqlstate != REFUSED:
             raise
