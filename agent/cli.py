@@ -5,9 +5,12 @@ Only typer and the standard library load with the CLI; the runtime loads inside 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from agent.records import DecisionRecord
 
 
 def register(app: typer.Typer) -> None:
@@ -82,11 +85,11 @@ def agent(
     stores = resolve_stores(settings)
     model = make_model(settings, brain)
 
-    def show(record: object) -> None:
-        r = record  # a DecisionRecord
+    def show(record: DecisionRecord) -> None:
+        t = record.transcript
         typer.echo(
-            f"{r.decision_id} {r.trigger_name} {r.user_id}: {r.transcript.outcome} - {r.transcript.rationale}"
-        )  # type: ignore[attr-defined]
+            f"{record.decision_id} {record.trigger_name} {record.user_id}: {t.outcome} - {t.rationale}"
+        )
 
     async def run() -> None:
         async with agent_runtime(settings, stores, workers=workers, model=model, on_decision=show) as rt:

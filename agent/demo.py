@@ -130,10 +130,9 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    with connect(stores.state_url, autocommit=True) as conn:
-        with conn.transaction():
-            for row in history_rows(cast, run, started):
-                conn.execute(HISTORY_SQL, row)
+    with connect(stores.state_url, autocommit=True) as conn, conn.transaction():
+        for row in history_rows(cast, run, started):
+            conn.execute(HISTORY_SQL, row)
     with connect(stores.ops_url, autocommit=True) as conn:
         conn.execute("DELETE FROM trigger_schedule")  # the demo runs every opportunity query at start
     model = make_model(settings)
@@ -223,7 +222,8 @@ async def _watch(ops: Any, report: DemoReport, since: datetime, story: list[str]
                 seen_out.add(row["outbox_id"])
                 report.delivered.append(row)
                 star = "*" if row["user_id"] in story else " "
-                echo(f"{star} DELIVERED #{row['outbox_id']} {row['kind']} to {row['user_id']}: {row['status']}"
+                echo(f"{star} DELIVERED #{row['outbox_id']} {row['kind']} to {row['user_id']}: "
+                     f"{row['status']}"
                      f" via {row['provider'] or '-'}")  # fmt: skip
         decided = {r.user_id for r in report.decisions}
         pending = (await (await ops.execute(STORY_PENDING, (story,))).fetchone())["n"]

@@ -84,10 +84,12 @@ def story_posts(cast: Cast, run: str, now: datetime) -> list[tuple[str, dict[str
 
     return [
         ("Dana buys a tent ($289)",
-         track(1, cast.buyer, "purchase", timedelta(minutes=1), value=289.0, sku="OUT-001", category="outdoor",
+         track(1, cast.buyer, "purchase", timedelta(minutes=1), value=289.0, sku="OUT-001",
+               category="outdoor",
                product_name="Ridgeline 2-Person Backpacking Tent", order_id=f"o-{run}")),
         ("Ravi puts a jacket in his cart and leaves (40 minutes ago)",
-         track(2, cast.carter, "cart_add", timedelta(minutes=40), value=169.0, sku="APP-001", category="apparel",
+         track(2, cast.carter, "cart_add", timedelta(minutes=40), value=169.0, sku="APP-001",
+               category="apparel",
                product_name="Stormshell Waterproof Rain Jacket")),
         ("Mei (churn risk 0.91) opens an angry ticket that tries to give orders",
          track(3, cast.angry, "ticket_opened", timedelta(seconds=30), text=ANGRY_TICKET, ticket_id=f"T-{run}",

@@ -90,7 +90,8 @@ def fence_untrusted(context: dict[str, Any], decision_id: str) -> tuple[dict[str
         ref = f"untrusted-{len(blocks) + 1}"
         event["text"] = f"[{ref}: see {FENCE} block]"
         blocks.append(
-            f"<<<{FENCE} {ref} nonce={nonce} event_type={event.get('type')} event_id={event.get('event_id')}>>>\n"
+            f"<<<{FENCE} {ref} nonce={nonce} event_type={event.get('type')} "
+            f"event_id={event.get('event_id')}>>>\n"
             f"{_defang(str(text))}\n"
             f"<<<END {FENCE} {ref} nonce={nonce}>>>"
         )

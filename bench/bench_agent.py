@@ -1,6 +1,6 @@
 """The agent's own figures, on the embedded PostgreSQL with the rules brain.
 
-    .venv/bin/python bench/bench_agent.py                          # defaults: 300 sequential, 1000 jobs x 4 workers
+    .venv/bin/python bench/bench_agent.py            # defaults: 300 sequential, 1000 jobs x 4 workers
     .venv/bin/python bench/bench_agent.py --sequential 1000 --jobs 4000 --workers 4
 
 1. trigger -> decision recorded: a purchase event is committed, the trigger service reads it
@@ -118,7 +118,7 @@ async def trigger_to_decision(
                 made = await triggers.step_stream()
             record = await worker.run_one()
             elapsed = (time.perf_counter() - started) * 1000
-            if made.jobs and i >= warm_up and elapsed > 100 and os.environ.get("BENCH_DEBUG"):
+            if record and made.jobs and i >= warm_up and elapsed > 100 and os.environ.get("BENCH_DEBUG"):
                 steps = [
                     (s.tool_name, round(s.latency_ms or 0)) for s in record.transcript.steps if s.tool_name
                 ]

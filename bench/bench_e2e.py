@@ -70,13 +70,16 @@ async def run(args: argparse.Namespace) -> None:
                 for n in range(args.events + args.warm_up):
                     product = rng.choice(PRODUCTS)
                     user = user_id_of(rng.randrange(args.users)) + f"-e2e{n}"
-                    body = {"type": "track", "event": "purchase", "userId": user, "messageId": uuid.uuid4().hex,
+                    body = {"type": "track", "event": "purchase", "userId": user,
+                            "messageId": uuid.uuid4().hex,
                             "timestamp": datetime.now(UTC).isoformat(),
                             "properties": {"value": max(100.0, product.price), "sku": product.sku,
-                                           "category": product.category, "product_name": product.name}}  # fmt: skip
+                                           "category": product.category,
+                                           "product_name": product.name}}  # fmt: skip
                     # A fresh customer: identify first (consent, email), not timed.
                     await http.post("/ingest", json={"type": "identify", "userId": user, "traits": {
-                        "first_name": "Bench", "email": f"{user}@example.com", "consent_email": True}})  # fmt: skip
+                        "first_name": "Bench", "email": f"{user}@example.com",
+                        "consent_email": True}})  # fmt: skip
                     started = time.perf_counter()
                     response = await http.post("/ingest", json=body)
                     assert response.status_code == 202, response.text
@@ -96,7 +99,8 @@ async def run(args: argparse.Namespace) -> None:
                 await ops.close()
     print(
         f"event posted -> action in outbox (rules brain, trigger poll {args.poll_ms} ms): n={len(samples)} "
-        f"p50={statistics.median(samples):.1f} ms p99={percentile(samples, 0.99):.1f} ms max={max(samples):.1f} ms"
+        f"p50={statistics.median(samples):.1f} ms p99={percentile(samples, 0.99):.1f} ms "
+        f"max={max(samples):.1f} ms"
     )
 
 

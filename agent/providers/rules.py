@@ -261,7 +261,8 @@ class RulesModel:
             asset = _pick(h.assets, plan, s, h)
             if asset is not None:
                 return _call("send_coupon", user_id=b.user_id, asset_id=asset["asset_id"],
-                             reason=f"{b.trigger}: {plan.situation_line} Offer: {asset.get('title')}")  # fmt: skip
+                             reason=f"{b.trigger}: {plan.situation_line} "
+                                    f"Offer: {asset.get('title')}")  # fmt: skip
         if not h.accepted and "send_sms" in allowed and s.sms_ok and not h.sms_tried \
                 and b.goal in ("cart_recovery", "points_expiry", "birthday"):  # fmt: skip
             return _call("send_sms", user_id=b.user_id, text=self._sms_text(b, s),

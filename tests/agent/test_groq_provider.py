@@ -14,7 +14,8 @@ from mca.settings import Settings
 from tests.agent.fake_chat_server import Reply, completion, error, fake_chat_server
 from tests.agent.helpers import decide, new_job, tool_steps
 
-TOOLS = [ToolSpec("search_assets", "Find assets.", {"type": "object", "properties": {"query": {"type": "string"}},
+TOOLS = [ToolSpec("search_assets", "Find assets.", {"type": "object",
+                                                    "properties": {"query": {"type": "string"}},
                                                     "required": ["query"]})]  # fmt: skip
 BRIEF = Brief("dec_1", "big_purchase", "post_purchase", "u_ana", {}, {}, ("search_assets",))
 

@@ -31,7 +31,8 @@ async def test_scripted_tool_calls_act_and_are_recorded(
     agent_settings, agent_stores, frozen, embedder
 ) -> None:
     model = ScriptedModel(
-        [[call("search_assets", query="camping accessories", kind="coupon", max_value=20)], coupon_for_first_asset,
+        [[call("search_assets", query="camping accessories", kind="coupon", max_value=20)],
+         coupon_for_first_asset,
          "Sent a camping coupon that goes with the tent."]
     )  # fmt: skip
     job = new_job()

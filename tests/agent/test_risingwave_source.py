@@ -29,7 +29,8 @@ rules:
 
 def change(ts: int, event_id: str, user: str, value: float, op: str = "Insert") -> dict[str, Any]:
     return {"op": op, "rw_timestamp": ts, "event_id": event_id, "user_id": user, "event_type": "purchase",
-            "ts": T0 + timedelta(seconds=ts % 1000), "value": value, "points": None, "sku": None, "category": None,
+            "ts": T0 + timedelta(seconds=ts % 1000), "value": value, "points": None, "sku": None,
+            "category": None,
             "properties": {}}  # fmt: skip
 
 

@@ -43,7 +43,8 @@ async def test_angry_ticket_with_injection_gets_a_human_and_a_fair_gesture(
 async def test_refusals_lead_to_doing_nothing_with_reasons(
     agent_settings, agent_stores, frozen, embedder
 ) -> None:
-    job = new_job("u_optout", event={"type": "purchase", "event_id": "e2", "user_id": "u_optout", "value": 150.0,
+    job = new_job("u_optout", event={"type": "purchase", "event_id": "e2", "user_id": "u_optout",
+                                     "value": 150.0,
                                      "category": "outdoor"})  # fmt: skip
     decision = await decide(agent_settings, agent_stores, RulesModel(), job, clock=frozen, embedder=embedder)
     coupons = [s for s in tool_steps(decision) if s["tool_name"] == "send_coupon"]

@@ -122,7 +122,8 @@ async def test_a_transaction_committing_after_a_higher_seq_is_not_skipped(
     try:
         # The slow transaction takes the lower seq and stays open...
         await slow.execute(
-            "INSERT INTO events (event_id, user_id, event_type, ts, value) VALUES ('slow', 'u1', 'purchase', %s, 500)",
+            "INSERT INTO events (event_id, user_id, event_type, ts, value) "
+            "VALUES ('slow', 'u1', 'purchase', %s, 500)",
             (T0,),
         )
         # ...while a later one commits a higher seq.
@@ -149,7 +150,8 @@ async def test_in_flight_rows_wait_even_when_their_seq_is_higher(
     blocker = await connect_async(db_url)
     try:
         await blocker.execute(
-            "INSERT INTO events (event_id, user_id, event_type, ts, value) VALUES ('open', 'u9', 'purchase', %s, 1)",
+            "INSERT INTO events (event_id, user_id, event_type, ts, value) "
+            "VALUES ('open', 'u9', 'purchase', %s, 1)",
             (T0,),
         )
         await add_events(aconn, event_row("later", "u2", "purchase", T0, value=500))

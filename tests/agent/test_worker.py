@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from agent.model import ModelReply, ModelRequest
-from agent.providers.scripted import ScriptedModel, call
+from agent.providers.scripted import ScriptedModel, Turn, call
 from agent.runtime import agent_runtime
 from tests.agent.helpers import new_job, put_job, scalar, stored_decision, tool_steps
 from tests.agent.test_loop import coupon_for_first_asset
@@ -21,7 +21,7 @@ def die(request: ModelRequest) -> ModelReply:
     raise WorkerDied
 
 
-SCRIPT = [
+SCRIPT: list[Turn] = [
     [call("search_assets", query="camping accessories", kind="coupon", max_value=20)],
     coupon_for_first_asset,
 ]
