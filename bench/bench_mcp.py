@@ -21,12 +21,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types import RequestParamsMeta
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -62,7 +63,9 @@ async def measure(client: Client, n: int, users: int, tag: str) -> dict[str, lis
         ):
             started = time.perf_counter()
             result = await client.call_tool(
-                tool, args, meta={"mca.decision_id": f"{tag}-{i}", "mca.trigger": "default"}
+                tool,
+                args,
+                meta=cast(RequestParamsMeta, {"mca.decision_id": f"{tag}-{i}", "mca.trigger": "default"}),
             )
             out[tool].append((time.perf_counter() - started) * 1000)
             assert not result.is_error, result.structured_content

@@ -8,13 +8,14 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
 import yaml
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
+from mcp_types import RequestParamsMeta
 
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
@@ -161,6 +162,11 @@ def runtime(tool_settings: Settings, tool_stores: Stores, clock: FrozenClock) ->
     return Runtime(tool_settings, tool_stores, clock, pool_size=20)
 
 
+def meta(**items: str) -> RequestParamsMeta:
+    """Request meta with mca's keys: meta(decision_id="d1", trigger="default")."""
+    return cast(RequestParamsMeta, {f"mca.{k}": v for k, v in items.items()})
+
+
 async def call(
     client: Client,
     tool: str,
@@ -170,12 +176,8 @@ async def call(
     trigger: str | None = "default",
 ) -> tuple[bool, dict[str, Any]]:
     """Call a tool as the agent; returns (is_error, structured content)."""
-    meta: dict[str, Any] = {}
-    if decision is not None:
-        meta["mca.decision_id"] = decision
-    if trigger is not None:
-        meta["mca.trigger"] = trigger
-    result = await client.call_tool(tool, args, meta=meta)  # type: ignore[arg-type]
+    items = {"decision_id": decision, "trigger": trigger}
+    result = await client.call_tool(tool, args, meta=meta(**{k: v for k, v in items.items() if v is not None}))
     data = result.structured_content
     if data is None:
         data = json.loads(result.content[0].text)  # type: ignore[union-attr]

@@ -70,7 +70,7 @@ async def test_unknown_user_is_an_error_result_and_writes_nothing(server: MCPSer
 
 async def test_malformed_arguments_are_error_results(server: MCPServer[Any], world: str) -> None:
     async with Client(server) as client:
-        cases = [
+        cases: list[tuple[str, dict[str, Any], str]] = [
             ("send_coupon", {"user_id": "u_ok", "asset_id": "NOPE", "reason": "r"}, "unknown_asset"),
             ("send_coupon", {"user_id": "u_ok", "asset_id": "A_OFF", "reason": "r"}, "asset_inactive"),
             ("send_coupon", {"user_id": "u_ok", "asset_id": "A_OLD", "reason": "r"}, "asset_expired"),

@@ -22,7 +22,7 @@ from mca.app import create_app
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
 from mcp_tools import web
-from tests.mcp_tools.conftest import count
+from tests.mcp_tools.conftest import count, meta
 
 COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
 
@@ -72,7 +72,7 @@ async def test_http_calls_are_attributed_to_the_token_caller(
             tools = await agent.list_tools()
             assert len(tools.tools) == 6
             result = await agent.call_tool(
-                "send_coupon", COUPON, meta={"mca.decision_id": "http-1", "mca.trigger": "default"}
+                "send_coupon", COUPON, meta=meta(decision_id="http-1", trigger="default")
             )
             assert not result.is_error and result.structured_content["status"] == "allowed"
         async with _client(url, "tok-ext") as external:
@@ -81,7 +81,7 @@ async def test_http_calls_are_attributed_to_the_token_caller(
             assert not ok.is_error
             # ...but sending meta that names a generous trigger does not let it act.
             denied = await external.call_tool(
-                "send_coupon", COUPON, meta={"mca.trigger": "default", "mca.decision_id": "x"}
+                "send_coupon", COUPON, meta=meta(trigger="default", decision_id="x")
             )
             assert denied.is_error and denied.structured_content["reason"] == "tool_not_allowed"
     assert count(world, "audit_log", "caller = 'agent' AND verdict = 'allow'") == 1
@@ -108,7 +108,7 @@ async def test_stdio_subprocess_with_the_official_client(tool_settings: Settings
     async with Client(params) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert "send_sms" in names
-        result = await client.call_tool("send_coupon", COUPON, meta={"mca.decision_id": "stdio-1"})
+        result = await client.call_tool("send_coupon", COUPON, meta=meta(decision_id="stdio-1"))
         assert not result.is_error, result
         data: dict[str, Any] = result.structured_content or json.loads(result.content[0].text)  # type: ignore[union-attr]
         assert data["status"] == "allowed"
