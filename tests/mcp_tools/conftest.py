@@ -177,7 +177,9 @@ async def call(
 ) -> tuple[bool, dict[str, Any]]:
     """Call a tool as the agent; returns (is_error, structured content)."""
     items = {"decision_id": decision, "trigger": trigger}
-    result = await client.call_tool(tool, args, meta=meta(**{k: v for k, v in items.items() if v is not None}))
+    result = await client.call_tool(
+        tool, args, meta=meta(**{k: v for k, v in items.items() if v is not None})
+    )
     data = result.structured_content
     if data is None:
         data = json.loads(result.content[0].text)  # type: ignore[union-attr]

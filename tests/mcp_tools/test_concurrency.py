@@ -136,3 +136,16 @@ def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str,
     for table in ("budget_ledger", "outbox", "tool_calls", "contact_counters"):
         assert count(world, table) == 0, table
     assert count(world, "budget_counters", "spent > 0") == 0
+
+
+async def test_twenty_identical_retries_at_once_send_once(server: MCPServer[Any], world: str) -> None:
+    args = {"user_id": "u_ok", "asset_id": "A10", "reason": "same decision, retried"}
+    async with Client(server) as client:
+        results = await asyncio.gather(
+            *(call(client, "send_coupon", args, decision="twin") for _ in range(20))
+        )
+    outbox_ids = {data["outbox_id"] for _, data in results}
+    assert len(outbox_ids) == 1 and all(data["status"] == "allowed" for _, data in results)
+    assert sum(bool(data.get("replayed")) for _, data in results) == 19
+    assert count(world, "outbox") == 1 and count(world, "tool_calls") == 1
+    assert count(world, "budget_ledger", "scope = 'global:day'") == 1
