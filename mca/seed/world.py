@@ -110,7 +110,7 @@ class _UserStory:
     def room(self) -> int:
         return self.budget - len(self.rows)
 
-    def profile(self, ts: datetime, *, tier: str | None = None) -> dict[str, object]:
+    def profile(self, *, tier: str | None = None) -> dict[str, object]:
         rng = self.rng
         name = rng.choice(FIRST_NAMES)
         tz, country, digits, _ = rng.choices(PLACES, weights=[p[3] for p in PLACES])[0]
@@ -147,7 +147,7 @@ class _UserStory:
         # Sessions run up to ~45 minutes past their start; nothing may land in the future.
         last = min(last, now - timedelta(hours=1))
         joined = min(joined, last)
-        profile = self.profile(joined)
+        profile = self.profile()
         self.add("identify", joined, "web", properties=profile)
         favourite = rng.choice(CATEGORIES)
         # About four events per session; sessions go in time order so points and tickets add
