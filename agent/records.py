@@ -69,58 +69,59 @@ class DecisionRecord:
 
 
 async def save(conn: psycopg.AsyncConnection[Any], record: DecisionRecord) -> None:
+    """Write the record; the caller owns the transaction (the worker commits it together with
+    the job's completion, so a decision is never recorded without its job being finished)."""
     t = record.transcript
-    async with conn.transaction():
-        await conn.execute(
-            UPSERT_DECISION,
-            {
-                "decision_id": record.decision_id,
-                "job_id": record.job_id,
-                "trigger_name": record.trigger_name,
-                "user_id": record.user_id,
-                "attempt": record.attempt,
-                "goal": record.goal,
-                "allowed_tools": list(record.allowed_tools),
-                "trigger_event": Jsonb(record.trigger_event),
-                "context": Jsonb(record.context) if record.context is not None else None,
-                "brain": record.brain,
-                "model": record.model,
-                "prompt_version": record.prompt_version,
-                "outcome": t.outcome,
-                "rationale": t.rationale,
-                "model_calls": t.model_calls,
-                "tool_calls": t.tool_calls,
-                "tokens_in": t.tokens_in,
-                "tokens_out": t.tokens_out,
-                "latency_ms": record.latency_ms,
-                "started_at": record.started_at,
-                "finished_at": record.finished_at,
-            },
+    await conn.execute(
+        UPSERT_DECISION,
+        {
+            "decision_id": record.decision_id,
+            "job_id": record.job_id,
+            "trigger_name": record.trigger_name,
+            "user_id": record.user_id,
+            "attempt": record.attempt,
+            "goal": record.goal,
+            "allowed_tools": list(record.allowed_tools),
+            "trigger_event": Jsonb(record.trigger_event),
+            "context": Jsonb(record.context) if record.context is not None else None,
+            "brain": record.brain,
+            "model": record.model,
+            "prompt_version": record.prompt_version,
+            "outcome": t.outcome,
+            "rationale": t.rationale,
+            "model_calls": t.model_calls,
+            "tool_calls": t.tool_calls,
+            "tokens_in": t.tokens_in,
+            "tokens_out": t.tokens_out,
+            "latency_ms": record.latency_ms,
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+        },
+    )
+    await conn.execute(DELETE_STEPS, (record.decision_id, record.attempt))
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            INSERT_STEP,
+            [
+                (
+                    record.decision_id,
+                    record.attempt,
+                    n,
+                    s.kind,
+                    s.role,
+                    s.content,
+                    s.tool_name,
+                    Jsonb(s.arguments if s.kind == "tool_call" else {"tool_calls": s.tool_calls})
+                    if (s.arguments is not None or s.tool_calls)
+                    else None,
+                    s.verdict,
+                    s.reason_code,
+                    Jsonb(s.result) if s.result is not None else None,
+                    s.latency_ms,
+                )
+                for n, s in enumerate(t.steps, start=1)
+            ],
         )
-        await conn.execute(DELETE_STEPS, (record.decision_id, record.attempt))
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                INSERT_STEP,
-                [
-                    (
-                        record.decision_id,
-                        record.attempt,
-                        n,
-                        s.kind,
-                        s.role,
-                        s.content,
-                        s.tool_name,
-                        Jsonb(s.arguments if s.kind == "tool_call" else {"tool_calls": s.tool_calls})
-                        if (s.arguments is not None or s.tool_calls)
-                        else None,
-                        s.verdict,
-                        s.reason_code,
-                        Jsonb(s.result) if s.result is not None else None,
-                        s.latency_ms,
-                    )
-                    for n, s in enumerate(t.steps, start=1)
-                ],
-            )
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

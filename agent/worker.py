@@ -123,9 +123,9 @@ class Worker:
         except (ModelError, ToolSessionError) as err:
             record = self._record(job, None, Transcript(outcome="failed", rationale=str(err)), d.clock(), t0)
             retry_error = str(err)
-        async with d.ops_pool.connection() as conn:
+        async with d.ops_pool.connection() as conn, conn.transaction():
+            # One commit: the record and the job's new state land together.
             await records.save(conn, record)
-        async with d.ops_pool.connection() as conn:
             if retry_error is None:
                 await queue.complete(conn, job, worker=self.name, now=d.clock())
             else:
