@@ -12,7 +12,8 @@ Contracts other packages rely on (kept stable):
   args): the same call retried returns the first result (``"replayed": true``) and sends
   nothing new. ``mca.trigger`` selects the tool allow-list and per-trigger budget.
 - Trust (``mcp_tools.auth``): in-process and stdio calls have no token; their caller is the
-  server's ``local_caller`` ("agent" in-process; ``mca mcp --stdio`` uses "stdio"). Over HTTP
+  server's ``local_caller`` ("agent" in-process; ``mca mcp --stdio`` uses "stdio", which the
+  default policy treats as a read-only ``default`` caller; ``--caller agent`` trusts it). Over HTTP
   the caller is the name of its bearer token in ``Settings.mcp_tokens`` (no/unknown token →
   401). What a caller may do is the policy's ``callers:`` entry; only ``trust_meta: true``
   callers may pick their trigger through meta, others always act as their configured
@@ -27,8 +28,17 @@ Contracts other packages rely on (kept stable):
 - Ops tables (``sql/ops/1xx``): ``tool_calls`` (one per judged call, ``decision_id`` indexed
   for decision records), ``budget_counters``/``budget_ledger``, ``contact_counters``/
   ``contact_last``, ``outbox``, ``audit_log``, ``pending_actions``, ``suppressions``.
-- ``mcp_tools.http.mount(app, settings, stores)`` mounts streamable HTTP under ``/mcp`` with
-  bearer auth and returns the lifespan the host app must run.
+- Streamable HTTP: ``mcp_tools.web.extension`` (discovered by ``mca/app.py``) serves ``POST
+  /mcp`` (stateless, JSON responses) behind ``mcp_tools.http.BearerAuth``;
+  ``mcp_tools.http.asgi_app(settings, stores)`` gives the ASGI app + lifespan for other hosts.
+- Idempotency is the unique ``tool_calls.idem_key``: a retry (or a concurrent twin) fails its
+  insert and gets the stored first result. Deferred calls (quiet hours) wait in
+  ``pending_actions`` and are re-judged when due by ``mca dispatch``; held calls wait for
+  ``mca approve ID`` / ``mca reject ID`` (``mca holds`` lists them). Contact counters are
+  consumed by an allowed call even if delivery later fails; budget reservations are released
+  when a row is dead-lettered or suppressed.
+- Dispatch routing: ``Settings.dispatch_provider`` (default ``log``) and
+  ``Settings.dispatch_routes`` (outbox kind → provider: sms, coupon, crm, points).
 - CLI (``mcp_tools.cli.register``): ``mca mcp --stdio``, ``mca dispatch``, ``mca approve ID``,
   ``mca reject ID``, ``mca audit export --since ... --format csv|jsonl``, ``mca policy check``.
 """

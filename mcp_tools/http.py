@@ -70,14 +70,3 @@ def asgi_app(
             yield
 
     return app, lifespan
-
-
-def mount(
-    app: Any, settings: Settings, stores: Stores, path: str = "/mcp"
-) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """Serve MCP at exactly `path` on a Starlette/FastAPI app; returns the lifespan to enter."""
-    from starlette.routing import Route
-
-    handler, lifespan = asgi_app(settings, stores)
-    app.router.routes.append(Route(path, endpoint=handler, methods=["GET", "POST", "DELETE"]))
-    return lifespan
