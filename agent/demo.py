@@ -241,7 +241,11 @@ async def _watch(ops: Any, report: DemoReport, since: datetime, story: list[str]
 def run_product_demo(
     settings: Settings, echo: Echo, *, follow: bool = False, timeout_s: float = 120.0
 ) -> DemoReport:
-    stores = prepare(settings, echo)
+    try:
+        stores = prepare(settings, echo)
+    except KeyboardInterrupt:
+        echo("stopped before the story started")
+        return DemoReport()
     echo("starting: HTTP service, trigger service, agent workers, dispatcher (Ctrl-C stops)")
     report = asyncio.run(run_story(settings, stores, echo, follow=follow, timeout_s=timeout_s))
     story = [
@@ -250,4 +254,6 @@ def run_product_demo(
     echo(f"done: {len(report.jobs)} triggers, {len(report.decisions)} decisions, "
          f"{len(report.delivered)} actions delivered; explain one with `mca explain "
          f"{story[0].decision_id if story else 'DECISION_ID'}`")  # fmt: skip
+    if settings.uses_embedded:
+        echo("the embedded PostgreSQL keeps running for `mca explain` and `mca psql`; `mca db down` stops it")
     return report
