@@ -270,3 +270,30 @@ async def test_expired_lease_is_reclaimed(
         clock.advance(seconds=dispatcher.lease_s + 1)
         assert await dispatcher.run_once() == {"delivered": 1}
     assert _outbox(world)["attempts"] == 2
+
+
+async def test_dispatch_loop_releases_due_deferrals_and_delivers(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, world: str
+) -> None:
+    import asyncio
+    import time
+    from datetime import UTC, datetime
+
+    from mcp_tools.dispatch import run_forever
+
+    clock.set(datetime(2026, 11, 23, 23, 0, tzinfo=UTC))  # quiet hours for SMS in UTC
+    async with dispatcher_for(tool_settings, tool_stores, clock) as (service, dispatcher):
+        deferred = await service.act("send_sms", SMS, AGENT)
+        assert deferred.status == "deferred"
+        stop = asyncio.Event()
+        loop = asyncio.create_task(run_forever(dispatcher, service.release_due, stop, poll_s=0.02))
+        try:
+            clock.set(datetime(2026, 11, 24, 8, 0, 1, tzinfo=UTC))
+            deadline = time.monotonic() + 20
+            while count(world, "outbox", "status = 'delivered'") == 0:
+                assert time.monotonic() < deadline, "the loop never delivered the released call"
+                await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+            await asyncio.wait_for(loop, timeout=10)
+    assert count(world, "pending_actions", "status = 'done'") == 1
