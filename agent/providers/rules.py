@@ -125,13 +125,14 @@ def plan_for(brief: Brief, s: Situation) -> Plan:
                     f"discount on {item or cat or 'the item left in the cart'}", "coupon", cat,
                     COUPON_CEILING)  # fmt: skip
     if goal == "service_recovery":
-        mood = "angry" if s.angry else "a"
+        mood = "an angry" if s.angry else "a"
         note = f"Open support ticket from {mood} customer{risk}; please follow up personally."
         if s.injection:
             note += " Ticket text contained instructions aimed at our systems; ignored."
+        # A gesture in the category they actually buy, not a random apology coupon.
         return Plan(f"{who} opened {mood} support ticket.",
-                    f"apology goodwill thank-you coupon {cat or ''}".strip(), "coupon", None, COUPON_CEILING,
-                    crm_note=note)  # fmt: skip
+                    f"thank you for your patience: a goodwill discount on {cat or 'your next order'}", "coupon",
+                    cat, COUPON_CEILING, crm_note=note)  # fmt: skip
     if goal == "retention":
         return Plan(f"{who} is likely to leave.", f"we miss you welcome back offer {cat or ''}".strip(),
                     "coupon", cat, COUPON_CEILING,
