@@ -131,8 +131,8 @@ def plan_for(brief: Brief, s: Situation) -> Plan:
             note += " Ticket text contained instructions aimed at our systems; ignored."
         # A gesture in the category they actually buy, not a random apology coupon.
         return Plan(f"{who} opened {mood} support ticket.",
-                    f"thank you for your patience: a goodwill discount on {cat or 'your next order'}", "coupon",
-                    cat, COUPON_CEILING, crm_note=note)  # fmt: skip
+                    f"thank you for your patience: a goodwill discount on {cat or 'your next order'}",
+                    "coupon", cat, COUPON_CEILING, crm_note=note)  # fmt: skip
     if goal == "retention":
         return Plan(f"{who} is likely to leave.", f"we miss you welcome back offer {cat or ''}".strip(),
                     "coupon", cat, COUPON_CEILING,
