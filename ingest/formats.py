@@ -100,10 +100,9 @@ def segment_event(
     if kind not in SEGMENT_TYPES:
         errors.append(FieldError(f"{p}type", "required: one of " + ", ".join(SEGMENT_TYPES)))
         return None
-    user_raw = doc.get("userId")
-    if user_raw is None:
-        user_raw = doc.get("anonymousId")
-    user_id = fields.text_id(user_raw, f"{p}userId", errors) if user_raw is not None else None
+    user_key = "userId" if doc.get("userId") is not None else "anonymousId"
+    user_raw = doc.get(user_key)
+    user_id = fields.text_id(user_raw, f"{p}{user_key}", errors) if user_raw is not None else None
     if user_raw is None:
         errors.append(FieldError(f"{p}userId", "required (or anonymousId)"))
     if kind == "track":
