@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -47,5 +48,6 @@ def build_server(
         "mca", instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan, log_level="WARNING"
     )
     for fn in tools.ALL:
-        server.add_tool(fn, structured_output=False)
+        # Dedented: the docstring is what a model reads to decide when to use the tool.
+        server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), structured_output=False)
     return server
