@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
@@ -95,10 +97,23 @@ def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -
 
 
 def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str, policy_path: Path) -> None:
+    """The child is killed after it wrote its call, ledger and outbox rows and reserved the
+    global and trigger budgets, while it waits for the last budget row (the user's, sorted
+    last): nothing of it may survive."""
+    today = datetime.now(UTC)
+    month = today.strftime("%Y-%m")
+    with psycopg.connect(world, autocommit=True) as conn:
+        conn.execute("INSERT INTO budget_counters VALUES ('user:u_ok:month', %s, 100, 0, now())", (month,))
+        conn.execute(
+            "INSERT INTO budget_counters VALUES ('global:day', %s, 500, 0, now())",
+            (today.date().isoformat(),),
+        )
     child_env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     with psycopg.connect(world) as blocker:
-        # Hold the outbox table: the child reserves budget, then blocks on its outbox insert.
-        blocker.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+        blocker.execute(
+            "SELECT 1 FROM budget_counters WHERE scope = 'user:u_ok:month' AND period_key = %s FOR UPDATE",
+            (month,),
+        )
         child = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("kill_child.py")), world, str(policy_path)],
             stdout=subprocess.PIPE,
@@ -112,11 +127,14 @@ def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str,
                 with psycopg.connect(world) as probe:
                     row = probe.execute(
                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                        "AND query ILIKE '%%INSERT INTO outbox%%' AND pid <> pg_backend_pid()"
+                        "AND query ILIKE '%%INSERT INTO budget_counters%%' AND pid <> pg_backend_pid()"
                     ).fetchone()
                     return bool(row and row[0])
 
-            _wait_for(child_blocked, "the child to block on its outbox insert")
+            _wait_for(child_blocked, "the child to block on the user's budget row")
+            with psycopg.connect(world) as probe, pytest.raises(psycopg.errors.LockNotAvailable):
+                # The child holds its global reservation (uncommitted) at the moment it dies.
+                probe.execute("SELECT 1 FROM budget_counters WHERE scope = 'global:day' FOR UPDATE NOWAIT")
             child.send_signal(signal.SIGKILL)
             child.wait(timeout=10)
         finally:
@@ -127,13 +145,13 @@ def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str,
     def child_backend_gone() -> bool:
         with psycopg.connect(world) as probe:
             row = probe.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%%INSERT INTO outbox%%' "
+                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%%INSERT INTO budget_counters%%' "
                 "AND state <> 'idle' AND pid <> pg_backend_pid()"
             ).fetchone()
             return bool(row and row[0] == 0)
 
     _wait_for(child_backend_gone, "the killed child's transaction to end")
-    for table in ("budget_ledger", "outbox", "tool_calls", "contact_counters"):
+    for table in ("budget_ledger", "outbox", "tool_calls", "contact_counters", "audit_log"):
         assert count(world, table) == 0, table
     assert count(world, "budget_counters", "spent > 0") == 0
 
