@@ -91,7 +91,7 @@ async def agent_runtime(
     embedder: Any = None,
     limits: Limits | None = None,
     lease: timedelta = timedelta(seconds=60),
-    poll: timedelta = timedelta(milliseconds=200),
+    poll: timedelta = timedelta(seconds=1),  # a fallback: NOTIFY wakes workers for new jobs
     on_decision: OnDecision | None = None,
 ) -> AsyncIterator[AgentRuntime]:
     """Pools, one MCP session per worker, the model and the prompts; closed on exit."""
