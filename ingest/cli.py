@@ -28,13 +28,14 @@ def serve(
     """Run the HTTP service: POST /ingest, /healthz, /readyz, OpenAPI docs at /docs."""
     import uvicorn
 
-    from mca.app import create_app
+    from mca.app import create_app, discover_extensions, gc_tuning
     from mca.cli import settings_of
     from mca.db import resolve_stores
 
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
-    application = create_app(settings, stores)
+    # gc_tuning goes last: its lifespan freezes what every other part set up at start.
+    application = create_app(settings, stores, [*discover_extensions(settings, stores), gc_tuning()])
     uvicorn.run(
         application,
         host=host or settings.http_host,

@@ -13,6 +13,7 @@ session manager) in ``lifespan``. Shared objects go on ``app.state.<name>`` from
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -53,6 +54,31 @@ def discover_extensions(settings: Settings, stores: Stores) -> list[Extension]:
             raise
         found.append(module.extension(settings, stores))
     return found
+
+
+# A server's cyclic GC: collect the young generation less often, and freeze everything that
+# exists once start-up is done, so full collections no longer walk the whole framework heap.
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def gc_tuning() -> Extension:
+    """For `mca serve` (one process, long-lived), not for tests that build many apps:
+    measured on /ingest, full collections otherwise stall requests for 100-200 ms
+    (p99 at 500 req/s: 21 ms -> 7 ms, bench/bench_ingest.py)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        gc.collect()
+        gc.freeze()
+        previous = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
+        try:
+            yield
+        finally:
+            gc.set_threshold(*previous)
+            gc.unfreeze()
+
+    return Extension(name="gc", lifespan=lifespan)
 
 
 def create_app(settings: Settings, stores: Stores, extensions: Sequence[Extension] | None = None) -> FastAPI:
