@@ -158,7 +158,7 @@ async def _run_call(call: ToolCall, toolbox: Toolbox, brief: Brief, t: Transcrip
         return json.dumps(step.result)
     t.tool_calls += 1
     result = await toolbox.call(
-        call.name, call.arguments, decision_id=brief.decision_id, trigger=brief.trigger
+        call.name, call.arguments, decision_id=brief.decision_id, trigger=brief.trigger, user_id=brief.user_id
     )
     t.tool_ms += result.latency_ms
     step.verdict, step.reason_code, step.result, step.latency_ms = (

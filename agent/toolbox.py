@@ -25,6 +25,9 @@ from agent.model import ToolSpec
 
 META_DECISION = "mca.decision_id"
 META_TRIGGER = "mca.trigger"
+# The customer the decision is about: the loop already refuses calls naming anyone else; the
+# meta lets the tool server check the same thing on its side.
+META_USER = "mca.user_id"
 
 
 @dataclass
@@ -63,10 +66,12 @@ def read_result(result: CallToolResult, latency_ms: float) -> ToolResult:
     return ToolResult(True, str(data.get("status") or "ok"), data.get("reason"), data, latency_ms)
 
 
-def _meta(decision_id: str, trigger: str) -> RequestParamsMeta:
+def _meta(decision_id: str, trigger: str, user_id: str | None) -> RequestParamsMeta:
     meta: RequestParamsMeta = {}
     meta[META_DECISION] = decision_id  # type: ignore[literal-required]  # open map: extra keys allowed
     meta[META_TRIGGER] = trigger  # type: ignore[literal-required]
+    if user_id is not None:
+        meta[META_USER] = user_id  # type: ignore[literal-required]
     return meta
 
 
@@ -90,11 +95,17 @@ class Toolbox:
         return self._specs
 
     async def call(
-        self, name: str, arguments: dict[str, Any], *, decision_id: str, trigger: str
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        decision_id: str,
+        trigger: str,
+        user_id: str | None = None,
     ) -> ToolResult:
         started = time.perf_counter()
         try:
-            result = await self.client.call_tool(name, arguments, meta=_meta(decision_id, trigger))
+            result = await self.client.call_tool(name, arguments, meta=_meta(decision_id, trigger, user_id))
         except MCPError as err:
             latency = (time.perf_counter() - started) * 1000
             return ToolResult(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -88,8 +90,6 @@ async def test_failures_back_off_then_dead_letter(agent_settings, agent_stores, 
 
 
 async def test_two_workers_never_take_the_same_job(agent_settings, agent_stores, frozen, embedder) -> None:
-    import asyncio
-
     jobs = [new_job() for _ in range(6)]
     for j in jobs:
         await put_job(agent_stores.ops_url, j, frozen)
@@ -103,3 +103,51 @@ async def test_two_workers_never_take_the_same_job(agent_settings, agent_stores,
             done += [r.job_id for r in batch if r is not None]
     assert sorted(done) == sorted(j.job_id for j in jobs)
     assert scalar(agent_stores.ops_url, "SELECT count(*) FROM decisions WHERE attempt = 1") == 6
+
+
+async def test_worker_killed_mid_job_is_retried_without_a_second_send(
+    agent_settings, agent_stores, embedder
+) -> None:
+    """A real process, SIGKILLed after the guard allowed its coupon and before it finished."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from agent.clock import system_clock
+
+    job = new_job()
+    await put_job(agent_stores.ops_url, job, system_clock)
+    url = agent_stores.ops_url
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.agent.crash_worker", url, "2"],
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 120)
+        assert b"sent; hanging" in line
+        assert scalar(url, "SELECT count(*) FROM outbox") == 1
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    assert scalar(url, "SELECT status FROM agent_jobs WHERE job_id = %s", job.job_id) == "running"
+
+    async with agent_runtime(
+        agent_settings, agent_stores, model=ScriptedModel([*SCRIPT, "sent"]), embedder=embedder
+    ) as rt:
+        record = None
+        deadline = time.monotonic() + 30
+        while record is None and time.monotonic() < deadline:  # the dead worker's lease runs out
+            record = await rt.workers[0].run_one()
+            if record is None:
+                await asyncio.sleep(0.1)
+    assert record is not None and record.attempt == 2
+    assert scalar(url, "SELECT count(*) FROM outbox") == 1
+    assert scalar(url, "SELECT status FROM agent_jobs WHERE job_id = %s", job.job_id) == "done"
+    decision = await stored_decision(url, job.decision_id)
+    assert tool_steps(decision)[-1]["result"].get("replayed") is True

@@ -1,0 +1,38 @@
+"""A worker process the crash test kills with SIGKILL: it sends a coupon, then hangs.
+
+python -m tests.agent.crash_worker DB_URL LEASE_SECONDS
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import timedelta
+
+from agent.model import ModelReply, ModelRequest
+from agent.providers.scripted import ScriptedModel
+from agent.runtime import agent_runtime
+from mca.db import Stores
+from mca.embedding import get_embedder
+from mca.settings import Settings
+from tests.agent.test_worker import SCRIPT
+
+
+def hang(request: ModelRequest) -> ModelReply:
+    print("sent; hanging", flush=True)
+    time.sleep(3600)  # blocks the whole process, as a wedged worker would, until it is killed
+    raise AssertionError("not killed")
+
+
+async def main(url: str, lease_s: float) -> None:
+    settings = Settings(state_url=url, ops_url=url)
+    model = ScriptedModel([*SCRIPT, hang])
+    async with agent_runtime(
+        settings, Stores(url, url), model=model, embedder=get_embedder(), lease=timedelta(seconds=lease_s)
+    ) as rt:
+        await rt.workers[0].run_one()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], float(sys.argv[2])))
