@@ -145,15 +145,16 @@ async def trigger_service(
     settings: Settings, stores: Stores, *, clock: Clock | None = None, start: Start = "latest"
 ) -> AsyncIterator[TriggerService]:
     triggers = TriggerFile(settings.triggers_file, queries_dir=settings.sql_dir / "triggers")
+    # The stream gets its own connection: a RisingWave subscription cursor lives in its
+    # session, and rule facts and opportunity queries should not run between its FETCHes.
+    stream = await connect_async(stores.state_url, autocommit=True)
     state = await connect_async(stores.state_url, autocommit=True)
     ops = await connect_async(stores.ops_url, autocommit=True)
-    # Opportunity queries read the state store on their own connection so a slow query never
-    # holds the stream's snapshot.
     try:
-        source = await open_source(state)
+        source = await open_source(stream)
         yield TriggerService(
             source=source, state=state, ops=ops, triggers=triggers, clock=clock or system_clock, start=start
         )
     finally:
-        await state.close()
-        await ops.close()
+        for conn in (stream, state, ops):
+            await conn.close()
