@@ -3,6 +3,7 @@ plus the embedded PostgreSQL server's memory while it runs.
 
     .venv/bin/python bench/bench_demo_memory.py            # a fresh data folder: first-run demo
     .venv/bin/python bench/bench_demo_memory.py --again    # also a second, warm run
+    .venv/bin/python bench/bench_demo_memory.py --world-only   # the state-engine demo alone
 
 The demo runs as a child process in its own data folder under .mca-bench/ and is stopped after.
 """
@@ -44,9 +45,11 @@ def server_rss(data_dir: Path) -> int:
         return 0
 
 
-def run_demo(env: dict[str, str], data_dir: Path) -> tuple[float, int, int, int]:
+def run_demo(env: dict[str, str], data_dir: Path, extra: list[str]) -> tuple[float, int, int, int]:
     started = time.perf_counter()
-    child = subprocess.Popen([MCA, "demo"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [MCA, "demo", *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     proc = psutil.Process(child.pid)
     peak_tree = peak_server = 0
     while child.poll() is None:
@@ -69,7 +72,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--again", action="store_true", help="Run the demo a second time (warm data folder).")
+    parser.add_argument("--world-only", action="store_true", help="Pass --world-only to mca demo.")
     args = parser.parse_args()
+    extra = ["--world-only"] if args.world_only else []
     data_dir = (BENCH_DIR / "demo").resolve()
     shutil.rmtree(data_dir, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCA_")}
@@ -79,9 +84,9 @@ def main() -> None:
         for label in ["first run (initdb, seed, embed catalogue)"] + (
             ["second run (warm)"] if args.again else []
         ):
-            seconds, kernel_peak, peak_tree, peak_server = run_demo(env, data_dir)
+            seconds, kernel_peak, peak_tree, peak_server = run_demo(env, data_dir, extra)
             print(
-                f"mca demo, {label}: {seconds:.1f} s; "
+                f"mca demo {' '.join(extra)}, {label}: {seconds:.1f} s; "
                 f"peak RSS of the mca process {kernel_peak / mib:,.0f} MiB "
                 f"(ru_maxrss), sampled mca process tree {peak_tree / mib:,.0f} MiB, "
                 f"embedded server {peak_server / mib:,.0f} MiB"

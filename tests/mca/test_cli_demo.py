@@ -1,5 +1,6 @@
-"""`mca demo`, `mca seed` and `mca assets` as a user runs them: the real console script, its own
-embedded server in a temporary data folder."""
+"""`mca demo --world-only` (the state-engine demo), `mca seed` and `mca assets` as a user runs
+them: the real console script, its own embedded server in a temporary data folder.
+(The whole-product `mca demo` is tested by the agent's e2e tests.)"""
 
 from __future__ import annotations
 
