@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.clock import Clock
-from agent.errors import ModelError, ModelTimeout
+from agent.errors import ModelTimeout
 from agent.model import SIDE_EFFECT_TOOLS, Brief, ChatModel, Message, ModelRequest, ToolCall, ToolSpec
 from agent.toolbox import Toolbox
 
@@ -170,7 +170,3 @@ async def _run_call(call: ToolCall, toolbox: Toolbox, brief: Brief, t: Transcrip
     if result.ok and call.name in SIDE_EFFECT_TOOLS and result.status in ACCEPTED:
         t.accepted.append(f"{call.name}({result.status})")
     return result.for_model()
-
-
-def summarize_failure(err: ModelError) -> str:
-    return f"the model failed: {err}"

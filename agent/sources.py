@@ -149,7 +149,6 @@ class RisingWaveSubscription:
         self.subscription = subscription
         self.cursor = cursor
         self.timeout = timeout
-        self._declared_at: int | Literal["now"] | None = None
         self._open = False
 
     def declare_sql(self, since: int | None) -> sql.Composed:
@@ -185,10 +184,6 @@ class RisingWaveSubscription:
             return [], position
         events = [event_of(r) for r in rows if r.get("op") in INSERT_OPS]
         return events, {"rw_timestamp": max(int(r["rw_timestamp"]) for r in rows)}
-
-    async def reset(self) -> None:
-        """Forget the cursor (after a connection error) so the next fetch re-declares it."""
-        self._open = False
 
     async def close(self) -> None:
         await self.conn.close()
