@@ -40,7 +40,7 @@ def mca_commands(compose: dict[str, Any]) -> dict[str, str]:
 def test_structure(compose: dict[str, Any]) -> None:
     assert set(k for k in compose if not k.startswith("x-")) <= TOP_LEVEL
     services = compose["services"]
-    for name in (*INFRA, "migrate", "serve", "trigger", "agent", "dispatch", "mcp"):
+    for name in (*INFRA, "migrate", "serve", "trigger", "agent", "dispatch"):
         assert name in services, name
     for name, service in services.items():
         assert "image" in service or "build" in service, name
@@ -72,7 +72,7 @@ def test_migrate_runs_once_before_the_services(compose: dict[str, Any]) -> None:
     assert services["migrate"]["command"] == ["mca", "migrate"]
     assert services["migrate"]["restart"] == "no"
     assert services["migrate"]["depends_on"]["risingwave"]["condition"] == "service_healthy"
-    for name in ("serve", "trigger", "agent", "dispatch", "mcp"):
+    for name in ("serve", "trigger", "agent", "dispatch"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     env = services["serve"]["environment"]
     assert env["MCA_STATE_URL"].endswith("@risingwave:4566/dev") and env["MCA_TRANSPORT"] == "kafka"
