@@ -60,7 +60,8 @@ def test_schemathesis_finds_no_server_errors(served: Served) -> None:
                 statuses.add(response.status_code)
                 if response.status_code >= 500:
                     failures.append(
-                        f"{case.media_type} {case.body!r:.300}: {response.status_code} {response.text[:200]}"
+                        f"{case.method} {case.formatted_path} {case.media_type} {case.body!r:.300}: "
+                        f"{response.status_code} {response.text[:200]}"
                     )
 
             try:
