@@ -75,7 +75,9 @@ class KafkaTransport:
     ) -> None:
         self.topic = topic
         self.ack_timeout_s = ack_timeout_s
-        self.producer = Producer(producer_config(brokers, ack_timeout_s, extra))
+        self._config = {**producer_config(brokers, ack_timeout_s, extra), "error_cb": self._on_error}
+        self.producer = Producer(self._config)
+        self._fatal: KafkaError | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
 
@@ -86,7 +88,21 @@ class KafkaTransport:
         while not self._stop.is_set():
             self.producer.poll(POLL_INTERVAL_S)
 
+    def _on_error(self, err: KafkaError) -> None:
+        # Transient errors (broker down) are retried by librdkafka and surface as delivery
+        # failures; a fatal one (idempotence state lost) leaves the producer unusable.
+        if err.fatal():
+            self._fatal = err
+
+    async def _replace_if_fatal(self) -> None:
+        if self._fatal is None:
+            return
+        old, self.producer, self._fatal = self.producer, Producer(self._config), None
+        # Serve the old producer's remaining delivery reports so its waiters hear back.
+        await asyncio.to_thread(old.flush, 0)
+
     async def write(self, rows: list[Row]) -> Receipt:
+        await self._replace_if_fatal()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         pending = _Pending(loop, future, len(rows))

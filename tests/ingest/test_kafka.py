@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,23 @@ async def test_broker_down_means_503_and_nothing_acknowledged(
         assert int(resp.headers["retry-after"]) > 0
         ready = await client.get("/readyz")
         assert ready.status_code == 503 and "kafka" in ready.json()["problems"][0]
+
+
+async def test_a_fatal_producer_error_gets_a_new_producer(broker: Broker) -> None:
+    from confluent_kafka import KafkaError
+
+    from ingest.formats import JSON, RequestMeta, to_rows
+    from ingest.kafka_transport import KafkaTransport
+
+    transport = KafkaTransport(broker.brokers, TOPIC, ack_timeout_s=15)
+    await transport.start()
+    try:
+        rows = to_rows(JSON, batch(0), RequestMeta(datetime.now(UTC)))
+        assert (await transport.write(rows)).accepted == PER_REQUEST
+        first = transport.producer
+        # What librdkafka's error callback reports when idempotence state is lost.
+        transport._on_error(KafkaError(KafkaError._FATAL, "simulated fatal error", fatal=True))
+        assert (await transport.write(rows)).accepted == PER_REQUEST
+        assert transport.producer is not first
+    finally:
+        await transport.close()
