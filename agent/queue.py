@@ -26,16 +26,17 @@ ON CONFLICT (dedup_key) DO NOTHING
 RETURNING job_id
 """
 
-# Jobs whose lease expired on their last allowed attempt: the worker died every time.
-REAP_DEAD = """
-UPDATE agent_jobs
-SET status = 'dead', finished_at = %(now)s, locked_by = NULL,
-    last_error = coalesce(last_error || '; ', '') || 'lease expired on the last attempt'
-WHERE status = 'running' AND locked_until < %(now)s AND attempts >= max_attempts
-"""
-
+# One statement: dead-letter jobs whose lease expired on their last allowed attempt (their
+# worker died every time), and claim the next runnable job (or one whose lease expired) under
+# a new lease. The two sets are disjoint, so the data-modifying CTEs never touch the same row.
 CLAIM = """
-WITH next AS (
+WITH reaped AS (
+    UPDATE agent_jobs
+    SET status = 'dead', finished_at = %(now)s, locked_by = NULL,
+        last_error = coalesce(last_error || '; ', '') || 'lease expired on the last attempt'
+    WHERE status = 'running' AND locked_until < %(now)s AND attempts >= max_attempts
+    RETURNING job_id
+), next AS (
     SELECT job_id FROM agent_jobs
     WHERE (status = 'queued' AND run_after <= %(now)s)
        OR (status = 'running' AND locked_until < %(now)s AND attempts < max_attempts)
@@ -144,10 +145,8 @@ async def claim(
     conn: psycopg.AsyncConnection[Any], *, worker: str, now: datetime, lease: timedelta
 ) -> Job | None:
     """Take the next runnable job (or one whose lease expired) under a new lease."""
-    async with conn.transaction():
-        await conn.execute(REAP_DEAD, {"now": now})
-        cur = await conn.execute(CLAIM, {"now": now, "lease": lease, "worker": worker})
-        row = await cur.fetchone()
+    cur = await conn.execute(CLAIM, {"now": now, "lease": lease, "worker": worker})
+    row = await cur.fetchone()
     return Job.from_row(row) if row else None
 
 

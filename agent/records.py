@@ -7,6 +7,7 @@ under the same decision id (steps are keyed by attempt).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,11 +32,14 @@ ON CONFLICT (decision_id) DO UPDATE SET
     tokens_out = EXCLUDED.tokens_out, latency_ms = EXCLUDED.latency_ms, started_at = EXCLUDED.started_at,
     finished_at = EXCLUDED.finished_at
 """
-DELETE_STEPS = "DELETE FROM decision_steps WHERE decision_id = %s AND attempt = %s"
-INSERT_STEP = """
+# All steps in one statement (one round trip however long the conversation was).
+INSERT_STEPS = """
 INSERT INTO decision_steps (decision_id, attempt, step_no, kind, role, content, tool_name, arguments,
     verdict, reason_code, result, latency_ms)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT %(decision_id)s, %(attempt)s, s.step_no, s.kind, s.role, s.content, s.tool_name, s.arguments,
+    s.verdict, s.reason_code, s.result, s.latency_ms
+FROM jsonb_to_recordset(%(steps)s) AS s(step_no integer, kind text, role text, content text,
+    tool_name text, arguments jsonb, verdict text, reason_code text, result jsonb, latency_ms float8)
 """
 GET_DECISION = "SELECT * FROM decisions WHERE decision_id = %s"
 GET_STEPS = """
@@ -98,30 +102,33 @@ async def save(conn: psycopg.AsyncConnection[Any], record: DecisionRecord) -> No
             "finished_at": record.finished_at,
         },
     )
-    await conn.execute(DELETE_STEPS, (record.decision_id, record.attempt))
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            INSERT_STEP,
-            [
-                (
-                    record.decision_id,
-                    record.attempt,
-                    n,
-                    s.kind,
-                    s.role,
-                    s.content,
-                    s.tool_name,
-                    Jsonb(s.arguments if s.kind == "tool_call" else {"tool_calls": s.tool_calls})
-                    if (s.arguments is not None or s.tool_calls)
-                    else None,
-                    s.verdict,
-                    s.reason_code,
-                    Jsonb(s.result) if s.result is not None else None,
-                    s.latency_ms,
-                )
-                for n, s in enumerate(t.steps, start=1)
-            ],
-        )
+    # A record is written once per attempt (attempts are numbered by the claim), so there are
+    # never earlier steps of this attempt to replace.
+    steps = [
+        {
+            "step_no": n,
+            "kind": s.kind,
+            "role": s.role,
+            "content": s.content,
+            "tool_name": s.tool_name,
+            "arguments": (s.arguments if s.kind == "tool_call" else {"tool_calls": s.tool_calls})
+            if (s.arguments is not None or s.tool_calls)
+            else None,
+            "verdict": s.verdict,
+            "reason_code": s.reason_code,
+            "result": s.result,
+            "latency_ms": s.latency_ms,
+        }
+        for n, s in enumerate(t.steps, start=1)
+    ]
+    await conn.execute(
+        INSERT_STEPS,
+        {"decision_id": record.decision_id, "attempt": record.attempt, "steps": Jsonb(steps, dumps=_dumps)},
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

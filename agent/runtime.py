@@ -17,6 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from agent.clock import Clock, system_clock
 from agent.loop import Limits
@@ -27,8 +29,9 @@ from agent.toolbox import open_toolbox
 from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
 from agent.worker import AgentDeps, OnDecision, Worker
-from mca.db import Engine, Stores, connect_async, engine_of_version, open_pool
-from mca.settings import Settings
+from mca.db import CONNECT_TIMEOUT_S, Engine, Stores, connect_async, engine_of_version
+from mca.errors import DatabaseUnreachable
+from mca.settings import Settings, mask_url
 
 log = logging.getLogger(__name__)
 CHANNEL = "mca_agent_jobs"
@@ -65,6 +68,25 @@ class AgentRuntime:
                 t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def open_autocommit_pool(url: str, size: int, name: str) -> AsyncConnectionPool:
+    """Autocommit connections: a single statement needs no BEGIN/COMMIT round trips, and the
+    worker opens an explicit transaction where two writes must land together."""
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        open=False,
+        name=name,
+        kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S, "autocommit": True},
+    )
+    try:
+        await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
+    except Exception as err:  # psycopg_pool wraps the cause in PoolTimeout
+        await pool.close()
+        raise DatabaseUnreachable(f"cannot reach {mask_url(url)}: {err}") from None
+    return pool
 
 
 def build_tool_server(settings: Settings, stores: Stores, *, clock: Clock | None, embedder: Any) -> Any:
@@ -104,13 +126,11 @@ async def agent_runtime(
         server if server is not None else build_tool_server(settings, stores, clock=clock, embedder=embedder)
     )
     async with AsyncExitStack() as stack:
-        ops_pool = await open_pool(stores.ops_url, min_size=1, max_size=workers + 2, name="agent-ops")
+        ops_pool = await open_autocommit_pool(stores.ops_url, workers + 2, "agent-ops")
         stack.push_async_callback(ops_pool.close)
         state_pool = ops_pool
         if stores.state_url != stores.ops_url:
-            state_pool = await open_pool(
-                stores.state_url, min_size=1, max_size=workers + 1, name="agent-state"
-            )
+            state_pool = await open_autocommit_pool(stores.state_url, workers + 1, "agent-state")
             stack.push_async_callback(state_pool.close)
         stack.push_async_callback(model.aclose)
         deps = AgentDeps(
