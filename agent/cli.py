@@ -5,7 +5,9 @@ Only typer and the standard library load with the CLI; the runtime loads inside 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import asyncio
+import signal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -19,10 +21,7 @@ def register(app: typer.Typer) -> None:
     app.command()(explain)
 
 
-def _stop_on_signals() -> object:
-    import asyncio
-    import signal
-
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -38,30 +37,29 @@ def trigger(
     once: Annotated[bool, typer.Option(help="Process what is there now, run due queries, exit.")] = False,
 ) -> None:
     """Run the trigger service: live rules on the event stream and scheduled opportunity queries."""
-    import asyncio
     import logging
 
-    from agent.runtime import trigger_service
+    from agent.runtime import run_trigger_service, trigger_service
     from mca.cli import settings_of
     from mca.db import resolve_stores
 
     if start not in ("latest", "earliest"):
         raise typer.BadParameter("use latest or earliest", param_hint="--start")
+    where: Literal["latest", "earliest"] = "earliest" if start == "earliest" else "latest"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
 
     async def run() -> None:
-        async with trigger_service(settings, stores, start=start) as svc:  # type: ignore[arg-type]
-            if once:
-                total = 0
-                while (report := await svc.step_stream()).events:
-                    total += len(report.jobs)
-                total += len((await svc.step_opportunities()).jobs)
-                typer.echo(f"{total} jobs queued")
-                return
-            stop = _stop_on_signals()
-            await svc.run(stop)  # type: ignore[arg-type]
+        if not once:
+            await run_trigger_service(settings, stores, _stop_on_signals(), start=where)
+            return
+        async with trigger_service(settings, stores, start=where) as svc:
+            total = 0
+            while (report := await svc.step_stream()).events:
+                total += len(report.jobs)
+            total += len((await svc.step_opportunities()).jobs)
+            typer.echo(f"{total} jobs queued")
 
     asyncio.run(run())
 
@@ -72,7 +70,6 @@ def agent(
     brain: Annotated[str | None, typer.Option(help="rules | groq | openai (default: MCA_BRAIN).")] = None,
 ) -> None:
     """Run agent workers: claim jobs, decide through the MCP tools, record every decision."""
-    import asyncio
     import logging
 
     from agent.providers import make_model
@@ -94,7 +91,7 @@ def agent(
     async def run() -> None:
         async with agent_runtime(settings, stores, workers=workers, model=model, on_decision=show) as rt:
             typer.echo(f"{workers} workers, brain {model.brain} ({model.model}); Ctrl-C stops")
-            await rt.run(_stop_on_signals())  # type: ignore[arg-type]
+            await rt.run(_stop_on_signals())
 
     asyncio.run(run())
 
@@ -105,7 +102,6 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw record.")] = False,
 ) -> None:
     """Tell the story of one decision: why it woke, what it knew, what it did, and why."""
-    import asyncio
     import json
 
     from agent import records

@@ -45,15 +45,25 @@ class AgentRuntime:
     wakes: list[asyncio.Event] = field(default_factory=list)
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        conn = await connect_async(self.ops_url, autocommit=True)
-        try:
-            await conn.execute(f"LISTEN {CHANNEL}")
-            while not stop.is_set():
-                async for _ in conn.notifies(timeout=0.5):
-                    for wake in self.wakes:
-                        wake.set()
-        finally:
-            await conn.close()
+        """Wake the workers on NOTIFY; reconnect after a lost connection (workers still poll)."""
+        while not stop.is_set():
+            try:
+                conn = await connect_async(self.ops_url, autocommit=True)
+            except DatabaseUnreachable as err:
+                log.warning("job notifications unavailable, retrying: %s", err)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 2.0)
+                continue
+            try:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                while not stop.is_set():
+                    async for _ in conn.notifies(timeout=0.5):
+                        for wake in self.wakes:
+                            wake.set()
+            except psycopg.OperationalError as err:
+                log.warning("lost the job notification connection: %s", err)
+            finally:
+                await conn.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         self.wakes = [asyncio.Event() for _ in self.workers]
@@ -158,6 +168,21 @@ async def open_source(state: psycopg.AsyncConnection[Any]) -> StreamSource:
     if engine_of_version(str(row["version"])) is Engine.RISINGWAVE:
         return RisingWaveSubscription(PsycopgCursorConnection(state))
     return PostgresTail(state)
+
+
+async def run_trigger_service(
+    settings: Settings, stores: Stores, stop: asyncio.Event, *, start: Start = "latest", retry_s: float = 2.0
+) -> None:
+    """The service until `stop`, reconnecting after a database outage. Nothing is lost or
+    repeated by a restart: the stream position commits with the jobs it made."""
+    while not stop.is_set():
+        try:
+            async with trigger_service(settings, stores, start=start) as service:
+                await service.run(stop)
+        except (psycopg.OperationalError, DatabaseUnreachable) as err:
+            log.error("trigger service lost the database, restarting in %.0f s: %s", retry_s, err)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), retry_s)
 
 
 @asynccontextmanager

@@ -215,3 +215,34 @@ async def test_interleaved_transactions_read_below_xmin_lose_nothing(
         await a.close()
         await b.close()
     assert sorted(j["user_id"] for j in await jobs(ops_conn)) == ["ua1", "ua2", "ub"]
+
+
+async def test_service_reconnects_after_its_connections_are_killed(aconn, settings, stores) -> None:
+    import asyncio
+    import time
+
+    from agent.runtime import run_trigger_service
+
+    async def wait_for_jobs(n: int) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if len(await jobs(aconn)) >= n:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"expected {n} jobs, have {len(await jobs(aconn))}")
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_trigger_service(settings, stores, stop, start="earliest", retry_s=0.1))
+    try:
+        await add_events(aconn, event_row("k1", "u1", "purchase", T0, value=300))
+        await wait_for_jobs(1)
+        await aconn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        await add_events(aconn, event_row("k2", "u2", "purchase", T0, value=300))
+        await wait_for_jobs(2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert sorted(j["user_id"] for j in await jobs(aconn)) == ["u1", "u2"]
