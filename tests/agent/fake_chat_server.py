@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +28,8 @@ class Reply:
 @dataclass
 class FakeChatServer:
     replies: deque[Reply] = field(default_factory=deque)
+    # When set, answers every request the queue does not (a stand-in model).
+    responder: Callable[[dict[str, Any]], Reply] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     auth: list[str] = field(default_factory=list)
@@ -70,11 +72,12 @@ def fake_chat_server() -> Iterator[FakeChatServer]:
             state.requests.append(json.loads(self.rfile.read(length) or b"{}"))
             state.paths.append(self.path)
             state.auth.append(self.headers.get("authorization") or "")
-            reply = (
-                state.replies.popleft()
-                if state.replies
-                else Reply(500, {"error": {"message": "no reply queued"}})
-            )
+            if state.replies:
+                reply = state.replies.popleft()
+            elif state.responder is not None:
+                reply = state.responder(state.requests[-1])
+            else:
+                reply = Reply(500, {"error": {"message": "no reply queued"}})
             if reply.delay_s:
                 time.sleep(reply.delay_s)
             data = json.dumps(reply.body).encode()

@@ -3,15 +3,20 @@ each decision explains itself. The same assembly `mca demo` runs."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from agent.demo import run_story
 from agent.explain import explain
+from tests.agent.fake_chat_server import Reply, completion, fake_chat_server
 from tests.agent.helpers import scalar, stored_decision
 
 
@@ -61,3 +66,43 @@ def test_mca_demo_runs_on_its_own_and_exits(tmp_path: Path) -> None:
         assert "treated it as data" in out
     finally:
         subprocess.run([mca, "db", "down"], env=env, capture_output=True, timeout=90)
+
+
+def fake_llama(request: dict[str, Any]) -> Reply:
+    """A stand-in for Llama on Groq: search, offer the best match, explain; reads only the API."""
+    messages = request["messages"]
+    tool_results = [m for m in messages if m["role"] == "tool"]
+    user_id = re.search(r"user_id=([\w-]+)", messages[1]["content"]).group(1)  # type: ignore[union-attr]
+    if not tool_results:
+        return Reply(
+            200, completion(tool_calls=[("search_assets", json.dumps({"query": "a fitting offer", "k": 3}))])
+        )
+    if len(tool_results) == 1:
+        assets = json.loads(tool_results[0]["content"]).get("assets") or []
+        if assets:
+            args = {"user_id": user_id, "asset_id": assets[0]["asset_id"], "reason": "fits their story"}
+            return Reply(200, completion(tool_calls=[("send_coupon", json.dumps(args))]))
+    return Reply(200, completion(content="Offered the best-matching coupon."))
+
+
+async def test_the_story_with_the_groq_brain(agent_settings, agent_stores) -> None:
+    with fake_chat_server() as server:
+        server.responder = fake_llama
+        settings = agent_settings.model_copy(
+            update={"brain": "auto", "groq_api_key": SecretStr("gsk_test"), "groq_base_url": server.url}
+        )
+        lines: list[str] = []
+        report = await run_story(settings, agent_stores, lines.append, follow=False, timeout_s=60)
+    assert report.finished, "\n".join(lines)
+    assert "brain: groq (llama-3.3-70b-versatile)" in lines[0]
+    assert {r.brain for r in report.decisions} == {"groq"}
+    assert all(r.transcript.tokens_in > 0 for r in report.decisions)
+    outcomes = {r.trigger_name: r.transcript.outcome for r in report.decisions}
+    assert outcomes["big_purchase"] == outcomes["cart_abandoned"] == "acted", outcomes
+        (r.trigger_name, r.transcript.rationale) for r in report.decisions
+    ]
+    # The model saw the ticket only inside the fence.
+    ticket_prompts = [
+        r["messages"][1]["content"] for r in server.requests if "ticket_opened" in r["messages"][1]["content"]
+    ]
+    assert ticket_prompts and all("UNTRUSTED CUSTOMER TEXT" in p for p in ticket_prompts)
