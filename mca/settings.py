@@ -74,14 +74,19 @@ class Settings(BaseSettings):
     salesforce_token: SecretStr | None = None
     salesforce_instance_url: str | None = None
     dispatch_routes: dict[str, str] = Field(
-        default_factory=dict, description='JSON map outbox kind -> provider, e.g. {"sms": "twilio"}; else dispatch_provider.'
+        default_factory=dict,
+        description='JSON map outbox kind -> provider, e.g. {"sms": "twilio"}; else dispatch_provider.',
     )
-    dispatch_max_attempts: int = Field(default=5, description="Deliveries tried before an outbox row is dead-lettered.")
+    dispatch_max_attempts: int = Field(default=5, description="Deliveries tried before dead-lettering a row.")
     dispatch_quick_retries: int = Field(default=3, description="In-call retries (tenacity) per claim.")
-    dispatch_retry_wait_s: float = Field(default=0.5, description="First in-call retry wait; doubles each time.")
-    dispatch_backoff_s: float = Field(default=30.0, description="Wait before a failed row is claimed again; doubles.")
+    dispatch_retry_wait_s: float = Field(default=0.5, description="First in-call retry wait; doubles.")
+    dispatch_backoff_s: float = Field(
+        default=30.0, description="Wait before a failed row is retried; doubles."
+    )
     dispatch_poll_s: float = 1.0
-    dispatch_lease_s: float = Field(default=60.0, description="A claimed row is reclaimed after this if its worker died.")
+    dispatch_lease_s: float = Field(
+        default=60.0, description="A claimed row returns after this if its worker died."
+    )
     braze_app_id: str | None = None
     salesforce_sobject: str = "Contact"
     salesforce_external_id_field: str = "External_Id__c"
