@@ -10,7 +10,8 @@ What a caller may do comes from the policy's `callers:` section. Only callers wi
 `trust_meta: true` (the agent) may choose their trigger through the `mca.trigger` request meta;
 everyone else always acts as their configured trigger, so sending meta cannot widen a
 caller's tools or budget. `mca.decision_id` from any caller only feeds the idempotency key,
-which is scoped by caller name.
+which is scoped by caller name. `mca.user_id` from a trusted caller binds the call to the
+decision's customer: a call naming anyone else is denied (`subject_mismatch`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 META_DECISION = "mca.decision_id"
 META_TRIGGER = "mca.trigger"
+META_SUBJECT = "mca.user_id"
 UNSPECIFIED_TRIGGER = "unspecified"
 MAX_META_CHARS = 200
 
@@ -71,4 +73,9 @@ def call_context(ctx: Context, deps: ToolDeps) -> CallContext:
     trigger = (_meta_str(meta, META_TRIGGER) if policy.trust_meta else None) or (
         UNSPECIFIED_TRIGGER if policy.trust_meta else policy.trigger
     )
-    return CallContext(caller=caller, trigger=trigger, decision_id=_meta_str(meta, META_DECISION))
+    # Only a trusted caller binds the call to its decision's customer; for anyone else meta
+    # could only narrow what they may do, so it is simply not read.
+    subject = _meta_str(meta, META_SUBJECT) if policy.trust_meta else None
+    return CallContext(
+        caller=caller, trigger=trigger, decision_id=_meta_str(meta, META_DECISION), subject=subject
+    )

@@ -21,6 +21,7 @@ VerdictKind = Literal["allow", "deny", "defer", "hold", "shadow"]
 REASONS: dict[str, str] = {
     "kill_switch": "The kill switch is on: no action is taken until an operator turns it off.",
     "tool_not_allowed": "This tool is not allowed for this trigger or caller.",
+    "subject_mismatch": "This decision is about another customer; tools act only on that customer.",
     "unknown_trigger": "The trigger is not in the policy and there is no default.",
     "do_not_contact": "The customer asked not to be contacted at all.",
     "opted_out": "The customer opted out of this channel.",
@@ -59,6 +60,9 @@ class CallContext:
     trigger: str
     decision_id: str | None = None
     approved: bool = False
+    # The customer a decision is about. When set, every tool call must name this customer:
+    # text injected into one customer's context cannot reach another customer.
+    subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,9 @@ def quiet_until(now: datetime, zone: ZoneInfo, start: str, end: str) -> datetime
     return datetime.combine(end_date, e, tzinfo=zone).astimezone(UTC)
 
 
-def check_tool_allowed(policy: Policy, ctx: CallContext, tool: str) -> Verdict | None:
+def check_tool_allowed(policy: Policy, ctx: CallContext, tool: str, user_id: object = None) -> Verdict | None:
+    if ctx.subject is not None and user_id is not None and user_id != ctx.subject:
+        return Verdict("deny", ["subject_mismatch"], detail=f"Decision about {ctx.subject!r}.")
     caller = policy.caller(ctx.caller)
     trigger = policy.trigger(ctx.trigger)
     if trigger is None:

@@ -57,7 +57,7 @@ class ToolService:
     async def check_read(self, tool: str, ctx: CallContext, arguments: dict[str, Any]) -> Outcome | None:
         """None when `ctx` may use the read tool; otherwise an audited denial."""
         policy = self.policy()
-        verdict = check_tool_allowed(policy, ctx, tool)
+        verdict = check_tool_allowed(policy, ctx, tool, arguments.get("user_id"))
         if verdict is None:
             return None
         async with self.ops_pool.connection() as conn:
@@ -145,7 +145,7 @@ class ToolService:
         """Judge and record one side-effecting call; a retried identical call replays its result."""
         policy = self.policy()
         key = ledger.idem_key(ctx.caller, ctx.decision_id, tool, args)
-        early = check_tool_allowed(policy, ctx, tool) or (
+        early = check_tool_allowed(policy, ctx, tool, args.get("user_id")) or (
             Verdict("deny", ["kill_switch"]) if policy.kill_switch else None
         )
         if early is not None:

@@ -14,7 +14,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_tools.clock import FrozenClock
 from mcp_tools.guard import REASONS
 from mcp_tools.runtime import Runtime
-from tests.mcp_tools.conftest import call, count
+from tests.mcp_tools.conftest import call, count, meta
 
 COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
 SMS = {"user_id": "u_ok", "text": "Your tent is ready for pickup.", "reason": "order"}
@@ -127,6 +127,23 @@ async def test_tool_not_allowed_for_trigger(server: MCPServer[Any], world: str) 
     assert count(world, "audit_log", "reasons ? 'tool_not_allowed'") == 1
 
 
+async def test_subject_mismatch_blocks_other_customers(server: MCPServer[Any], world: str) -> None:
+    """A decision about u_ok cannot send to, or read, anyone else, whatever the model asks."""
+    async with Client(server) as client:
+        sent = await client.call_tool(
+            "send_coupon", {**COUPON, "user_id": "u_ny"}, meta=meta(decision_id="d9", user_id="u_ok")
+        )
+        read = await client.call_tool("get_user_context", {"user_id": "u_ny"}, meta=meta(user_id="u_ok"))
+        own = await client.call_tool("get_user_context", {"user_id": "u_ok"}, meta=meta(user_id="u_ok"))
+    for result in (sent, read):
+        assert result.is_error
+        assert result.structured_content is not None
+        assert result.structured_content["reason"] == "subject_mismatch"
+    assert not own.is_error
+    assert count(world, "outbox") == 0
+    assert count(world, "audit_log", "verdict = 'deny' AND reasons ? 'subject_mismatch'") == 2
+
+
 async def test_unknown_trigger_without_default(server: MCPServer[Any], policy_path: Any) -> None:
     text = policy_path.read_text().replace(
         "  default:\n    tools: [search_assets, get_user_context, send_coupon",
@@ -169,6 +186,7 @@ async def test_quiet_hours_defer_then_released_by_scheduler(
 def test_every_reason_has_a_test() -> None:
     tested = {c[0] for c in CASES} | {
         "tool_not_allowed",
+        "subject_mismatch",
         "unknown_trigger",
         "suppressed",
         "quiet_hours",
