@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mca.embedding import DIMENSIONS, Embedder, get_embedder
+from mca.embedding import DEFAULT_MODEL, DIMENSIONS, Embedder, get_embedder, resolve_model_path
 from mca.errors import ConfigError
 
 
@@ -64,3 +65,29 @@ def test_repeated_queries_come_from_the_cache_unchanged(embedder: Embedder) -> N
     again = embedder.embed_one("a thank-you gift for a loyal member")
     assert again[0] != 99.0
     np.testing.assert_allclose(again, embedder.embed(["a thank-you gift for a loyal member"])[0], atol=1e-5)
+
+
+def test_onnx_encoder_matches_sentence_transformers(embedder: Embedder) -> None:
+    """The default ONNX graph is the same model: its vectors equal torch's, batched and padded."""
+    assert embedder.backend == "onnx"
+    reference = Embedder(embedder.model_name, batch_size=3, backend="torch")
+    texts = [
+        "camping stove",
+        "a lightweight two-person backpacking tent with a rain fly and aluminium poles",
+        "lipstick",
+        "Ünïcode — émojis 🎉 and punctuation!?",
+        "",
+    ]
+    np.testing.assert_allclose(embedder.embed(texts), reference.embed(texts), atol=1e-5)
+
+
+def test_a_corrupt_onnx_cache_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mca import onnx_encoder
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model_path = resolve_model_path(DEFAULT_MODEL)
+    graph = onnx_encoder.cache_dir() / f"minilm-{onnx_encoder.model_fingerprint(model_path)}.onnx"
+    graph.parent.mkdir(parents=True)
+    graph.write_bytes(b"not a graph")
+    with pytest.raises(ConfigError, match="cannot load the ONNX encoder"):
+        Embedder(DEFAULT_MODEL, backend="onnx")
