@@ -10,7 +10,6 @@ decision id and the text cannot contain the fence marker, so injected text canno
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -80,13 +79,19 @@ def _defang(text: str) -> str:
 
 def fence_untrusted(context: dict[str, Any], decision_id: str) -> tuple[dict[str, Any], str]:
     """The context with event text swapped for references, and the fenced text blocks."""
-    ctx = copy.deepcopy(context)
+    # Copy only what changes (the event list and the events with text): a deep copy of the
+    # whole document cost more than the rest of prompt building.
+    ctx = dict(context)
+    events = list(ctx.get("recent_events") or [])
+    if "recent_events" in ctx:
+        ctx["recent_events"] = events
     nonce = _nonce(decision_id)
     blocks: list[str] = []
-    for event in ctx.get("recent_events") or []:
-        text = event.get("text") if isinstance(event, dict) else None
+    for index, original in enumerate(events):
+        text = original.get("text") if isinstance(original, dict) else None
         if not text:
             continue
+        event = events[index] = dict(original)
         ref = f"untrusted-{len(blocks) + 1}"
         event["text"] = f"[{ref}: see {FENCE} block]"
         blocks.append(

@@ -111,7 +111,7 @@ class AssetHit:
 
 def vector_literal(vector: Iterable[float]) -> str:
     """pgvector's text form, ``[0.1,0.2,…]``; float32 round-trips exactly with repr()."""
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    return "[" + ",".join(map(repr, map(float, vector))) + "]"
 
 
 _engines: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
