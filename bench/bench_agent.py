@@ -135,7 +135,7 @@ async def trigger_to_decision(
     return samples
 
 
-async def throughput(settings: Settings, stores: Stores, users: int, jobs: int, workers: int) -> float:
+async def enqueue_jobs(stores: Stores, users: int, jobs: int) -> None:
     rng = random.Random(2)
     ops = await connect_async(stores.ops_url, autocommit=True)
     now = datetime.now(UTC)
@@ -147,6 +147,11 @@ async def throughput(settings: Settings, stores: Stores, users: int, jobs: int, 
         await enqueue(ops, NewJob(f"bench-{uuid.uuid4().hex}", "big_purchase", user, "post_purchase",
                                   ("search_assets", "get_user_context", "send_coupon"), event, 3,
                                   timedelta(minutes=10)), now=now)  # fmt: skip
+    await ops.close()
+
+
+async def drain_queue(settings: Settings, stores: Stores, workers: int, ready: Any, go: Any) -> int:
+    """Drain the queue with `workers` asyncio workers once `go` is set; returns decisions made."""
     done = 0
     async with agent_runtime(settings, stores, workers=workers, model=RulesModel()) as agents:
 
@@ -155,10 +160,52 @@ async def throughput(settings: Settings, stores: Stores, users: int, jobs: int, 
             while await worker.run_one() is not None:
                 done += 1
 
-        started = time.perf_counter()
+        ready.set()
+        await asyncio.to_thread(go.wait)
         await asyncio.gather(*(drain(w) for w in agents.workers))
+    return done
+
+
+def _drain_process(settings: Settings, stores: Stores, workers: int, ready: Any, go: Any, out: Any) -> None:
+    out.put(asyncio.run(drain_queue(settings, stores, workers, ready, go)))
+
+
+async def throughput(
+    settings: Settings, stores: Stores, users: int, jobs: int, workers: int, processes: int = 1
+) -> float:
+    """Decisions/s draining `jobs` queued jobs. With processes > 1 the workers are split across
+    processes, as `mca agent` scales in production (jobs are claimed with SKIP LOCKED); model and
+    pools load before the clock starts."""
+    await enqueue_jobs(stores, users, jobs)
+    if processes == 1:
+        import threading
+
+        ready, go = threading.Event(), threading.Event()
+        go.set()
+        started = time.perf_counter()
+        done = await drain_queue(settings, stores, workers, ready, go)
         elapsed = time.perf_counter() - started
-    await ops.close()
+    else:
+        import multiprocessing
+
+        mp = multiprocessing.get_context("spawn")
+        go, out = mp.Event(), mp.Queue()
+        readies = [mp.Event() for _ in range(processes)]
+        share = [workers // processes + (1 if i < workers % processes else 0) for i in range(processes)]
+        procs = [
+            mp.Process(target=_drain_process, args=(settings, stores, max(n, 1), ready, go, out))
+            for n, ready in zip(share, readies, strict=True)
+        ]
+        for proc in procs:
+            proc.start()
+        for ready in readies:
+            await asyncio.to_thread(ready.wait, 120)
+        started = time.perf_counter()
+        go.set()
+        done = sum([await asyncio.to_thread(out.get, True, 600) for _ in procs])
+        elapsed = time.perf_counter() - started
+        for proc in procs:
+            proc.join(timeout=30)
     assert done == jobs, (done, jobs)
     return done / elapsed
 
@@ -204,8 +251,15 @@ async def main_async(args: argparse.Namespace) -> None:
         report("trigger -> decision recorded, warm (1 worker, event committed -> decision saved)", samples)
         rate = await throughput(settings, stores, args.users, args.jobs, args.workers)
         print(
-            f"decisions/s with {args.workers} workers: {rate:.0f} ({args.jobs} jobs, {os.cpu_count()} cores)"
+            f"decisions/s with {args.workers} workers in 1 process: {rate:.0f} "
+            f"({args.jobs} jobs, {os.cpu_count()} cores)"
         )
+        if args.processes > 1:
+            rate = await throughput(settings, stores, args.users, args.jobs, args.workers, args.processes)
+            print(
+                f"decisions/s with {args.workers} workers in {args.processes} processes: {rate:.0f} "
+                f"({args.jobs} jobs, {os.cpu_count()} cores)"
+            )
         await loop_overhead(settings, stores, turns=20, rounds=args.rounds)
 
 
@@ -218,6 +272,9 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=300)
     parser.add_argument("--jobs", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--processes", type=int, default=2, help="also measure workers split over N processes"
+    )
     parser.add_argument("--rounds", type=int, default=50)
     asyncio.run(main_async(parser.parse_args()))
 
