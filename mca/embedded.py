@@ -248,6 +248,9 @@ def _wait_port_free(port: int, timeout_s: float) -> bool:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As postgres binds: connections of the crashed server left in TIME_WAIT must not
+        # count as "in use", only a live listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
