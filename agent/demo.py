@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import secrets
 import signal
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ import httpx
 
 from agent.demo_story import Cast, history_rows, story_posts
 from agent.records import DecisionRecord
+from mca.net import free_port
 from mca.settings import Settings
 
 Echo = Callable[[str], None]
@@ -68,12 +68,6 @@ class _QuietServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def prepare(settings: Settings, echo: Echo) -> Any:

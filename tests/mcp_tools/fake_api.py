@@ -6,19 +6,17 @@ real httpx client, wire format and all.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.threaded_server import serve_in_thread
 
 
 @dataclass
@@ -53,31 +51,11 @@ class FakeAPI:
         return JSONResponse({"message": "no script for this path"}, status_code=404)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def running(api: FakeAPI) -> Iterator[FakeAPI]:
     app = Starlette(
         routes=[Route("/{path:path}", api.handle, methods=["GET", "POST", "PATCH", "PUT", "DELETE"])]
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("fake API did not start")
-        time.sleep(0.01)
-    api.url = f"http://127.0.0.1:{port}"
-    try:
+    with serve_in_thread(app, lifespan="off") as port:
+        api.url = f"http://127.0.0.1:{port}"
         yield api
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import httpx2
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
@@ -23,6 +19,7 @@ from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
 from mcp_tools import web
 from tests.mcp_tools.conftest import count, meta
+from tests.threaded_server import serve_in_thread
 
 COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
 
@@ -30,22 +27,8 @@ COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
 @contextmanager
 def serving(settings: Settings, stores: Stores) -> Iterator[str]:
     app = create_app(settings, stores, extensions=[web.extension(settings, stores)])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("service did not start")
-        time.sleep(0.01)
-    try:
+    with serve_in_thread(app) as port:
         yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def _client(url: str, token: str) -> Client:
