@@ -276,7 +276,6 @@ async def test_dispatch_loop_releases_due_deferrals_and_delivers(
     tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, world: str
 ) -> None:
     import asyncio
-    import time
     from datetime import UTC, datetime
 
     from mcp_tools.dispatch import run_forever
@@ -285,14 +284,21 @@ async def test_dispatch_loop_releases_due_deferrals_and_delivers(
     async with dispatcher_for(tool_settings, tool_stores, clock) as (service, dispatcher):
         deferred = await service.act("send_sms", SMS, AGENT)
         assert deferred.status == "deferred"
-        stop = asyncio.Event()
+        stop, delivered = asyncio.Event(), asyncio.Event()
+        run_once = dispatcher.run_once
+
+        async def observed_run_once(limit: int = 20) -> dict[str, int]:
+            counts = await run_once(limit)
+            if counts.get("delivered"):
+                delivered.set()
+            return counts
+
+        dispatcher.run_once = observed_run_once  # type: ignore[method-assign]
         loop = asyncio.create_task(run_forever(dispatcher, service.release_due, stop, poll_s=0.02))
         try:
             clock.set(datetime(2026, 11, 24, 8, 0, 1, tzinfo=UTC))
-            deadline = time.monotonic() + 20
-            while count(world, "outbox", "status = 'delivered'") == 0:
-                assert time.monotonic() < deadline, "the loop never delivered the released call"
-                await asyncio.sleep(0.02)
+            await asyncio.wait_for(delivered.wait(), timeout=20)
+            assert count(world, "outbox", "status = 'delivered'") == 1
         finally:
             stop.set()
             await asyncio.wait_for(loop, timeout=10)
