@@ -219,17 +219,15 @@ async def test_interleaved_transactions_read_below_xmin_lose_nothing(
 
 async def test_service_reconnects_after_its_connections_are_killed(aconn, settings, stores) -> None:
     import asyncio
-    import time
 
     from agent.runtime import run_trigger_service
+    from tests.waiting import wait_until_async
 
     async def wait_for_jobs(n: int) -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if len(await jobs(aconn)) >= n:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"expected {n} jobs, have {len(await jobs(aconn))}")
+        async def enough() -> bool:
+            return len(await jobs(aconn)) >= n
+
+        await wait_until_async(enough, f"{n} jobs")
 
     stop = asyncio.Event()
     task = asyncio.create_task(run_trigger_service(settings, stores, stop, start="earliest", retry_s=0.1))

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from ingest.kafka_transport import producer_config
 from ingest.sink import Sink, SinkStats
 from tests.ingest.conftest import FAST_GROUP, mca_env
 from tests.kafka_broker import Broker
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 TOPIC = "mca.events.test"
@@ -39,14 +39,6 @@ def batch(r: int) -> dict[str, Any]:
             for i in range(PER_REQUEST)
         ]
     }
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def run_sink(
@@ -93,7 +85,7 @@ async def test_ingest_to_kafka_to_sink_exactly_once_across_restarts(
         proc = subprocess.Popen(sink_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_until(
-                lambda: count_events() == half * PER_REQUEST, 60, "the sink process to store the first half"
+                lambda: count_events() == half * PER_REQUEST, "the sink process to store the first half", 60
             )
         finally:
             proc.kill()
@@ -106,7 +98,7 @@ async def test_ingest_to_kafka_to_sink_exactly_once_across_restarts(
     # 3. A sink in this process resumes from the committed offsets and stops gracefully.
     stop = threading.Event()
     thread, stats = run_sink(broker, db_url, stop)
-    wait_until(lambda: count_events() == TOTAL, 60, "every event to be stored")
+    wait_until(lambda: count_events() == TOTAL, "every event to be stored", 60)
     stop.set()
     thread.join(timeout=30)
     assert not thread.is_alive() and stats[0].skipped == 0

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from mca.settings import PROJECT_ROOT, Settings
 from mcp_tools.clock import FrozenClock
 from mcp_tools.server import build_server
 from tests.mcp_tools.conftest import call, count
+from tests.waiting import wait_until
 
 CALLERS = 60
 LOOSE_CAPS = {"day": 1000, "week": 1000, "month": 1000}
@@ -88,14 +88,6 @@ async def test_frequency_cap_of_ten_allows_exactly_ten(
     assert row is not None and row[0] == 10
 
 
-def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str, policy_path: Path) -> None:
     """The child is killed after it wrote its call, ledger and outbox rows and reserved the
     global and trigger budgets, while it waits for the last budget row (the user's, sorted
@@ -131,7 +123,7 @@ def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str,
                     ).fetchone()
                     return bool(row and row[0])
 
-            _wait_for(child_blocked, "the child to block on the user's budget row")
+            wait_until(child_blocked, "the child to block on the user's budget row")
             with psycopg.connect(world) as probe, pytest.raises(psycopg.errors.LockNotAvailable):
                 # The child holds its global reservation (uncommitted) at the moment it dies.
                 probe.execute("SELECT 1 FROM budget_counters WHERE scope = 'global:day' FOR UPDATE NOWAIT")
@@ -150,7 +142,7 @@ def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str,
             ).fetchone()
             return bool(row and row[0] == 0)
 
-    _wait_for(child_backend_gone, "the killed child's transaction to end")
+    wait_until(child_backend_gone, "the killed child's transaction to end")
     for table in ("budget_ledger", "outbox", "tool_calls", "contact_counters", "audit_log"):
         assert count(world, table) == 0, table
     assert count(world, "budget_counters", "spent > 0") == 0
