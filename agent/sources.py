@@ -129,7 +129,31 @@ class PsycopgCursorConnection:
         await self.conn.close()
 
 
-INSERT_OPS = frozenset({"Insert", "UpdateInsert"})
+# What FETCH from a subscription cursor returns, per RisingWave's own code and e2e tests
+# (risingwavelabs/risingwave, src/frontend/src/session/cursor_manager.rs `build_desc`, and
+# e2e_test/subscription/main.py `check_rows_data`): the table's visible columns, then `op`,
+# then `rw_timestamp` (int64, last). Older releases type `op` as int2 (1 Insert, 2 Delete,
+# 3 UpdateInsert, 4 UpdateDelete); newer ones as varchar ("Insert", "UpdateInsert", ...).
+# Rows read from the table snapshot (no SINCE) carry a NULL rw_timestamp. So a change is read
+# by name when the column is there (bare or qualified, e.g. "events.op") and by position
+# otherwise, and both encodings of `op` count.
+INSERT_OPS = frozenset({"insert", "updateinsert", "1", "3"})
+OP_COLUMN, TIMESTAMP_COLUMN = "op", "rw_timestamp"
+
+
+def _bare(name: str) -> str:
+    return name.rsplit(".", 1)[-1].strip('"').lower()
+
+
+def change_of(row: dict[str, Any]) -> tuple[bool, int | None, dict[str, Any]]:
+    """(is an insert, rw_timestamp, the row by bare column name) for one fetched change."""
+    by_name = {_bare(k): v for k, v in row.items()}
+    values = list(row.values())
+    if len(values) < 2:
+        raise ValueError(f"a subscription change needs op and rw_timestamp columns, got {list(row)}")
+    op = by_name[OP_COLUMN] if OP_COLUMN in by_name else values[-2]
+    stamp = by_name[TIMESTAMP_COLUMN] if TIMESTAMP_COLUMN in by_name else values[-1]
+    return str(op).strip().lower() in INSERT_OPS, int(stamp) if stamp is not None else None, by_name
 
 
 class RisingWaveSubscription:
@@ -182,8 +206,10 @@ class RisingWaveSubscription:
         rows = await self.conn.run(self.fetch_sql(limit))
         if not rows:
             return [], position
-        events = [event_of(r) for r in rows if r.get("op") in INSERT_OPS]
-        return events, {"rw_timestamp": max(int(r["rw_timestamp"]) for r in rows)}
+        changes = [change_of(r) for r in rows]
+        events = [event_of(named) for inserted, _, named in changes if inserted]
+        stamps = [stamp for _, stamp, _ in changes if stamp is not None]
+        return events, {"rw_timestamp": max(stamps)} if stamps else position
 
     async def close(self) -> None:
         await self.conn.close()

@@ -10,12 +10,14 @@ position go to the real ops store.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from psycopg import sql
 
-from agent.sources import RisingWaveSubscription
+from agent.sources import RisingWaveSubscription, change_of
 from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
 from tests.agent.conftest import QUERIES_DIR, T0
@@ -35,8 +37,13 @@ def change(ts: int, event_id: str, user: str, value: float, op: str = "Insert") 
 
 
 class FakeCursorConnection:
-    def __init__(self, log: list[dict[str, Any]]) -> None:
+    """`shape` turns a change into the row FETCH returns (the default: text op, bare names)."""
+
+    def __init__(
+        self, log: list[dict[str, Any]], shape: Callable[[dict[str, Any]], dict[str, Any]] = dict
+    ) -> None:
         self.log = log
+        self.shape = shape
         self.statements: list[str] = []
         self.pending: list[dict[str, Any]] = []
         self.closed = False
@@ -56,7 +63,7 @@ class FakeCursorConnection:
         assert fetched, text
         n = int(fetched.group(1))
         out, self.pending = self.pending[:n], self.pending[n:]
-        return out
+        return [self.shape(c) for c in out]
 
     async def close(self) -> None:
         self.closed = True
@@ -124,3 +131,40 @@ async def test_latest_start_declares_since_now(aconn, ops_conn, clock, tmp_path)
     svc.start = "latest"
     assert (await svc.step_stream()).jobs == []
     assert conn.statements[0].endswith("SINCE now()")
+
+
+OP_CODES = {"Insert": 1, "Delete": 2, "UpdateInsert": 3, "UpdateDelete": 4}
+
+
+def int_ops_qualified(c: dict[str, Any]) -> dict[str, Any]:
+    """Older RisingWave: op as int2; table columns qualified with the table name."""
+    row = {f"events.{k}": v for k, v in c.items() if k not in ("op", "rw_timestamp")}
+    return {**row, "op": OP_CODES[c["op"]], "rw_timestamp": c["rw_timestamp"]}
+
+
+def positional(c: dict[str, Any]) -> dict[str, Any]:
+    """Neither op nor rw_timestamp under a name we know: second-to-last and last columns, as
+    the wire delivers them (text)."""
+    row = {k: v for k, v in c.items() if k not in ("op", "rw_timestamp")}
+    return {**row, "change_op": str(OP_CODES[c["op"]]), "change_ts": str(c["rw_timestamp"])}
+
+
+@pytest.mark.parametrize("shape", [int_ops_qualified, positional], ids=["int-op-qualified", "by-position"])
+async def test_int_ops_and_positional_columns_are_read(aconn, ops_conn, clock, tmp_path, shape) -> None:
+    log = [change(10, "e1", "u1", 150), change(20, "e2", "u2", 150, "Delete"),
+           change(30, "e3", "u3", 150, "UpdateDelete"), change(30, "e3", "u3", 200, "UpdateInsert"),
+           change(40, "e4", "u4", 400)]  # fmt: skip
+    conn = FakeCursorConnection(log, shape)
+    svc = service(conn, aconn, ops_conn, clock, tmp_path)
+    while (await svc.step_stream()).events:
+        pass
+    assert await job_users(ops_conn) == ["u1", "u3", "u4"], "delete and update-delete make no job"
+    cur = await ops_conn.execute("SELECT position FROM trigger_positions")
+    assert (await cur.fetchone())["position"] == {"rw_timestamp": 40}
+
+
+def test_snapshot_rows_without_rw_timestamp_keep_the_position() -> None:
+    inserted, stamp, named = change_of({"events.event_id": "e1", "op": "Insert", "rw_timestamp": None})
+    assert inserted and stamp is None and named["event_id"] == "e1"
+    with pytest.raises(ValueError, match="op and rw_timestamp"):
+        change_of({"event_id": "e1"})
