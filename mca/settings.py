@@ -88,6 +88,14 @@ class Settings(BaseSettings):
         default=60.0, description="A claimed row returns after this if its worker died."
     )
     braze_app_id: str | None = None
+    braze_transactional_campaign_id: str | None = Field(
+        default=None,
+        description="Braze Transactional Email campaign for coupons: sent with external_send_id, "
+        "which Braze deduplicates for 24 h (else /messages/send, which has no idempotency key).",
+    )
+    dispatch_max_age_s: float = Field(
+        default=86400.0, description="An outbox row not delivered within this is expired, never sent."
+    )
     salesforce_sobject: str = "Contact"
     salesforce_external_id_field: str = "External_Id__c"
     salesforce_api_version: str = "v60.0"

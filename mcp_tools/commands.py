@@ -29,7 +29,7 @@ async def serve_stdio(settings: Settings, stores: Stores, caller: str) -> None:
 def make_dispatcher(settings: Settings, service: Any, http: httpx.AsyncClient) -> Dispatcher:
     return Dispatcher(
         service.ops_pool,
-        build_providers(settings, http),
+        build_providers(settings, http, service.ops_pool),
         settings.dispatch_routes,
         settings.dispatch_provider,
         service.policy_store,
@@ -39,6 +39,8 @@ def make_dispatcher(settings: Settings, service: Any, http: httpx.AsyncClient) -
         retry_wait_s=settings.dispatch_retry_wait_s,
         backoff_s=settings.dispatch_backoff_s,
         lease_s=settings.dispatch_lease_s,
+        max_age_s=settings.dispatch_max_age_s,
+        state_pool=service.state_pool,
     )
 
 

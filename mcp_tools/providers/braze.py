@@ -1,5 +1,14 @@
-"""Braze REST: coupons by email through POST /messages/send; points and CRM fields as user
-attributes through POST /users/track (points as an increment)."""
+"""Braze REST: coupons by email; points and CRM fields as user attributes through POST
+/users/track (points as an increment).
+
+Braze defines one idempotency key: `external_send_id` on the Transactional Email endpoint
+(POST /transactional/v1/campaigns/{campaign_id}/send), "used as a deduplication key, which
+Braze will store for 24 hours" (braze-inc/braze-docs, post_send_transactional_message.md).
+With `MCA_BRAZE_TRANSACTIONAL_CAMPAIGN_ID` set, coupons go there with the outbox key (a hex
+sha256, inside Braze's `^[a-zA-Z0-9-_+/=]+$`). Otherwise they go through /messages/send and
+/users/track, which take no key: at-least-once, and a points increment delivered twice after a
+dispatcher crash counts twice (README, "Delivery guarantees").
+"""
 
 from __future__ import annotations
 
@@ -19,6 +28,7 @@ class BrazeProvider:
     base_url: str
     app_id: str | None
     client: httpx.AsyncClient
+    transactional_campaign_id: str | None = None
     name: str = "braze"
 
     @classmethod
@@ -30,6 +40,7 @@ class BrazeProvider:
             settings.braze_base_url.rstrip("/"),
             settings.braze_app_id,
             client,
+            settings.braze_transactional_campaign_id,
         )
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -43,12 +54,24 @@ class BrazeProvider:
         )
         raise_for_status(response, self.name)
         data = response.json()
-        if data.get("message") not in ("success", "queued"):
+        if "dispatch_id" not in data and data.get("message") not in ("success", "queued"):
             raise PermanentDelivery(f"braze said {data.get('message')!r}: {data.get('errors')}")
         return dict(data)
 
     async def deliver(self, item: OutboxItem) -> str | None:
         p = item.payload
+        if item.kind == "coupon" and self.transactional_campaign_id:
+            data = await self._post(
+                f"/transactional/v1/campaigns/{self.transactional_campaign_id}/send",
+                {
+                    "external_send_id": item.idem_key,
+                    "trigger_properties": {
+                        k: p.get(k) for k in ("asset_id", "title", "value", "currency", "first_name")
+                    },
+                    "recipient": {"external_user_id": item.user_id},
+                },
+            )
+            return str(data.get("dispatch_id") or item.idem_key)
         if item.kind == "coupon":
             email: dict[str, Any] = {
                 "subject": f"A gift for you: {p.get('title')}",

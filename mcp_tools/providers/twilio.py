@@ -3,6 +3,13 @@
 Error codes that mean "never text this number again" suppress instead of retrying: 21610
 (recipient unsubscribed, replied STOP), 21211 (invalid 'To' number), 21614 (not a mobile
 number), 21612 (unreachable route). 429 and 5xx are retried.
+
+Twilio's Messages API defines no idempotency key (the create-Message operation in Twilio's
+OpenAPI spec, twilio/twilio-oai spec/json/twilio_api_v2010.json, takes none; its
+`IdempotencyKey` parameters belong to Calls/Payments). `I-Twilio-Idempotency-Token` is a header
+Twilio *sends* on its webhooks, not one it reads. So an SMS is at-least-once: a dispatcher
+killed after Twilio accepted the message but before the row was marked delivered sends it
+again when the lease runs out (README, "Delivery guarantees").
 """
 
 from __future__ import annotations
@@ -60,7 +67,6 @@ class TwilioProvider:
             url,
             data={"To": to, "From": self.from_number, "Body": item.payload.get("body", "")},
             auth=(self.account_sid, self.auth_token),
-            headers={"I-Twilio-Idempotency-Token": item.idem_key},
         )
         if response.status_code == 400:
             try:

@@ -62,7 +62,7 @@ async def dispatcher_for(
     async with Runtime(settings, stores, clock).acquire() as deps, httpx.AsyncClient(timeout=5) as http:
         dispatcher = Dispatcher(
             deps.service.ops_pool,
-            build_providers(settings, http),
+            build_providers(settings, http, deps.service.ops_pool),
             settings.dispatch_routes,
             settings.dispatch_provider,
             deps.service.policy_store,
@@ -71,6 +71,8 @@ async def dispatcher_for(
             quick_retries=settings.dispatch_quick_retries,
             retry_wait_s=settings.dispatch_retry_wait_s,
             backoff_s=settings.dispatch_backoff_s,
+            max_age_s=settings.dispatch_max_age_s,
+            state_pool=deps.service.state_pool,
         )
         yield deps.service, dispatcher
 
