@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -305,3 +307,70 @@ async def test_dispatch_loop_releases_due_deferrals_and_delivers(
             stop.set()
             await asyncio.wait_for(loop, timeout=10)
     assert count(world, "pending_actions", "status = 'done'") == 1
+
+
+async def test_log_provider_masks_addresses_and_text(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, world: str, caplog: Any
+) -> None:
+    caplog.set_level(logging.INFO, logger="mca.deliveries")
+    async with dispatcher_for(tool_settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_sms", SMS, AGENT)
+        await service.act("send_coupon", COUPON, AGENT)
+        assert await dispatcher.run_once() == {"delivered": 2}
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "mca.deliveries")
+    assert "+15550000001" not in text and "ana@example.com" not in text
+    assert "Your order shipped" not in text and "Ana" not in text
+    assert "*******0001" in text and "***@example.com" in text
+    body = sms_body_of(world)
+    assert f"<{len(body)} chars sha256:" in text
+
+
+def sms_body_of(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT payload->>'body' FROM outbox WHERE kind = 'sms'").fetchone()
+        assert row is not None
+        return str(row[0])
+
+
+async def test_log_provider_logs_a_redelivered_key_once(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, world: str, caplog: Any
+) -> None:
+    caplog.set_level(logging.INFO, logger="mca.deliveries")
+    async with dispatcher_for(tool_settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_coupon", COUPON, AGENT)
+        [claimed] = await dispatcher.claim(10)
+        provider = dispatcher.provider_for("coupon")
+        await provider.deliver(claimed.item)  # delivered, then the dispatcher "dies" before recording it
+        clock.advance(seconds=dispatcher.lease_s + 1)
+        assert await dispatcher.run_once() == {"delivered": 1}
+    lines = [r for r in caplog.records if r.name == "mca.deliveries" and r.levelno == logging.INFO]
+    assert len(lines) == 1 and count(world, "log_deliveries") == 1
+
+
+async def test_twilio_gets_no_made_up_idempotency_header(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str
+) -> None:
+    api.reply("POST", "/Messages.json", (201, {"sid": "SM1"}))
+    settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_sms", SMS, AGENT)
+        assert await dispatcher.run_once() == {"delivered": 1}
+    assert not any("idempotency" in h for h in api.requests[0].headers)
+
+
+async def test_braze_transactional_coupon_carries_external_send_id(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, api: FakeAPI, world: str
+) -> None:
+    api.reply(
+        "POST", "/transactional/v1/campaigns/camp-1/send", (201, {"dispatch_id": "d-9", "status": "ok"})
+    )
+    settings = _settings(
+        tool_settings, api, dispatch_provider="braze", braze_transactional_campaign_id="camp-1"
+    )
+    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+        await service.act("send_coupon", COUPON, AGENT)
+        assert await dispatcher.run_once() == {"delivered": 1}
+    body = json.loads(api.requests[0].body)
+    assert body["external_send_id"] == _outbox(world)["idem_key"]
+    assert re.fullmatch(r"[a-zA-Z0-9\-_+/=]+", body["external_send_id"])
+    assert body["recipient"] == {"external_user_id": "u_ok"} and _outbox(world)["provider_ref"] == "d-9"
