@@ -5,6 +5,10 @@ that dies mid-job leaves the row ``running`` with an expired lease, and the next
 it again. Failures retry with exponential backoff up to ``max_attempts``, then the job is a
 dead letter. The decision id is fixed when the job is made, so every attempt of one job is
 the same decision to the tool server's idempotency keys.
+
+A job claimed after its decision deadline (queued while no agent ran) is not decided: it
+ends `expired`, and the cooldown its trigger set when it was queued is given back, so the next
+real trigger for that customer is not swallowed by a decision that never happened.
 """
 
 from __future__ import annotations
@@ -66,6 +70,44 @@ SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
 WHERE job_id = %(job_id)s AND status = 'running' AND locked_by = %(worker)s
 RETURNING status
 """
+
+EXPIRE = """
+UPDATE agent_jobs
+SET status = 'expired', finished_at = %(now)s, locked_until = NULL, locked_by = NULL,
+    last_error = 'the decision deadline passed before a worker took the job'
+WHERE job_id = %(job_id)s AND status = 'running' AND locked_by = %(worker)s
+RETURNING created_at
+"""
+
+# The trigger service sets a job's cooldowns (its trigger's and the user's '*') to the job's
+# created_at. Give them back: each row this job set returns to the time of the user's latest
+# job that still counts (not expired), or goes away when there is none. Rows another job has
+# set since are left alone (fired_at no longer matches), and so is a job that already acted
+# (a side-effecting call under its decision id: a worker died after acting).
+GIVE_BACK_COOLDOWNS = """
+WITH set_by_job AS (
+    SELECT c.trigger_name,
+           (SELECT max(j.created_at) FROM agent_jobs j
+            WHERE j.user_id = c.user_id AND j.job_id <> %(job_id)s AND j.status <> 'expired'
+              AND (c.trigger_name = '*' OR j.trigger_name = c.trigger_name)) AS previous
+    FROM trigger_cooldowns c
+    WHERE c.user_id = %(user_id)s AND c.trigger_name IN (%(trigger_name)s, '*')
+      AND c.fired_at = %(created_at)s
+      AND NOT EXISTS (SELECT 1 FROM tool_calls t WHERE t.decision_id = %(decision_id)s
+                      AND t.status IN ('allowed', 'deferred', 'held'))
+), restored AS (
+    UPDATE trigger_cooldowns c SET fired_at = s.previous FROM set_by_job s
+    WHERE c.user_id = %(user_id)s AND c.trigger_name = s.trigger_name AND c.fired_at = %(created_at)s
+      AND s.previous IS NOT NULL
+    RETURNING c.trigger_name
+)
+DELETE FROM trigger_cooldowns c USING set_by_job s
+WHERE c.user_id = %(user_id)s AND c.trigger_name = s.trigger_name AND c.fired_at = %(created_at)s
+  AND s.previous IS NULL
+"""
+
+COUNTS = "SELECT status, count(*) AS n FROM agent_jobs GROUP BY status"
+STATUSES = ("queued", "running", "done", "dead", "expired")
 
 
 @dataclass(frozen=True)
@@ -171,3 +213,32 @@ async def fail(
     )
     row = await cur.fetchone()
     return str(row["status"]) if row else None
+
+
+async def expire(conn: psycopg.AsyncConnection[Any], job: Job, *, worker: str, now: datetime) -> bool:
+    """End a claimed job whose deadline passed as `expired` and give its cooldowns back (one
+    transaction); False when the lease was lost to another worker meanwhile."""
+    async with conn.transaction():
+        cur = await conn.execute(EXPIRE, {"job_id": job.job_id, "worker": worker, "now": now})
+        row = await cur.fetchone()
+        if row is None:
+            return False
+        await conn.execute(
+            GIVE_BACK_COOLDOWNS,
+            {
+                "job_id": job.job_id,
+                "user_id": job.user_id,
+                "trigger_name": job.trigger_name,
+                "decision_id": job.decision_id,
+                "created_at": row["created_at"],
+            },
+        )
+    return True
+
+
+async def counts(conn: psycopg.AsyncConnection[Any]) -> dict[str, int]:
+    """Jobs per status, every status named (0 when none): the queue's counters, `expired`
+    included, for `mca agent --status` and monitoring."""
+    cur = await conn.execute(COUNTS)
+    found = {r["status"]: int(r["n"]) for r in await cur.fetchall()}
+    return {status: found.get(status, 0) for status in STATUSES}

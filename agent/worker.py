@@ -2,7 +2,8 @@
 
 A job whose worker dies mid-decision is claimed again when its lease expires; the decision id
 is the job's, so the tool server's idempotency keys turn repeated tool calls into replays of
-the first result instead of second sends.
+the first result instead of second sends. A job claimed after its deadline is expired, not
+decided (see `agent.queue.expire`), logged at WARNING and counted in `Worker.expired`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Worker:
         self.name = name
         self.deps = deps
         self.toolbox = toolbox
+        self.expired = 0  # jobs this worker found past their deadline
 
     async def decide(self, job: queue.Job) -> DecisionRecord:
         d = self.deps
@@ -109,8 +111,7 @@ class Worker:
     async def run_one(self) -> DecisionRecord | None:
         """Claim and finish one job; None when no job was ready."""
         d = self.deps
-        async with d.ops_pool.connection() as conn:
-            job = await queue.claim(conn, worker=self.name, now=d.clock(), lease=d.lease)
+        job = await self._claim_live()
         if job is None:
             return None
         retry_error: str | None = None
@@ -138,6 +139,25 @@ class Worker:
             if asyncio.iscoroutine(maybe):
                 await maybe
         return record
+
+    async def _claim_live(self) -> queue.Job | None:
+        """The next job still inside its deadline; overdue ones met on the way are expired."""
+        d = self.deps
+        while True:
+            async with d.ops_pool.connection() as conn:
+                job = await queue.claim(conn, worker=self.name, now=d.clock(), lease=d.lease)
+                if job is None or job.deadline > d.clock():
+                    return job
+                if await queue.expire(conn, job, worker=self.name, now=d.clock()):
+                    self.expired += 1
+                    log.warning(
+                        "job %s expired: %s for %s was queued until past its decision deadline %s; "
+                        "no decision made, cooldown given back",
+                        job.job_id,
+                        job.trigger_name,
+                        job.user_id,
+                        job.deadline.isoformat(),
+                    )
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         while not stop.is_set():
