@@ -68,18 +68,34 @@ def agent(
     ctx: typer.Context,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent decisions.")] = 2,
     brain: Annotated[str | None, typer.Option(help="rules | groq | openai (default: MCA_BRAIN).")] = None,
+    status: Annotated[
+        bool, typer.Option("--status", help="Print the job queue's counts per status (JSON), then exit.")
+    ] = False,
 ) -> None:
     """Run agent workers: claim jobs, decide through the MCP tools, record every decision."""
+    import json
     import logging
 
     from agent.providers import make_model
+    from agent.queue import counts
     from agent.runtime import agent_runtime
     from mca.cli import settings_of
-    from mca.db import resolve_stores
+    from mca.db import connect_async, resolve_stores
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
+
+    async def queue_counts() -> dict[str, int]:
+        conn = await connect_async(stores.ops_url, autocommit=True)
+        try:
+            return await counts(conn)
+        finally:
+            await conn.close()
+
+    if status:
+        typer.echo(json.dumps(asyncio.run(queue_counts())))
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = make_model(settings, brain)
 
     def show(record: DecisionRecord) -> None:
@@ -91,7 +107,9 @@ def agent(
     async def run() -> None:
         async with agent_runtime(settings, stores, workers=workers, model=model, on_decision=show) as rt:
             typer.echo(f"{workers} workers, brain {model.brain} ({model.model}); Ctrl-C stops")
+            typer.echo(f"jobs: {json.dumps(await queue_counts())}")
             await rt.run(_stop_on_signals())
+            typer.echo(f"jobs: {json.dumps(await queue_counts())}")
 
     asyncio.run(run())
 

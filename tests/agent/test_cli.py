@@ -28,3 +28,18 @@ async def test_bad_options_are_refused(settings) -> None:
     assert bad.exit_code != 0 and "--start" in bad.output
     workers = await asyncio.to_thread(runner.invoke, cli_app, ["agent", "--workers", "0"], obj=settings)
     assert workers.exit_code != 0 and "--workers" in workers.output
+
+
+async def test_agent_status_prints_queue_counts_with_expired(aconn, settings) -> None:
+    import json
+
+    await add_events(aconn, event_row("e1", "u1", "purchase", T0, value=250))
+    runner = CliRunner()
+    queued = await asyncio.to_thread(
+        runner.invoke, cli_app, ["trigger", "--once", "--start", "earliest"], obj=settings
+    )
+    assert queued.exit_code == 0, queued.output
+    await aconn.execute("UPDATE agent_jobs SET status = 'expired'")
+    shown = await asyncio.to_thread(runner.invoke, cli_app, ["agent", "--status"], obj=settings)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output) == {"queued": 0, "running": 0, "done": 0, "dead": 0, "expired": 1}
