@@ -1,8 +1,9 @@
 """The offline default: a delivery is a log line (and the outbox row's status).
 
-Each key is delivered once: the provider records the outbox row's idempotency key in
-`log_deliveries` before it writes the line, so a row sent again after a dispatcher crash (its
-lease ran out while its status still said `sending`) writes nothing a second time.
+Each key is delivered once: the provider records the outbox row's idempotency key and the line
+in `log_deliveries` (its journal) before it writes the line, so a row sent again after a
+dispatcher crash (its lease ran out while its status still said `sending`) writes nothing a
+second time. A crash between the two leaves the delivery in the journal, not in the log.
 
 The line is for debugging, not a copy of the customer's data: phone numbers keep their last
 four digits, emails their domain, free text (message bodies, reasons, CRM values) becomes its
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from mcp_tools.providers.base import OutboxItem
@@ -25,7 +27,7 @@ from mcp_tools.providers.base import OutboxItem
 log = logging.getLogger("mca.deliveries")
 
 RECORD = """
-INSERT INTO log_deliveries (idem_key, outbox_id, delivered_at) VALUES (%s, %s, %s)
+INSERT INTO log_deliveries (idem_key, outbox_id, line, delivered_at) VALUES (%s, %s, %s, %s)
 ON CONFLICT (idem_key) DO NOTHING
 RETURNING outbox_id
 """
@@ -74,19 +76,21 @@ class LogProvider:
     name: str = "log"
 
     async def deliver(self, item: OutboxItem) -> str | None:
+        line = json.dumps(
+            {
+                "outbox_id": item.outbox_id,
+                "kind": item.kind,
+                "user_id": item.user_id,
+                "idempotency_key": item.idem_key,
+                "payload": masked(item.payload),
+            },
+            default=str,
+        )
         async with self.pool.connection() as conn:
-            row = await (
-                await conn.execute(RECORD, (item.idem_key, item.outbox_id, datetime.now(UTC)))
-            ).fetchone()
+            params = (item.idem_key, item.outbox_id, Jsonb(json.loads(line)), datetime.now(UTC))
+            row = await (await conn.execute(RECORD, params)).fetchone()
         if row is None:
             log.debug("outbox %s: key %s already delivered, not logged again", item.outbox_id, item.idem_key)
-            return f"log-{item.outbox_id}"
-        line = {
-            "outbox_id": item.outbox_id,
-            "kind": item.kind,
-            "user_id": item.user_id,
-            "idempotency_key": item.idem_key,
-            "payload": masked(item.payload),
-        }
-        log.info("deliver %s", json.dumps(line, default=str))
+        else:
+            log.info("deliver %s", line)
         return f"log-{item.outbox_id}"
