@@ -112,13 +112,24 @@ def psql(
 
 
 @app.command()
-def migrate(ctx: typer.Context) -> None:
+def migrate(
+    ctx: typer.Context,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait", min=0, metavar="SECONDS", help="Retry this long while a store is still starting."
+        ),
+    ] = 0.0,
+) -> None:
     """Apply the state and ops SQL files that have not been applied yet."""
-    from mca.db import resolve_stores
+    from mca.db import resolve_stores, wait_reachable
     from mca.migrate import migrate as run_migrations
 
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
+    if wait > 0:
+        for url in dict.fromkeys((stores.state_url, stores.ops_url)):
+            wait_reachable(url, wait, on_wait=lambda line: typer.echo(line, err=True))
     reports = run_migrations(
         settings, stores.state_url, stores.ops_url, on_apply=lambda f: typer.echo(f"applied {f}")
     )
