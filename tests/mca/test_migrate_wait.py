@@ -33,9 +33,15 @@ def test_migrate_waits_for_a_server_that_starts_later(tmp_path: Path) -> None:
         env=_env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert proc.stderr is not None
+        stderr = proc.stderr
+        assert stderr is not None
         lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()
+
+        def read_stderr() -> None:
+            for line in stderr:
+                lines.put(line)
+
+        threading.Thread(target=read_stderr, daemon=True).start()
         first = lines.get(timeout=60)  # the first refusal, said on stderr
         assert first.startswith("waiting for postgresql://postgres@127.0.0.1:"), first
         server.up()
