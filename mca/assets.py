@@ -298,15 +298,23 @@ def upsert_assets(
     return len(params)
 
 
-def format_hits(hits: Sequence[AssetHit]) -> str:
-    """A plain-text table of search results, best first, for the CLI and the demo."""
-    if not hits:
-        return "(no matching assets)"
+def format_hits(hits: Sequence[AssetHit], *, min_score: float = 0.0) -> str:
+    """A plain-text table of search results, best first, for the CLI and the demo.
+
+    Hits scoring below ``min_score`` are left out; a last line names the floor and how many it hid.
+    A floor of 0 or less shows every hit (cosine scores of opposite meanings are negative).
+    """
+    shown = [h for h in hits if min_score <= 0 or h.score >= min_score]
+    footer = []
+    if min_score > 0:
+        footer = [f"(min score {min_score:.2f}: {len(hits) - len(shown)} hidden; --min-score 0 shows all)"]
+    if not shown:
+        return "\n".join(["(no matching assets)", *footer])
     header = f"{'score':>6}  {'asset_id':<22} {'kind':<8} {'value':>10}  {'category':<12} title"
     lines = [header, "-" * len(header)]
-    for h in hits:
+    for h in shown:
         value = "" if h.value is None else f"{h.value:,.0f} {h.currency or ''}".strip()
         lines.append(
             f"{h.score:>6.3f}  {h.asset_id:<22} {h.kind:<8} {value:>10}  {h.category or '':<12} {h.title}"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, *footer])

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from mca.errors import MCAError
-from mca.settings import Settings, mask_url
+from mca.settings import Settings, load_settings, mask_url
 
 app = typer.Typer(
     name="mca",
@@ -31,7 +31,7 @@ app.add_typer(db_app, name="db")
 def settings_of(ctx: typer.Context) -> Settings:
     root = ctx.find_root()
     if root.obj is None:
-        root.obj = Settings()
+        root.obj = load_settings()
     assert isinstance(root.obj, Settings)
     return root.obj
 
@@ -42,7 +42,7 @@ def _root(ctx: typer.Context) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if ctx.obj is None:
-        ctx.obj = Settings()
+        ctx.obj = load_settings()
 
 
 @app.command()
@@ -86,31 +86,50 @@ def db_status(ctx: typer.Context) -> None:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def psql(
     ctx: typer.Context,
-    command: Annotated[str | None, typer.Option("-c", "--command", help="Run one command and exit.")] = None,
+    commands: Annotated[
+        list[str] | None,
+        typer.Option("-c", "--command", help="Run this command and exit; repeat to run several, in order."),
+    ] = None,
     ops: Annotated[
         bool, typer.Option("--ops", help="Open the ops store instead of the state store.")
     ] = False,
 ) -> None:
     """Open the real psql (from the embedded wheel) on the state store (or --ops)."""
-    from mca.db import resolve_stores
+    from mca.db import embedded_server, resolve_stores
     from mca.embedded import psql_path
 
-    stores = resolve_stores(settings_of(ctx))
+    settings = settings_of(ctx)
+    if settings.uses_embedded:
+        notice = embedded_server(settings).start_notice()
+        if notice:  # psql from another folder would otherwise open an empty server without a word
+            typer.echo(notice, err=True)
+    stores = resolve_stores(settings)
     args = [str(psql_path()), stores.ops_url if ops else stores.state_url]
-    if command is not None:
+    for command in commands or []:
         args += ["-c", command]
     args += list(ctx.args)
     raise typer.Exit(subprocess.call(args))
 
 
 @app.command()
-def migrate(ctx: typer.Context) -> None:
+def migrate(
+    ctx: typer.Context,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait", min=0, metavar="SECONDS", help="Retry this long while a store is still starting."
+        ),
+    ] = 0.0,
+) -> None:
     """Apply the state and ops SQL files that have not been applied yet."""
-    from mca.db import resolve_stores
+    from mca.db import resolve_stores, wait_reachable
     from mca.migrate import migrate as run_migrations
 
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
+    if wait > 0:
+        for url in dict.fromkeys((stores.state_url, stores.ops_url)):
+            wait_reachable(url, wait, on_wait=lambda line: typer.echo(line, err=True))
     reports = run_migrations(
         settings, stores.state_url, stores.ops_url, on_apply=lambda f: typer.echo(f"applied {f}")
     )
@@ -141,5 +160,6 @@ def main() -> None:
     try:
         app()
     except MCAError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        sys.exit(1)
+        for line in str(err).splitlines():
+            typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+        sys.exit(err.exit_code)

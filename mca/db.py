@@ -7,6 +7,9 @@ Both stores speak the PostgreSQL wire protocol (RisingWave does too), so one dri
 from __future__ import annotations
 
 import enum
+import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,14 @@ from mca.errors import DatabaseUnreachable
 from mca.settings import Settings, mask_url
 
 CONNECT_TIMEOUT_S = 5
+# Connection failures that waiting for a starting server cannot fix. psycopg reports connect
+# failures without a SQLSTATE, so they are told apart by libpq's message; anything else
+# (refused, DNS not yet registered, timeout, "the database system is starting up") is retried.
+_PERMANENT = re.compile(
+    r"authentication failed|does not exist|no pg_hba\.conf entry|password supplied|role .* is not permitted"
+)
+WAIT_FIRST_DELAY_S = 0.5
+WAIT_MAX_DELAY_S = 8.0
 
 
 class Engine(enum.StrEnum):
@@ -63,6 +74,29 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict]: 
     except psycopg.OperationalError as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DatabaseUnreachable(f"cannot reach {mask_url(url)}: {reason}") from None
+
+
+def wait_reachable(url: str, timeout_s: float, on_wait: Callable[[str], None]) -> None:
+    """Return once `url` accepts a connection; retry with doubling delays while its server starts.
+
+    Compose starts `mca migrate` when RisingWave's port opens, which is before its frontend
+    serves queries; without this the one-shot migration fails and every service stays down.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = WAIT_FIRST_DELAY_S
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
+            return
+        except psycopg.OperationalError as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            remaining = deadline - time.monotonic()
+            if _PERMANENT.search(str(err)) or remaining <= 0:
+                raise DatabaseUnreachable(f"cannot reach {mask_url(url)}: {reason}") from None
+            pause = min(delay, remaining)
+            on_wait(f"waiting for {mask_url(url)} ({reason}); retrying in {pause:.1f} s")
+            time.sleep(pause)
+            delay = min(delay * 2, WAIT_MAX_DELAY_S)
 
 
 async def connect_async(url: str, *, autocommit: bool = False) -> psycopg.AsyncConnection[dict]:  # type: ignore[type-arg]

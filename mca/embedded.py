@@ -111,6 +111,17 @@ class EmbeddedPostgres:
             self._pg_ctl(["-w", "-t", "60", "-m", "fast", "stop"])
             return True
 
+    def start_notice(self) -> str | None:
+        """What `up()` is about to do, in one line, when it will start a server; None when one runs."""
+        if not (self.pgdata / "PG_VERSION").exists():
+            return (
+                f"mca: no embedded server in {self.data_dir}: creating a new, empty one "
+                "(set MCA_DATA_DIR or run from the folder that holds your .mca to use existing data)"
+            )
+        if self._running_pid() is None:
+            return f"mca: starting the embedded server with the data in {self.data_dir}"
+        return None
+
     def status(self) -> ServerStatus:
         pid = self._running_pid()
         port = self._read_port()

@@ -59,6 +59,18 @@ def _quiet_transformers() -> None:
         pass
 
 
+def _load_sentence_transformer(path: Path) -> SentenceTransformer:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(TORCH_THREADS)
+    _quiet_transformers()
+    try:
+        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    except OSError as err:
+        raise ConfigError(f"cannot load embedding model from {path}: {err}") from None
+
+
 class Embedder:
     """Turns texts into unit-length float32 vectors (cosine distance = 1 - dot product)."""
 
@@ -67,27 +79,23 @@ class Embedder:
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch
-        from sentence_transformers import SentenceTransformer
+        from mca.onnx_encoder import OnnxEncoder, graph_path
 
-        torch.set_num_threads(TORCH_THREADS)
-        _quiet_transformers()
         path = resolve_model_path(model_name)
-        try:
-            self._model: SentenceTransformer = SentenceTransformer(
-                str(path), device="cpu", local_files_only=True
-            )
-        except OSError as err:
-            raise ConfigError(f"cannot load embedding model from {path}: {err}") from None
         self.model_name = model_name
         self.batch_size = batch_size
         self.backend = backend
+        self._model: SentenceTransformer | None = None
         self._onnx: OnnxEncoder | None = None
-        if backend == "onnx":
-            from mca.onnx_encoder import OnnxEncoder
-
-            self._onnx = OnnxEncoder(self._model, path)
-        dims = self._model.get_embedding_dimension()
+        if backend == "onnx" and graph_path(path).exists():
+            # The cached graph is all a query needs: no torch import (~5 s of every CLI call).
+            self._onnx = OnnxEncoder(path)
+            dims = int(self._onnx.encode([""]).shape[1])
+        else:
+            self._model = _load_sentence_transformer(path)
+            if backend == "onnx":
+                self._onnx = OnnxEncoder(path, self._model)
+            dims = int(self._model.get_embedding_dimension() or 0)
         if dims != DIMENSIONS:
             raise ConfigError(
                 f"embedding model {model_name!r} gives {dims} dimensions, assets need {DIMENSIONS}"
@@ -113,6 +121,7 @@ class Embedder:
                         for i in range(0, len(items), self.batch_size)
                     ]
                 )
+            assert self._model is not None  # the torch backend always loads it
             vectors = self._model.encode(
                 list(texts),
                 batch_size=self.batch_size,

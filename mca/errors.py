@@ -6,9 +6,17 @@ from __future__ import annotations
 class MCAError(Exception):
     """Base of every error mca raises on purpose; the CLI prints these as one line."""
 
+    exit_code = 1
+
 
 class ConfigError(MCAError):
     """Settings or a config file are wrong."""
+
+
+class SettingsInvalid(ConfigError):
+    """An environment setting does not parse: a usage error, so the CLI exits 2 (as for a bad option)."""
+
+    exit_code = 2
 
 
 class DatabaseUnreachable(MCAError):

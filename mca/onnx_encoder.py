@@ -6,11 +6,16 @@ exported from the packaged model on first use (offline, about a second) with mea
 and normalisation inside it, so its output is exactly sentence-transformers' embedding; it is
 cached under the user's cache folder, keyed by the model files, and written atomically so
 processes starting together do not race.
+
+Once the graph is cached, encoding needs neither torch nor sentence-transformers (importing
+them costs ~5 s of a CLI call): the model folder's own ``tokenizer.json`` is run by the Rust
+``tokenizers`` library with the truncation and padding sentence-transformers applies.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import warnings
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
 EXPORT_FORMAT = "mean-pool-normalize-v1"
+DEFAULT_MAX_LENGTH = 256  # sentence-transformers' own default when the folder does not say
 
 
 def cache_dir() -> Path:
@@ -43,17 +49,39 @@ def model_fingerprint(model_path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def graph_path(model_path: Path) -> Path:
+    """Where the exported graph of this model lives (it may not exist yet)."""
+    return cache_dir() / f"minilm-{model_fingerprint(model_path)}.onnx"
+
+
+def max_seq_length(model_path: Path) -> int:
+    """The token limit sentence-transformers applies to this model (sentence_bert_config.json)."""
+    config = model_path / "sentence_bert_config.json"
+    if not config.exists():
+        return DEFAULT_MAX_LENGTH
+    return int(json.loads(config.read_text()).get("max_seq_length") or DEFAULT_MAX_LENGTH)
+
+
 class OnnxEncoder:
-    """Encodes tokenised batches with an onnxruntime session on one intra-op thread."""
+    """Encodes tokenised batches with an onnxruntime session on one intra-op thread.
 
-    def __init__(self, model: SentenceTransformer, model_path: Path) -> None:
+    ``model`` (a loaded SentenceTransformer) is needed only to export the graph the first time.
+    """
+
+    def __init__(self, model_path: Path, model: SentenceTransformer | None = None) -> None:
         import onnxruntime as ort
+        from tokenizers import Tokenizer
 
-        self._tokenizer = model.tokenizer
-        self._max_length = int(model.max_seq_length or 256)
-        graph = cache_dir() / f"minilm-{model_fingerprint(model_path)}.onnx"
+        graph = graph_path(model_path)
         if not graph.exists():
+            if model is None:
+                raise ConfigError(f"no ONNX encoder at {graph}: load the model to export it")
             _export(model, graph)
+        self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        # The file carries its training-time settings (fixed 128-token padding); encode as
+        # sentence-transformers does instead: truncate at max_seq_length, pad to the longest.
+        self._tokenizer.enable_truncation(max_length=max_seq_length(model_path))
+        self._tokenizer.enable_padding(pad_id=0, pad_type_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -64,10 +92,12 @@ class OnnxEncoder:
             raise ConfigError(f"cannot load the ONNX encoder {graph}: {err}") from None
 
     def encode(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
-        batch = self._tokenizer(
-            texts, padding=True, truncation=True, max_length=self._max_length, return_tensors="np"
-        )
-        feeds = {name: np.asarray(batch[name], dtype=np.int64) for name in INPUTS}
+        encodings = self._tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
         (vectors,) = self._session.run(None, feeds)
         return np.asarray(vectors, dtype=np.float32)
 

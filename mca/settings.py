@@ -6,12 +6,16 @@ it they need) as an argument, so tests build one explicitly.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from mca.errors import SettingsInvalid
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,37 +128,83 @@ class Settings(BaseSettings):
         return self.state_url is None or self.ops_url is None
 
     def masked(self) -> dict[str, Any]:
-        """The effective settings with secrets and URL passwords masked, for `mca config`."""
-        out: dict[str, Any] = {}
-        for name, value in self.model_dump().items():
-            field_value = getattr(self, name)
-            if isinstance(field_value, SecretStr):
-                out[name] = "********" if field_value.get_secret_value() else ""
-            elif name.endswith("_url") and isinstance(value, str):
-                out[name] = mask_url(value)
-            elif name in ("api_keys", "mcp_tokens") and isinstance(value, dict):
-                out[name] = {mask_secret(k): v for k, v in value.items()}
-            elif name == "webhook_secrets":
-                out[name] = ["********" for _ in value]
-            elif isinstance(value, Path):
-                out[name] = str(value)
-            else:
-                out[name] = value
-        return out
+        """The effective settings with every secret fully masked, for `mca config`."""
+        return {name: _masked(name, getattr(self, name)) for name in type(self).model_fields}
+
+
+# JSON maps whose keys are the credentials themselves (an API key, an MCP bearer token).
+CREDENTIAL_KEYED = ("api_keys", "mcp_tokens")
+MASK = "********"
+URL_MASK = "***"  # shorter, inside a URL that stays readable
+# Query parameters that carry credentials in a URL (libpq accepts password=..., webhooks tokens).
+_SECRET_PARAM = re.compile(r"pass|secret|token|key|auth|sig", re.IGNORECASE)
+
+
+def _masked(name: str, value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return mask_secret(value.get_secret_value())
+    if name in CREDENTIAL_KEYED and isinstance(value, dict):
+        # Numbered so two keys stay two entries; nothing of the key itself is shown.
+        return {f"{MASK} #{i}": v for i, v in enumerate(value.values(), start=1)}
+    if isinstance(value, list):
+        return [_masked(name, item) for item in value]
+    if isinstance(value, str) and name.endswith("_url"):
+        return mask_url(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def mask_secret(secret: str) -> str:
-    return secret[:3] + "…" if len(secret) > 6 else "***"
+    """Nothing of a secret, only whether it is set: a prefix narrows a brute force and identifies keys."""
+    return MASK if secret else ""
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a URL, keep everything else readable."""
+    """Hide the password and credential-like query values of a URL, keep everything else readable."""
     parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}:{URL_MASK}@{hostport}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(_SECRET_PARAM.search(k) for k, _ in pairs):
+        query = urlencode([(k, URL_MASK if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a settings field (pydantic names aliased fields by alias)."""
+    if field not in Settings.model_fields:
+        return field
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else f"MCA_{field.upper()}"
 
 
 def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
+    """Settings from the environment; a bad value is one SettingsInvalid per variable, never a traceback.
+
+    The messages never repeat the value: it may be a secret.
+    """
+    try:
+        return Settings(**overrides)
+    except SettingsError as err:  # a JSON setting that does not parse
+        match = re.search(r'field "(\w+)"', str(err))
+        field = env_name(match.group(1)) if match else "settings"
+        raise SettingsInvalid(f"{field}: {_json_reason(err.__cause__) or err}") from None
+    except ValidationError as err:
+        lines = []
+        for problem in err.errors():
+            loc = [str(part) for part in problem["loc"]]
+            if loc[:1] and loc[0] in CREDENTIAL_KEYED:
+                loc[1:2] = [MASK] if len(loc) > 1 else []  # the map's key is the credential
+            where = ".".join([env_name(loc[0]), *loc[1:]]) if loc else "settings"
+            lines.append(f"{where}: {problem['msg']}")
+        raise SettingsInvalid("\n".join(lines)) from None
+
+
+def _json_reason(cause: BaseException | None) -> str | None:
+    if isinstance(cause, json.JSONDecodeError):
+        return f"not valid JSON ({cause.msg} at character {cause.pos})"
+    return str(cause) if cause else None

@@ -13,10 +13,21 @@ import psycopg
 
 from mcp_tools.errors import ToolInputError
 
+# A held call's operator decision lives on its pending_actions row (decided_by, set by `mca
+# approve/reject --by`); every verdict of that call carries it, so a reader of the hold row
+# sees who released or refused it.
 EXPORT_SQL = """
-SELECT audit_id, at, caller, trigger_name, decision_id, tool, user_id, verdict, reasons, message, call_id,
-       policy_version, arguments
-FROM audit_log WHERE at >= %s ORDER BY audit_id
+SELECT a.audit_id, a.at, a.caller, a.trigger_name, a.decision_id, a.tool, a.user_id, a.verdict, a.reasons,
+       a.message, a.call_id, a.policy_version, a.arguments,
+       CASE WHEN h.status = 'done' THEN h.decided_by END AS approved_by,
+       CASE WHEN h.status = 'rejected' THEN h.decided_by END AS rejected_by
+FROM audit_log a
+LEFT JOIN LATERAL (
+    SELECT p.status, p.decided_by FROM pending_actions p
+    WHERE p.call_id = a.call_id AND p.kind = 'hold' AND p.status <> 'waiting'
+    ORDER BY p.pending_id DESC LIMIT 1
+) h ON true
+WHERE a.at >= %s ORDER BY a.audit_id
 """
 COLUMNS = [
     "audit_id",
@@ -32,7 +43,12 @@ COLUMNS = [
     "call_id",
     "policy_version",
     "arguments",
+    "approved_by",
+    "rejected_by",
 ]
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV Injection"):
+# such cells get a leading single quote, which the spreadsheet shows as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -61,6 +77,23 @@ def rows_since(conn: psycopg.Connection[Any], since: datetime) -> Iterator[dict[
             yield dict(row) if isinstance(row, dict) else dict(zip(COLUMNS, row, strict=True))
 
 
+def neutralise_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate, made inert; anything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    flat = {
+        **row,
+        "at": row["at"].isoformat(),
+        "reasons": ";".join(row["reasons"]),
+        "arguments": json.dumps(row["arguments"], sort_keys=True),
+    }
+    return {name: neutralise_cell(value) for name, value in flat.items()}
+
+
 def export(rows: Iterator[dict[str, Any]], out: TextIO, fmt: str) -> int:
     if fmt not in ("csv", "jsonl"):
         raise ToolInputError("invalid_argument", f"--format {fmt!r}: csv or jsonl", field="format")
@@ -71,14 +104,7 @@ def export(rows: Iterator[dict[str, Any]], out: TextIO, fmt: str) -> int:
     for row in rows:
         n += 1
         if writer:
-            writer.writerow(
-                {
-                    **row,
-                    "at": row["at"].isoformat(),
-                    "reasons": ";".join(row["reasons"]),
-                    "arguments": json.dumps(row["arguments"], sort_keys=True),
-                }
-            )
+            writer.writerow(csv_row(row))
         else:
             out.write(json.dumps({**row, "at": row["at"].isoformat()}, default=str) + "\n")
     return n

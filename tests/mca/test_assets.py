@@ -258,3 +258,34 @@ def test_unknown_file_type_and_bad_json(db_url: str, embedder: Embedder, tmp_pat
             load_assets(conn, tmp_path / "b.json", embedder, progress=False)
         with pytest.raises(InputError, match="JSON list"):
             load_assets(conn, tmp_path / "c.json", embedder, progress=False)
+
+
+def test_cli_search_has_a_relevance_floor(loaded: str) -> None:
+    """Unrelated queries get nothing rather than the k nearest strangers; the floor is shown and settable."""
+    from typer.testing import CliRunner
+
+    from mca.cli import app
+
+    env = {"MCA_STATE_URL": loaded, "MCA_OPS_URL": loaded}
+    runner = CliRunner()
+    related = runner.invoke(app, ["assets", "search", "camping stove", "-k", "7"], env=env)
+    assert related.exit_code == 0, related.output
+    rows = [line.split() for line in related.output.splitlines()[2:-1]]
+    assert "stove" in {row[1] for row in rows} and all(float(row[0]) >= 0.30 for row in rows)
+    assert "lipstick" not in related.output  # 7 asked, fewer shown: the floor, not k, ends the list
+    assert related.output.splitlines()[-1].startswith("(min score 0.30: ")
+    unrelated = runner.invoke(app, ["assets", "search", "quantum chromodynamics lecture"], env=env)
+    assert unrelated.output.splitlines() == [
+        "(no matching assets)",
+        "(min score 0.30: 5 hidden; --min-score 0 shows all)",
+    ]
+    everything = runner.invoke(
+        app, ["assets", "search", "quantum chromodynamics lecture", "--min-score", "0"], env=env
+    )
+    assert len(everything.output.splitlines()) == 2 + 5  # header, rule, the 5 nearest; no footer at 0
+    strict = runner.invoke(
+        app, ["assets", "search", "camping stove"], env={**env, "MCA_ASSETS_MIN_SCORE": "0.99"}
+    )
+    assert strict.output.splitlines()[0] == "(no matching assets)"
+    bad = runner.invoke(app, ["assets", "search", "x", "--min-score", "2"], env=env)
+    assert bad.exit_code == 2 and "min-score" in bad.output

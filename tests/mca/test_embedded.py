@@ -111,6 +111,68 @@ def test_config_masks_secrets(tmp_path: Path) -> None:
     assert "s3cret" not in out.stdout and "gsk_live" not in out.stdout and "writekey-123456" not in out.stdout
 
 
+def test_config_shows_nothing_of_any_secret(tmp_path: Path) -> None:
+    """Not even a prefix: map keys (API keys, MCP tokens), list items and URL query credentials too."""
+    secrets = {
+        "MCA_API_KEYS": ("Zq7-in-2m9x", '{"Zq7-in-2m9x": ["ingest"], "Yv2-rd-4h7z": ["read"]}'),
+        "MCA_MCP_TOKENS": ("Xw9-mcp-k5r", '{"Xw9-mcp-k5r": "desktop"}'),
+        "MCA_WEBHOOK_SECRETS": ("whsec_Qk4w8e7", '["whsec_Qk4w8e7"]'),
+        "MCA_OPS_URL": ("Pj5-pq-0x19", "postgresql://ops@db:5432/ops?sslmode=require&password=Pj5-pq-0x19"),
+        "MCA_TWILIO_AUTH_TOKEN": ("Tb3-tw-88q1", "Tb3-tw-88q1"),
+    }
+    out = run_mca(tmp_path, "config", env={name: value for name, (_, value) in secrets.items()})
+    assert out.returncode == 0, out.stderr
+    for secret, _ in secrets.values():
+        assert secret[:3] not in out.stdout and secret[-4:] not in out.stdout, secret
+    shown = json.loads(out.stdout)
+    assert shown["api_keys"] == {"******** #1": ["ingest"], "******** #2": ["read"]}
+    assert shown["mcp_tokens"] == {"******** #1": "desktop"}
+    assert shown["webhook_secrets"] == ["********"]
+    assert shown["twilio_auth_token"] == "********" and shown["braze_api_key"] is None
+    assert shown["ops_url"] == "postgresql://ops@db:5432/ops?sslmode=require&password=***"
+
+
+def test_a_malformed_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    bad_json = run_mca(tmp_path, "config", env={"MCA_API_KEYS": "{bad"})
+    assert bad_json.returncode == 2 and bad_json.stdout == ""
+    (line,) = bad_json.stderr.strip().splitlines()
+    assert (
+        line
+        == "error: MCA_API_KEYS: not valid JSON (Expecting property name enclosed in double quotes"
+        + (" at character 1)")
+    )
+    # A well-formed map of the wrong shape: named, and the key (a credential) is not repeated.
+    wrong_shape = run_mca(tmp_path, "db", "status", env={"MCA_API_KEYS": '{"sekrit-key": "ingest"}'})
+    assert wrong_shape.returncode == 2
+    assert wrong_shape.stderr.strip().splitlines() == [
+        "error: MCA_API_KEYS.********: Input should be a valid list"
+    ]
+    two = run_mca(tmp_path, "config", env={"MCA_HTTP_PORT": "eighty", "MCA_BRAIN": "gpt"})
+    assert two.returncode == 2
+    assert [line.split(":")[1].strip() for line in two.stderr.strip().splitlines()] == [
+        "MCA_HTTP_PORT", "MCA_BRAIN"
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_psql_runs_every_command_in_order_and_says_when_the_server_is_new(tmp_path: Path) -> None:
+    data = tmp_path / "elsewhere" / ".mca"
+    try:
+        first = run_mca(data, "psql", "-At", "-c", "SELECT 'first'", "-c", "SELECT 'second'")
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.split() == ["first", "second"]
+        assert first.stderr.splitlines()[0].startswith(
+            f"mca: no embedded server in {data}: creating a new, empty one"
+        )
+        run_mca(data, "db", "down")
+        again = run_mca(data, "psql", "-c", "SELECT 1")
+        assert again.stderr.splitlines()[0] == f"mca: starting the embedded server with the data in {data}"
+        running = run_mca(data, "psql", "-c", "SELECT 1")
+        assert running.returncode == 0 and running.stderr == ""  # a running server: nothing to say
+    finally:
+        run_mca(data, "db", "down")
+
+
 def test_unreachable_state_url_is_one_line(tmp_path: Path) -> None:
     out = run_mca(
         tmp_path,

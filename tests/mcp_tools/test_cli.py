@@ -34,9 +34,16 @@ def _run(settings: Settings, *args: str) -> Any:
     return result
 
 
-async def _act(runtime: Runtime, *calls: tuple[str, dict[str, Any]]) -> list[Outcome]:
+async def _act(
+    runtime: Runtime, *calls: tuple[str, dict[str, Any]], ctx: CallContext = AGENT
+) -> list[Outcome]:
     async with runtime.acquire() as deps:
-        return [await deps.service.act(tool, args, AGENT) for tool, args in calls]
+        return [await deps.service.act(tool, args, ctx) for tool, args in calls]
+
+
+def _csv_export(settings: Settings) -> list[dict[str, str]]:
+    out = _run(settings, "audit", "export", "--since", "2026-11-01", "--format", "csv").stdout
+    return list(csv.DictReader(io.StringIO(out)))
 
 
 # Sync tests: the commands run their own event loop (asyncio.run), as they do from a shell.
@@ -60,6 +67,12 @@ def test_approve_reject_and_dispatch(runtime: Runtime, tool_settings: Settings, 
     counts = json.loads(_run(tool_settings, "dispatch", "--once").stdout)
     assert counts["delivered"] == 1
     assert count(world, "outbox", "status = 'delivered'") == 1
+    # The audit trail says who released and who refused each hold, on every verdict of that call.
+    by_call: dict[str, set[tuple[str, str]]] = {}
+    for row in _csv_export(tool_settings):
+        by_call.setdefault(row["call_id"], set()).add((row["approved_by"], row["rejected_by"]))
+    assert by_call[str(held.call_id)] == {("alice", "")}
+    assert by_call[str(other.call_id)] == {("", "bob")}
 
 
 def test_audit_export_csv_and_jsonl(runtime: Runtime, tool_settings: Settings) -> None:
@@ -79,6 +92,20 @@ def test_audit_export_csv_and_jsonl(runtime: Runtime, tool_settings: Settings) -
     assert _run(tool_settings, "audit", "export", "--since", "2030-01-01").stdout == ""
     bad = CliRunner().invoke(app, ["audit", "export", "--since", "yesterday-ish"], env=_env(tool_settings))
     assert bad.exit_code != 0
+
+
+def test_audit_csv_cells_cannot_become_formulas(runtime: Runtime, tool_settings: Settings) -> None:
+    """An external caller picks its decision id: a spreadsheet must show it as text, not run it."""
+    hostile = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+    for decision_id in hostile:
+        ctx = CallContext(caller="agent", trigger="default", decision_id=decision_id)
+        asyncio.run(
+            _act(runtime, ("send_coupon", {"user_id": "u_ok", "asset_id": "A10", "reason": "r"}), ctx=ctx)
+        )
+    cells = [row["decision_id"] for row in _csv_export(tool_settings)]
+    assert cells == ["'" + d for d in hostile]
+    jsonl = _run(tool_settings, "audit", "export", "--since", "2026-11-01").stdout.splitlines()
+    assert [json.loads(line)["decision_id"] for line in jsonl] == hostile  # JSON is data, kept exact
 
 
 def test_policy_check_reports_the_line(tmp_path: Any, tool_settings: Settings) -> None:
