@@ -11,8 +11,13 @@ the one bench_context reads (seeded once into .mca-bench/).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,6 +36,10 @@ QUERIES = {
     "sum(points_balance)": "SELECT sum(points_balance) FROM {relation}",
     "count(*) where churn_score > 0.8": "SELECT count(*) FROM {relation} WHERE churn_score > 0.8",
 }
+
+
+def run(conn: psycopg.Connection[Any], query: str) -> object:
+    return conn.execute(query.encode()).fetchall()
 
 
 def main() -> None:
@@ -55,7 +64,9 @@ def main() -> None:
         }
         for query in queries.values():
             conn.execute(query).fetchall()  # warm the cache
-        calls = {key: (lambda q=query: conn.execute(q).fetchall()) for key, query in queries.items()}
+        calls: dict[str, Callable[[], object]] = {
+            key: functools.partial(run, conn, query) for key, query in queries.items()
+        }
         samples = interleaved(calls, args.rounds)
     rows = [
         Comparison(

@@ -52,7 +52,7 @@ def history(user_id: str, events: int, span: timedelta) -> list[tuple[Any, ...]]
     rows = []
     for n in range(events):
         kind = kinds[n % len(kinds)]
-        properties = {"score": (n % 100) / 100} if kind == "churn_scored" else {}
+        properties: dict[str, object] = {"score": (n % 100) / 100} if kind == "churn_scored" else {}
         if kind == "identify":
             properties = {"first_name": "Heavy", "tier": "gold", "consent_sms": True, "phone": "+15550100"}
         rows.append((
