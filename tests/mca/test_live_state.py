@@ -21,7 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
+from mca.context import CONTEXT_SQL, load_context
+from mca.db import connect_async
 from tests.waiting import wait_until
+
+# How the server records the statement psycopg prepared (placeholders become $n).
+CONTEXT_SQL_TEXT = CONTEXT_SQL.replace("%s", "$1")
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 VIEWS = ("user_stats", "user_profile", "event_chronology", "unified_context")
@@ -204,3 +209,27 @@ def test_concurrent_transactions_for_one_user_lose_no_update(
     row = conn.execute("SELECT events_total, points_earned FROM user_stats WHERE user_id = 'u'").fetchone()
     assert row == {"events_total": expected, "points_earned": expected}
     assert_maintained_equals_recomputed(conn)
+
+
+async def test_a_heavy_customer_does_not_keep_the_context_read_replanning(conn: Any, db_url: str) -> None:
+    """After its first executions the context read runs on one generic plan, for every user."""
+    with conn.cursor().copy("COPY events (event_id, user_id, event_type, ts, points) FROM STDIN") as copy:
+        for n in range(20_000):
+            copy.write_row((f"h{n}", "heavy", "points_earned", NOW - timedelta(minutes=n), 1))
+        for n in range(200):
+            copy.write_row((f"n{n}", f"user-{n % 50}", "session_start", NOW - timedelta(hours=n), None))
+    conn.execute("ANALYZE events")
+    reader = await connect_async(db_url, autocommit=True)
+    try:
+        for n in range(30):
+            user = "heavy" if n % 3 == 0 else f"user-{n % 50}"
+            context = await load_context(reader, user)
+            assert context is not None and context["user_id"] == user
+        cur = await reader.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = %s",
+            (CONTEXT_SQL_TEXT,),
+        )
+        plans = await cur.fetchone()
+    finally:
+        await reader.close()
+    assert plans is not None and plans["custom_plans"] <= 5 and plans["generic_plans"] >= 25, plans
