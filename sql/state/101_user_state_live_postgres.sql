@@ -64,3 +64,14 @@ CREATE TABLE user_profile_live (
 -- The analysts' population queries sort or filter on these; a plain index keeps
 -- "top 10 by churn_score" from sorting every user.
 CREATE INDEX user_stats_live_churn ON user_stats_live (churn_score DESC NULLS LAST);
+
+-- One row per user and hour with a session or a purchase: what the 7-day window sums, so a
+-- read adds at most 168 hours plus the events of the one hour the window's edge cuts.
+CREATE TABLE user_activity_hourly_live (
+    user_id   text NOT NULL,
+    hour      timestamptz NOT NULL,
+    sessions  bigint NOT NULL,
+    purchases bigint NOT NULL,
+    spend     numeric NOT NULL,
+    PRIMARY KEY (user_id, hour)
+) WITH (fillfactor = 60);

@@ -1,5 +1,6 @@
--- No rows: the triggers that keep user_stats_live and user_profile_live equal to what the
--- portable views (user_stats_recomputed, user_profile_recomputed) compute from scratch.
+-- No rows: the triggers that keep user_stats_live, user_profile_live and
+-- user_activity_hourly_live equal to what the portable views (user_stats_recomputed,
+-- user_profile_recomputed, user_activity_7d) compute from scratch.
 -- engine: postgres
 -- Statement-level AFTER triggers with transition tables see exactly the rows a statement
 -- stored, whoever wrote it (the ingest gateway, mca sink, mca seed's COPY, psql); an
@@ -96,6 +97,27 @@ ON CONFLICT (user_id) DO UPDATE SET
     tickets_closed = cur.tickets_closed + excluded.tickets_closed
 $merge$, source);
 
+-- The upsert that folds the sessions and purchases of `source` into their hours.
+CREATE FUNCTION user_activity_merge_sql(source text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format($merge$
+INSERT INTO user_activity_hourly_live AS cur (user_id, hour, sessions, purchases, spend)
+SELECT
+    user_id,
+    date_trunc('hour', ts),
+    count(*) FILTER (WHERE event_type = 'session_start'),
+    count(*) FILTER (WHERE event_type = 'purchase'),
+    coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0)
+FROM %s
+WHERE event_type IN ('session_start', 'purchase')
+GROUP BY 1, 2
+ORDER BY 1, 2
+ON CONFLICT (user_id, hour) DO UPDATE SET
+    sessions = cur.sessions + excluded.sessions,
+    purchases = cur.purchases + excluded.purchases,
+    spend = cur.spend + excluded.spend
+$merge$, source);
+
 -- The upsert that folds the identify events of `source` into user_profile_live: per trait,
 -- the value of the latest event that carries it (latest wins per trait, not per event).
 CREATE FUNCTION user_profile_merge_sql(source text) RETURNS text
@@ -143,9 +165,12 @@ LANGUAGE sql IMMUTABLE
 RETURN ARRAY[
     format('DELETE FROM user_stats_live WHERE user_id IN (SELECT user_id FROM %s)', affected),
     format('DELETE FROM user_profile_live WHERE user_id IN (SELECT user_id FROM %s)', affected),
+    format('DELETE FROM user_activity_hourly_live WHERE user_id IN (SELECT user_id FROM %s)', affected),
     user_stats_merge_sql(format(
         '(SELECT * FROM events WHERE user_id IN (SELECT user_id FROM %s)) AS affected_events', affected)),
     user_profile_merge_sql(format(
+        '(SELECT * FROM events WHERE user_id IN (SELECT user_id FROM %s)) AS affected_events', affected)),
+    user_activity_merge_sql(format(
         '(SELECT * FROM events WHERE user_id IN (SELECT user_id FROM %s)) AS affected_events', affected))];
 
 CREATE FUNCTION user_state_absorb_inserted() RETURNS trigger
@@ -154,6 +179,7 @@ AS $fn$
 BEGIN
     EXECUTE user_stats_merge_sql('new_events');
     EXECUTE user_profile_merge_sql('new_events');
+    EXECUTE user_activity_merge_sql('new_events');
     RETURN NULL;
 END
 $fn$;
@@ -179,7 +205,7 @@ CREATE FUNCTION user_state_clear() RETURNS trigger
 LANGUAGE plpgsql
 AS $fn$
 BEGIN
-    TRUNCATE user_stats_live, user_profile_live;
+    TRUNCATE user_stats_live, user_profile_live, user_activity_hourly_live;
     RETURN NULL;
 END
 $fn$;
@@ -201,5 +227,6 @@ DO $build$
 BEGIN
     EXECUTE user_stats_merge_sql('events');
     EXECUTE user_profile_merge_sql('events');
+    EXECUTE user_activity_merge_sql('events');
 END
 $build$;

@@ -1,8 +1,8 @@
 -- One row per user, under the names the app and analysts read: user_profile, user_stats,
 -- event_chronology and unified_context, now over the maintained rows of file 101.
 -- engine: postgres
--- Reading one user costs a primary-key lookup plus two index-bounded reads of events: the
--- 7-day window (user_activity_7d, whose user filter PostgreSQL pushes into the index scan)
+-- Reading one user costs primary-key lookups plus bounded index reads: at most 168 hourly
+-- rows and one hour of events for the 7-day window (the user filter is pushed into both),
 -- and the last 20 events (a LIMIT on the (user_id, ts, event_id) index). Columns, their
 -- order and their types are those of the portable views, now named *_recomputed.
 CREATE INDEX events_user_ts_event ON events (user_id, ts DESC, event_id DESC);
@@ -12,6 +12,32 @@ SELECT
     user_id, first_name, phone, email, timezone, tier, consent_sms, consent_email, consent_push,
     do_not_contact, birthday, profile_updated_at
 FROM user_profile_live;
+
+-- The 7-day window from hourly sums: whole hours after the window's edge, plus the events of
+-- the hour the edge falls in that are inside it. Same rows for the users user_stats reads as
+-- the portable user_activity_7d (a user with no session or purchase there reads zeros).
+CREATE VIEW user_activity_7d_live AS
+SELECT
+    user_id,
+    CAST(sum(sessions) AS bigint) AS sessions_7d,
+    CAST(sum(purchases) AS bigint) AS purchases_7d,
+    sum(spend) AS spend_7d
+FROM (
+    SELECT user_id, sessions, purchases, spend
+    FROM user_activity_hourly_live
+    WHERE hour > now() - INTERVAL '7 days'
+    UNION ALL
+    SELECT
+        user_id,
+        CASE WHEN event_type = 'session_start' THEN 1 ELSE 0 END,
+        CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END,
+        CASE WHEN event_type = 'purchase' THEN coalesce(value, 0) ELSE 0 END
+    FROM events
+    WHERE ts > now() - INTERVAL '7 days'
+        AND ts < date_trunc('hour', now() - INTERVAL '7 days') + INTERVAL '1 hour'
+        AND event_type IN ('session_start', 'purchase')
+) AS window_parts
+GROUP BY user_id;
 
 CREATE VIEW user_stats AS
 SELECT
@@ -34,7 +60,7 @@ SELECT
     coalesce(recent.purchases_7d, 0) AS purchases_7d,
     coalesce(recent.spend_7d, 0) AS spend_7d
 FROM user_stats_live AS life
-LEFT JOIN user_activity_7d AS recent ON recent.user_id = life.user_id;
+LEFT JOIN user_activity_7d_live AS recent ON recent.user_id = life.user_id;
 
 CREATE VIEW event_chronology AS
 SELECT life.user_id, story.events, story.events_kept

@@ -67,9 +67,11 @@ def event(draw: st.DrawFn, n: int) -> dict[str, Any]:
             properties[trait] = draw(TRAITS[trait])
     if event_type == "churn_scored" and draw(st.booleans()):
         properties["score"] = draw(st.floats(0, 1))
-    # Hours back over 20 days crosses the 7-day window; the microsecond term keeps each
-    # event's ts distinct, because the portable views order latest values by ts alone.
-    ts = NOW - timedelta(hours=draw(st.integers(0, 480)), microseconds=n)
+    # Minutes back over 20 days, many of them near the 7-day edge (the hour it cuts is read
+    # from events, the rest from hourly sums); the microsecond term keeps each event's ts
+    # distinct, because the portable views order latest values by ts alone.
+    minutes = draw(st.integers(0, 20 * 24 * 60) | st.integers(167 * 60, 169 * 60))
+    ts = NOW - timedelta(minutes=minutes, microseconds=n)
     return {
         "event_id": f"e{n}",
         "user_id": draw(st.sampled_from(["a", "b", "c"])),
