@@ -32,8 +32,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Every benchmark, then one table of each figure beside its floor (from those that use bench/report.py).
 bench: $(STAMP)
-	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	rm -f .mca-bench/summary.jsonl && mkdir -p .mca-bench
+	for b in bench/bench_*.py; do MCA_BENCH_SUMMARY=$(CURDIR)/.mca-bench/summary.jsonl $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/report.py .mca-bench/summary.jsonl
 
 clean:
 	rm -rf $(VENV) .mca .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ time. Loading it costs seconds and a few hundred MB, so a process loads it once
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from mca.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -59,52 +62,39 @@ def _quiet_transformers() -> None:
         pass
 
 
-def _load_sentence_transformer(path: Path) -> SentenceTransformer:
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    torch.set_num_threads(TORCH_THREADS)
-    _quiet_transformers()
-    try:
-        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
-    except OSError as err:
-        raise ConfigError(f"cannot load embedding model from {path}: {err}") from None
-
-
 class Embedder:
     """Turns texts into unit-length float32 vectors (cosine distance = 1 - dot product)."""
 
     def __init__(
         self, model_name: str = DEFAULT_MODEL, *, batch_size: int = 64, backend: Backend = "onnx"
     ) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from mca.onnx_encoder import OnnxEncoder, graph_path
-
         path = resolve_model_path(model_name)
         self.model_name = model_name
         self.batch_size = batch_size
-        self.backend = backend
-        self._model: SentenceTransformer | None = None
         self._onnx: OnnxEncoder | None = None
-        if backend == "onnx" and graph_path(path).exists():
-            # The cached graph is all a query needs: no torch import (~5 s of every CLI call).
-            self._onnx = OnnxEncoder(path)
-            dims = int(self._onnx.encode([""]).shape[1])
-        else:
+        self._model: SentenceTransformer | None = None
+        if backend == "onnx":
+            # The ONNX path never imports torch: the serving process stays ~400 MiB lighter.
+            from mca.onnx_encoder import ExportFailed, OnnxEncoder
+
+            try:
+                self._onnx = OnnxEncoder(path)
+            except ExportFailed as err:
+                log.warning("%s; embedding with torch instead", err)
+                backend = "torch"
+        if backend == "torch":
             self._model = _load_sentence_transformer(path)
-            if backend == "onnx":
-                self._onnx = OnnxEncoder(path, self._model)
-            dims = int(self._model.get_embedding_dimension() or 0)
-        if dims != DIMENSIONS:
-            raise ConfigError(
-                f"embedding model {model_name!r} gives {dims} dimensions, assets need {DIMENSIONS}"
-            )
+        self.backend: Backend = backend
         # Callers embed from worker threads (asyncio.to_thread); one forward pass at a time
         # keeps torch from oversubscribing two cores and makes concurrent use safe.
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._recent: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        dims = self.embed(["dimension probe"]).shape[1]
+        if dims != DIMENSIONS:
+            raise ConfigError(
+                f"embedding model {model_name!r} gives {dims} dimensions, assets need {DIMENSIONS}"
+            )
 
     def embed(
         self, texts: Sequence[str], *, show_progress: bool = False
@@ -121,7 +111,7 @@ class Embedder:
                         for i in range(0, len(items), self.batch_size)
                     ]
                 )
-            assert self._model is not None  # the torch backend always loads it
+            assert self._model is not None
             vectors = self._model.encode(
                 list(texts),
                 batch_size=self.batch_size,
@@ -144,6 +134,20 @@ class Embedder:
             if len(self._recent) > QUERY_CACHE_SIZE:
                 self._recent.popitem(last=False)
         return list(vector)
+
+
+def _load_sentence_transformer(path: Path) -> SentenceTransformer:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(TORCH_THREADS)
+    _quiet_transformers()
+    try:
+        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    except OSError as err:
+        raise ConfigError(f"cannot load embedding model from {path}: {err}") from None
 
 
 _cache: dict[tuple[str, int, str], Embedder] = {}

@@ -7,9 +7,9 @@ and normalisation inside it, so its output is exactly sentence-transformers' emb
 cached under the user's cache folder, keyed by the model files, and written atomically so
 processes starting together do not race.
 
-Once the graph is cached, encoding needs neither torch nor sentence-transformers (importing
-them costs ~5 s of a CLI call): the model folder's own ``tokenizer.json`` is run by the Rust
-``tokenizers`` library with the truncation and padding sentence-transformers applies.
+The serving process never imports torch or sentence-transformers (about 400 MiB resident):
+the export runs in a child process (``python -m mca.onnx_encoder MODEL_DIR GRAPH``), and
+texts are tokenised by the ``tokenizers`` package from the model's own tokenizer.json.
 """
 
 from __future__ import annotations
@@ -17,22 +17,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import numpy as np
 
 from mca.errors import ConfigError
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
-
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
 EXPORT_FORMAT = "mean-pool-normalize-v1"
-DEFAULT_MAX_LENGTH = 256  # sentence-transformers' own default when the folder does not say
+EXPORT_TIMEOUT_S = 300
+# sentence-transformers' default when the model folder does not say (it says 256 here).
+DEFAULT_MAX_SEQ_LENGTH = 256
+
+
+class ExportFailed(ConfigError):
+    """The graph could not be exported; the caller may fall back to torch."""
 
 
 def cache_dir() -> Path:
@@ -50,38 +55,68 @@ def model_fingerprint(model_path: Path) -> str:
 
 
 def graph_path(model_path: Path) -> Path:
-    """Where the exported graph of this model lives (it may not exist yet)."""
     return cache_dir() / f"minilm-{model_fingerprint(model_path)}.onnx"
 
 
 def max_seq_length(model_path: Path) -> int:
-    """The token limit sentence-transformers applies to this model (sentence_bert_config.json)."""
+    """What sentence-transformers truncates to: sentence_bert_config.json's max_seq_length."""
     config = model_path / "sentence_bert_config.json"
     if not config.exists():
-        return DEFAULT_MAX_LENGTH
-    return int(json.loads(config.read_text()).get("max_seq_length") or DEFAULT_MAX_LENGTH)
+        return DEFAULT_MAX_SEQ_LENGTH
+    return int(json.loads(config.read_text()).get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH)
+
+
+def load_tokenizer(model_path: Path) -> Any:
+    """The model's fast tokenizer, padding to the longest text and truncating as sentence-transformers does.
+
+    tokenizer.json carries its own fixed padding and truncation (128); the model is used
+    with dynamic padding and max_seq_length, so both are set here.
+    """
+    from tokenizers import Tokenizer
+
+    source = model_path / "tokenizer.json"
+    if not source.exists():
+        raise ExportFailed(f"no tokenizer.json in {model_path}")
+    tokenizer = Tokenizer.from_file(str(source))
+    tokenizer.enable_truncation(max_length=max_seq_length(model_path))
+    pad_token = "[PAD]"
+    pad_id = tokenizer.token_to_id(pad_token)
+    if pad_id is None:
+        raise ExportFailed(f"the tokenizer in {model_path} has no {pad_token} token")
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    return tokenizer
+
+
+def export_in_child(model_path: Path, graph: Path) -> None:
+    """Export in a separate process, so torch's memory goes away with it."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mca.onnx_encoder", str(model_path), str(graph)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=EXPORT_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise ExportFailed(f"exporting the ONNX encoder took over {EXPORT_TIMEOUT_S} s") from None
+    if done.returncode != 0 or not graph.exists():
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ExportFailed(f"cannot export the ONNX encoder to {graph}: {reason}")
 
 
 class OnnxEncoder:
-    """Encodes tokenised batches with an onnxruntime session on one intra-op thread.
+    """Encodes texts with the model's tokenizer and an onnxruntime session on one intra-op thread."""
 
-    ``model`` (a loaded SentenceTransformer) is needed only to export the graph the first time.
-    """
-
-    def __init__(self, model_path: Path, model: SentenceTransformer | None = None) -> None:
+    def __init__(self, model_path: Path) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
+        self._tokenizer = load_tokenizer(model_path)
         graph = graph_path(model_path)
         if not graph.exists():
-            if model is None:
-                raise ConfigError(f"no ONNX encoder at {graph}: load the model to export it")
-            _export(model, graph)
-        self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
-        # The file carries its training-time settings (fixed 128-token padding); encode as
-        # sentence-transformers does instead: truncate at max_seq_length, pad to the longest.
-        self._tokenizer.enable_truncation(max_length=max_seq_length(model_path))
-        self._tokenizer.enable_padding(pad_id=0, pad_type_id=0, pad_token="[PAD]")
+            export_in_child(model_path, graph)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -102,8 +137,13 @@ class OnnxEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def _export(model: SentenceTransformer, target: Path) -> None:
+def export(model_path: Path, target: Path) -> None:
+    """Trace the packaged model with pooling and normalisation into an ONNX graph at `target`."""
     import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(1)
+    model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
 
     transformer = cast("torch.nn.Module", model[0].auto_model)
     transformer.eval()
@@ -146,3 +186,15 @@ def _export(model: SentenceTransformer, target: Path) -> None:
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 2:
+        raise SystemExit("usage: python -m mca.onnx_encoder MODEL_DIR GRAPH")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    export(Path(argv[0]), Path(argv[1]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
