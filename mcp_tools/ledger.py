@@ -16,6 +16,7 @@ tool_calls insert and gets the first call's stored result instead.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -165,6 +166,60 @@ REFUSED = "MCA01"  # the SQLSTATE mca_refuse raises
 SHADOW = "mca:shadow"
 
 
+async def _drain(pipe: psycopg.AsyncPipeline) -> None:
+    """Collect what a failed statement left in the pipeline before the error leaves the block.
+
+    The statements queued behind a failing one come back as "pipeline aborted". Left in the
+    pipeline, they make psycopg log "error ignored terminating pipeline" as the error passes
+    through the pipeline that `conn.transaction()` nests; collected here, nothing is left over.
+    """
+    with contextlib.suppress(errors.PipelineAborted):
+        await pipe.sync()
+
+
+async def _send(
+    conn: psycopg.AsyncConnection[Any],
+    params: dict[str, Any],
+    verdict: Verdict,
+    base: Outcome,
+    now: datetime,
+    key: str,
+    first: bool,
+    checks: list[Check] | None,
+) -> tuple[psycopg.AsyncCursor[Any] | None, ...]:
+    """Queue one verdict's statements: the call row, the checks, the effects, the audit row.
+
+    Nothing waits for a result here: the results come back when the transaction commits.
+    """
+    await conn.execute(q.INSERT_CALL if first else q.UPDATE_CALL, params)
+    # Budget rows are shared by every caller: reserve them last, just before COMMIT, so
+    # their row locks are held for the shortest time. (Lock order stays user rows first.)
+    for check in checks or []:
+        if check.sql is not q.RESERVE:
+            await conn.execute(check.sql, check.params)
+    reserved = [c.params for c in checks or [] if c.sql is q.RESERVE]
+    if reserved:
+        await conn.execute(
+            q.INSERT_LEDGER,
+            {
+                "now": now,
+                "key": key,
+                "scopes": [r["scope"] for r in reserved],
+                "keys": [r["key"] for r in reserved],
+                "amounts": [r["amount"] for r in reserved],
+            },
+        )
+    effects = verdict.kind in ("allow", "shadow")
+    outbox = await conn.execute(q.INSERT_OUTBOX, params) if effects else None
+    pending = await conn.execute(q.INSERT_PENDING, params) if params["pending_kind"] else None
+    await conn.execute(q.INSERT_AUDIT, params)
+    stored = await conn.execute(q.SET_RESULT, {**params, "result": Jsonb(base.to_dict())}) if first else None
+    for check in checks or []:
+        if check.sql is q.RESERVE:
+            await conn.execute(check.sql, check.params)
+    return stored, outbox, pending
+
+
 async def _write(
     conn: psycopg.AsyncConnection[Any],
     policy: Policy,
@@ -182,39 +237,14 @@ async def _write(
     params = _call_params(policy, ctx, action, verdict, now, key)
     base = _outcome(policy, verdict, None)
     try:
-        async with conn.pipeline(), conn.transaction():
-            await conn.execute(q.INSERT_CALL if first else q.UPDATE_CALL, params)
-            # Budget rows are shared by every caller: reserve them last, just before COMMIT, so
-            # their row locks are held for the shortest time. (Lock order stays user rows first.)
-            for check in checks or []:
-                if check.sql is not q.RESERVE:
-                    await conn.execute(check.sql, check.params)
-            reserved = [c.params for c in checks or [] if c.sql is q.RESERVE]
-            if reserved:
-                await conn.execute(
-                    q.INSERT_LEDGER,
-                    {
-                        "now": now,
-                        "key": key,
-                        "scopes": [r["scope"] for r in reserved],
-                        "keys": [r["key"] for r in reserved],
-                        "amounts": [r["amount"] for r in reserved],
-                    },
-                )
-            effects = verdict.kind in ("allow", "shadow")
-            outbox = await conn.execute(q.INSERT_OUTBOX, params) if effects else None
-            pending = await conn.execute(q.INSERT_PENDING, params) if params["pending_kind"] else None
-            await conn.execute(q.INSERT_AUDIT, params)
-            stored = (
-                await conn.execute(q.SET_RESULT, {**params, "result": Jsonb(base.to_dict())})
-                if first
-                else None
-            )
-            for check in checks or []:
-                if check.sql is q.RESERVE:
-                    await conn.execute(check.sql, check.params)
-            if shadow:
-                await conn.execute(q.SHADOW_STOP)
+        async with conn.pipeline() as pipe, conn.transaction():
+            try:
+                stored, outbox, pending = await _send(conn, params, verdict, base, now, key, first, checks)
+                if shadow:
+                    await conn.execute(q.SHADOW_STOP)
+            except psycopg.Error:
+                await _drain(pipe)
+                raise
     except psycopg.Error as err:
         if err.sqlstate != REFUSED:
             raise
