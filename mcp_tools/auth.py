@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mcp_tools.guard import CallContext
 
 if TYPE_CHECKING:
+    from mcp.server.context import ServerRequestContext
     from mcp.server.mcpserver import Context
 
     from mcp_tools.runtime import ToolDeps
@@ -62,8 +63,13 @@ def _meta_str(meta: Mapping[str, Any], key: str) -> str | None:
 
 
 def call_context(ctx: Context, deps: ToolDeps) -> CallContext:
-    request = ctx.request_context.request
-    meta: Mapping[str, Any] = ctx.request_context.meta or {}
+    return request_call_context(ctx.request_context, deps)
+
+
+def request_call_context(request_ctx: ServerRequestContext[Any, Any], deps: ToolDeps) -> CallContext:
+    """Who calls and under which trigger, from one MCP request (a tool call or tools/list)."""
+    request = request_ctx.request
+    meta: Mapping[str, Any] = request_ctx.meta or {}
     if request is not None:
         headers = getattr(request, "headers", {}) or {}
         caller = caller_for_token(bearer_token(headers), deps.settings.mcp_tokens) or "anonymous"

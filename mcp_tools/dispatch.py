@@ -26,6 +26,7 @@ from mcp_tools.clock import Clock
 from mcp_tools.errors import DeliveryError, PermanentDelivery, RetryableDelivery, SuppressDelivery
 from mcp_tools.policy import PolicyStore
 from mcp_tools.providers.base import OutboxItem, Provider
+from mcp_tools.switches import effective_policy
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Dispatcher:
         return self.providers[self.routes.get(kind, self.default_provider)]
 
     async def claim(self, limit: int) -> list[OutboxItem]:
-        policy = self.policy_store.current()
+        policy = await effective_policy(self.pool, self.policy_store.current())
         if policy.kill_switch or policy.shadow:
             return []
         now = self.clock()

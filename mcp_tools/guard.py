@@ -21,6 +21,7 @@ VerdictKind = Literal["allow", "deny", "defer", "hold", "shadow"]
 REASONS: dict[str, str] = {
     "kill_switch": "The kill switch is on: no action is taken until an operator turns it off.",
     "tool_not_allowed": "This tool is not allowed for this trigger or caller.",
+    "tool_not_in_trigger": "This tool is not among the tools the decision's trigger (triggers file) gives.",
     "subject_mismatch": "This decision is about another customer; tools act only on that customer.",
     "unknown_trigger": "The trigger is not in the policy and there is no default.",
     "do_not_contact": "The customer asked not to be contacted at all.",
@@ -63,6 +64,9 @@ class CallContext:
     # The customer a decision is about. When set, every tool call must name this customer:
     # text injected into one customer's context cannot reach another customer.
     subject: str | None = None
+    # The tools the decision's trigger gives it (the triggers file, as stored on its job), when
+    # the decision is known: the allowed set is these intersected with the policy's.
+    tools: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,12 @@ def check_tool_allowed(policy: Policy, ctx: CallContext, tool: str, user_id: obj
         return Verdict("deny", ["unknown_trigger"], detail=f"Trigger {ctx.trigger!r}.")
     if tool not in caller.tools or tool not in trigger.tools:
         return Verdict("deny", ["tool_not_allowed"], detail=f"Tool {tool!r}, trigger {ctx.trigger!r}.")
+    if ctx.tools is not None and tool not in ctx.tools:
+        return Verdict(
+            "deny",
+            ["tool_not_in_trigger"],
+            detail=f"Tool {tool!r}; trigger {ctx.trigger!r} gives {sorted(ctx.tools)}.",
+        )
     return None
 
 

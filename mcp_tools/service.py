@@ -15,13 +15,13 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from mcp_tools import actions, ledger
+from mcp_tools import actions, ledger, scope
 from mcp_tools.clock import Clock
 from mcp_tools.errors import NotFound, ToolInputError
 from mcp_tools.guard import Action, CallContext, Verdict, check_tool_allowed, judge
 from mcp_tools.ledger_sql import UPDATE_CALL
 from mcp_tools.outcome import Outcome
-from mcp_tools.policy import Policy, PolicyStore
+from mcp_tools.policy import ALL_TOOLS, Policy, PolicyStore
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +56,23 @@ class ToolService:
 
     async def check_read(self, tool: str, ctx: CallContext, arguments: dict[str, Any]) -> Outcome | None:
         """None when `ctx` may use the read tool; otherwise an audited denial."""
-        policy = self.policy()
-        verdict = check_tool_allowed(policy, ctx, tool, arguments.get("user_id"))
-        if verdict is None:
-            return None
         async with self.ops_pool.connection() as conn:
+            policy, ctx = await scope.resolve(conn, self.policy(), ctx)
+            verdict = check_tool_allowed(policy, ctx, tool, arguments.get("user_id"))
+            if verdict is None:
+                return None
             await ledger.audit_only(
                 conn, policy, ctx, tool, arguments.get("user_id"), arguments, verdict, self.clock()
             )
         return Outcome(
             "denied", verdict.reason, verdict.reasons, verdict.message, policy_version=policy.version_id
         )
+
+    async def visible_tools(self, ctx: CallContext) -> set[str]:
+        """The tools `ctx` may call at all (what `tools/list` shows it)."""
+        async with self.ops_pool.connection() as conn:
+            policy, ctx = await scope.resolve(conn, self.policy(), ctx)
+        return {tool for tool in ALL_TOOLS if check_tool_allowed(policy, ctx, tool) is None}
 
     async def build_action(
         self, policy: Policy, tool: str, args: dict[str, Any]
@@ -143,23 +149,25 @@ class ToolService:
 
     async def act(self, tool: str, args: dict[str, Any], ctx: CallContext) -> Outcome:
         """Judge and record one side-effecting call; a retried identical call replays its result."""
-        policy = self.policy()
-        key = ledger.idem_key(ctx.caller, ctx.decision_id, tool, args)
-        early = check_tool_allowed(policy, ctx, tool, args.get("user_id")) or (
-            Verdict("deny", ["kill_switch"]) if policy.kill_switch else None
-        )
-        if early is not None:
-            # Refused before touching the state store: a caller without the tool learns nothing.
-            async with self.ops_pool.connection() as conn:
+        # No ops connection is held while the state store is read: on the embedded default both
+        # are one pool, and holding one while waiting for another deadlocks a busy pool.
+        async with self.ops_pool.connection() as conn:
+            policy, ctx = await scope.resolve(conn, self.policy(), ctx)
+            key = ledger.idem_key(ctx.caller, ctx.decision_id, tool, args)
+            early = check_tool_allowed(policy, ctx, tool, args.get("user_id")) or (
+                Verdict("deny", ["kill_switch"]) if policy.kill_switch else None
+            )
+            if early is not None:
+                # Refused before touching the state store: a caller without the tool learns nothing.
                 replay = await ledger.find_call(conn, key)
                 if replay is not None:
                     return replay
                 await ledger.audit_only(
                     conn, policy, ctx, tool, args.get("user_id"), args, early, self.clock()
                 )
-            return Outcome(
-                "denied", early.reason, early.reasons, early.message, policy_version=policy.version_id
-            )
+                return Outcome(
+                    "denied", early.reason, early.reasons, early.message, policy_version=policy.version_id
+                )
         try:
             action, contact = await self.build_action(policy, tool, args)
         except ToolInputError as err:
@@ -178,7 +186,6 @@ class ToolService:
 
         Returns None when the row is taken by another worker (skip_locked) or not waiting.
         """
-        policy = self.policy()
         async with self.ops_pool.connection() as conn, conn.transaction():
             sql = CLAIM_PENDING.format(skip="SKIP LOCKED" if skip_locked else "")
             row = await (await conn.execute(sql, (pending_id,))).fetchone()
@@ -194,6 +201,7 @@ class ToolService:
                 decision_id=row["decision_id"],
                 approved=approve or bool(row["approved"]),
             )
+            policy, ctx = await scope.resolve(conn, self.policy(), ctx)
             now = self.clock()
             try:
                 action, contact = await self.build_action(policy, row["tool"], dict(row["arguments"]))

@@ -186,6 +186,7 @@ async def test_quiet_hours_defer_then_released_by_scheduler(
 def test_every_reason_has_a_test() -> None:
     tested = {c[0] for c in CASES} | {
         "tool_not_allowed",
+        "tool_not_in_trigger",  # test_decision_scope.py
         "subject_mismatch",
         "unknown_trigger",
         "suppressed",
