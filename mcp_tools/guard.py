@@ -44,6 +44,8 @@ REASONS: dict[str, str] = {
     "asset_redemptions": "This asset has no redemptions left.",
     "coupon_value_ceiling": "The coupon is worth more than the policy allows.",
     "points_ceiling": "More points than one award may give.",
+    "points_user_ceiling": "The customer already got the most points allowed for the period.",
+    "coupon_user_ceiling": "The customer already got the most coupon value allowed for the period.",
     "sms_too_long": "The SMS (with the opt-out footer) is longer than the allowed number of segments.",
     "sms_missing_opt_out": "The SMS lacks the required opt-out text.",
     "banned_phrase": "The SMS contains a phrase the policy bans.",

@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 from psycopg import errors
 from psycopg.types.json import Jsonb
 
+from mcp_tools import draws
 from mcp_tools import ledger_sql as q
 from mcp_tools.guard import Action, CallContext, Verdict, period_keys, zone_of
 from mcp_tools.outcome import STATUS_OF, Outcome, idem_key, outcome_from_dict
@@ -63,29 +63,6 @@ def _next_period(now: datetime, period: str, zone: Any) -> datetime:
     return start.replace(tzinfo=zone).astimezone(UTC)
 
 
-def budget_plan(
-    policy: Policy, ctx: CallContext, action: Action, now: datetime
-) -> list[tuple[str, str, Decimal, Decimal, str]]:
-    """(scope, period_key, limit, amount, reason) for every budget this action draws on, in lock order."""
-    plan: list[tuple[str, str, Decimal, Decimal, str]] = []
-    if action.cost > 0:
-        house = period_keys(now, zone_of(policy.timezone, "UTC"))
-        user = period_keys(now, zone_of(action.timezone, policy.default_user_timezone))
-        for period, limit in policy.budgets.global_.items():
-            plan.append((f"global:{period}", house[period], limit, action.cost, f"budget_global_{period}"))
-        trigger = policy.trigger(ctx.trigger)
-        for period, limit in trigger.budget.items() if trigger else []:
-            plan.append(
-                (f"trigger:{ctx.trigger}:{period}", house[period], limit, action.cost, "budget_trigger")
-            )
-        for period, limit in policy.budgets.per_user.items():
-            plan.append((f"user:{action.user_id}:{period}", user[period], limit, action.cost, "budget_user"))
-    if action.kind == "coupon" and action.asset_id and policy.budgets.per_asset_redemptions is not None:
-        limit = Decimal(policy.budgets.per_asset_redemptions)
-        plan.append((f"asset:{action.asset_id}:redemptions", "all", limit, Decimal(1), "asset_redemptions"))
-    return sorted(plan)
-
-
 def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) -> list[Check]:
     checks: list[Check] = []
     channel = action.channel
@@ -112,9 +89,16 @@ def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) 
                 refusal = Verdict("deny", ["min_gap"], detail=f"At least {hours:g} h apart.")
                 params = {**user, "channel": scope, "threshold": now - timedelta(hours=hours), "gap_h": hours}
                 checks.append(Check(q.BUMP_LAST, params, refusal))
-    for scope, key, limit, amount, reason in budget_plan(policy, ctx, action, now):
-        refusal = Verdict("deny", [reason], detail=f"Limit {limit} for {scope} ({key}).")
-        params = {"scope": scope, "key": key, "limit": limit, "amount": amount, "now": now}
+    for draw in draws.plan(policy, ctx, action, now):
+        detail = draw.detail or f"Limit {draw.limit} for {draw.scope} ({draw.key})."
+        refusal = Verdict(draw.kind, [draw.reason], detail=detail)
+        params = {
+            "scope": draw.scope,
+            "key": draw.key,
+            "limit": draw.limit,
+            "amount": draw.amount,
+            "now": now,
+        }
         checks.append(Check(q.RESERVE, params, refusal))
     for i, check in enumerate(checks):
         check.params["refusal"] = f"mca:{i}"  # the tag mca_refuse raises when this check refuses
@@ -316,7 +300,9 @@ async def settle(
         verdict = await _refusal_detail(
             conn,
             check,
-            Verdict("deny", list(check.refusal.reasons), check.refusal.until, check.refusal.detail),
+            Verdict(
+                check.refusal.kind, list(check.refusal.reasons), check.refusal.until, check.refusal.detail
+            ),
         )
     except _Shadow:
         verdict = Verdict("shadow", detail="Shadow mode: decided and recorded, never sent.")

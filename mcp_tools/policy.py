@@ -75,12 +75,18 @@ class SmsPolicy(_Strict):
 class CouponPolicy(_Strict):
     channel: str = "email"
     max_value: Decimal = Field(default=Decimal("50"), ge=0)
+    # Held when one coupon, or the decision's running total of coupon value, is above this.
     approval_above: Decimal | None = None
+    # Most coupon value one customer may be sent per period (their calendar).
+    per_user: Amounts = Amounts()
 
 
 class PointsPolicy(_Strict):
     max_per_award: int = Field(default=1000, ge=1)
+    # Held when one award, or the decision's running total of points, is above this.
     approval_above: int | None = None
+    # Most points one customer may be given per period (their calendar).
+    per_user: Amounts = Amounts()
     value_per_point: Decimal = Field(default=Decimal("0.01"), ge=0)
 
 
