@@ -49,6 +49,8 @@ REASONS: dict[str, str] = {
     "sms_too_long": "The SMS (with the opt-out footer) is longer than the allowed number of segments.",
     "sms_missing_opt_out": "The SMS lacks the required opt-out text.",
     "banned_phrase": "The SMS contains a phrase the policy bans.",
+    "sms_unknown_link": "The SMS has a link that is neither in the catalogue nor on the policy's allow-list.",
+    "sms_unknown_number": "The SMS has a phone number neither in the catalogue nor on the allow-list.",
     "crm_field_not_allowed": "A CRM field is not on the allow-list.",
     "approval_required": "Above the approval threshold: held until an operator approves or rejects it.",
     "rejected": "An operator rejected this action.",
@@ -86,6 +88,8 @@ class Action:
     timezone: str | None = None
     approval_amount: Decimal | None = None
     approval_threshold: Decimal | None = None
+    # Links (hosts) and phone numbers (digits) of the text that the catalogue's own texts carry.
+    known_refs: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -179,23 +183,31 @@ def _content(policy: Policy, action: Action) -> tuple[list[str], str | None]:
     if action.kind != "sms":
         return [], None
     from mcp_tools.sms import sms_length
+    from mcp_tools.sms_content import banned_in, unknown_refs
 
     text = str(action.payload.get("body", ""))
     reasons: list[str] = []
-    lowered = text.lower()
-    banned = [p for p in policy.sms.banned_phrases if p.lower() in lowered]
+    notes: list[str] = []
+    banned = banned_in(text, policy.sms.banned_phrases)
     if banned:
         reasons.append("banned_phrase")
-    if policy.sms.require_opt_out and policy.sms.opt_out_text.lower() not in lowered:
+        notes.append(f"Banned: {', '.join(repr(b) for b in banned)}.")
+    links, numbers = unknown_refs(
+        text, policy.sms.allowed_links, policy.sms.allowed_numbers, action.known_refs
+    )
+    if links:
+        reasons.append("sms_unknown_link")
+        notes.append(f"Unknown links: {', '.join(links)}.")
+    if numbers:
+        reasons.append("sms_unknown_number")
+        notes.append(f"Unknown numbers: {', '.join(numbers)}.")
+    if policy.sms.require_opt_out and policy.sms.opt_out_text.lower() not in text.lower():
         reasons.append("sms_missing_opt_out")
     length = sms_length(text)
-    detail = None
     if length.segments > policy.sms.max_segments:
         reasons.append("sms_too_long")
-        detail = f"{length.segments} {length.encoding} segments, at most {policy.sms.max_segments}."
-    if banned:
-        detail = f"Banned: {', '.join(repr(b) for b in banned)}." + (f" {detail}" if detail else "")
-    return reasons, detail
+        notes.append(f"{length.segments} {length.encoding} segments, at most {policy.sms.max_segments}.")
+    return reasons, " ".join(notes) or None
 
 
 def _ceilings(policy: Policy, action: Action) -> list[str]:

@@ -68,7 +68,12 @@ class SmsPolicy(_Strict):
     opt_out_text: str = "Reply STOP to opt out."
     append_opt_out: bool = True
     require_opt_out: bool = True
+    # Matched after normalisation (NFKC, no format characters, look-alike letters folded).
     banned_phrases: list[str] = []
+    # Links and phone numbers an SMS may carry besides those in the catalogue's own texts:
+    # hosts (a subdomain of one is allowed too) and numbers (compared by their digits).
+    allowed_links: list[str] = []
+    allowed_numbers: list[str] = []
     cost_per_segment: Decimal = Field(default=Decimal("0"), ge=0)
 
 

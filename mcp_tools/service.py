@@ -15,7 +15,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from mcp_tools import actions, ledger, scope
+from mcp_tools import actions, ledger, scope, sms_content
 from mcp_tools.clock import Clock
 from mcp_tools.errors import NotFound, ToolInputError
 from mcp_tools.guard import Action, CallContext, Verdict, check_tool_allowed, judge
@@ -118,8 +118,12 @@ class ToolService:
                 text = actions._text("text", args.get("text"), policy.sms.max_chars)
                 body = actions.sms_body(policy, text)
                 payload = {"user_id": user_id, "to": contact.get("phone"), "body": body, "reason": reason}
+                known = await sms_content.catalogue_refs(
+                    state, sms_content.link_hosts(body), sms_content.phone_numbers(body)
+                )
+                cost = actions.sms_cost(policy, body)
                 action = Action(
-                    kind="sms", channel="sms", cost=actions.sms_cost(policy, body), payload=payload, **common
+                    kind="sms", channel="sms", cost=cost, payload=payload, known_refs=known, **common
                 )
             elif tool == "update_crm":
                 fields = actions.crm_fields(policy, args.get("fields"))

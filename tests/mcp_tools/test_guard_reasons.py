@@ -199,6 +199,8 @@ def test_every_reason_has_a_test() -> None:
     tested = {c[0] for c in CASES} | {
         "tool_not_allowed",
         "tool_not_in_trigger",  # test_decision_scope.py
+        "sms_unknown_link",  # test_sms_content.py
+        "sms_unknown_number",
         "subject_mismatch",
         "unknown_trigger",
         "suppressed",
