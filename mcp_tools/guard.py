@@ -71,6 +71,8 @@ class CallContext:
     # The tools the decision's trigger gives it (the triggers file, as stored on its job), when
     # the decision is known: the allowed set is these intersected with the policy's.
     tools: frozenset[str] | None = None
+    # The caller's own idempotency key (meta `mca.idempotency_key`), for callers without decisions.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,7 @@ async def find_call(conn: psycopg.AsyncConnection[Any], key: str) -> Outcome | N
     result = dict(row["result"])
     outcome = outcome_from_dict(result)
     outcome.replayed = True
+    outcome.first_at = row["created_at"]
     if row["status"] != result.get("status"):
         outcome.extra["current_status"] = row["status"]
     return outcome

@@ -129,6 +129,9 @@ class CallerPolicy(_Strict):
     trust_meta: bool = False
     trigger: str = "external"
     tools: list[str] = list(READ_TOOLS)
+    # A call with neither a decision id nor an idempotency key (meta `mca.idempotency_key`)
+    # replays an identical earlier call only within this many seconds; then it is judged anew.
+    replay_window_s: int = Field(default=600, ge=1)
 
 
 class Policy(_Strict):

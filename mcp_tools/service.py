@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +21,7 @@ from mcp_tools.clock import Clock
 from mcp_tools.errors import NotFound, ToolInputError
 from mcp_tools.guard import Action, CallContext, Verdict, check_tool_allowed, judge
 from mcp_tools.ledger_sql import UPDATE_CALL
-from mcp_tools.outcome import Outcome
+from mcp_tools.outcome import Outcome, call_keys
 from mcp_tools.policy import ALL_TOOLS, Policy, PolicyStore
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,10 @@ class ToolService:
         # are one pool, and holding one while waiting for another deadlocks a busy pool.
         async with self.ops_pool.connection() as conn:
             policy, ctx = await scope.resolve(conn, self.policy(), ctx)
-            key = ledger.idem_key(ctx.caller, ctx.decision_id, tool, args)
+            key, earlier = self.keys(policy, ctx, tool, args)
+            recent = await self._recent(conn, policy, ctx, earlier)
+            if recent is not None:
+                return recent
             early = check_tool_allowed(policy, ctx, tool, args.get("user_id")) or (
                 Verdict("deny", ["kill_switch"]) if policy.kill_switch else None
             )
@@ -182,6 +186,21 @@ class ToolService:
         stateless = judge(policy, ctx, action, contact, now)
         async with self.ops_pool.connection() as conn:
             return await ledger.decide_new(conn, policy, ctx, action, stateless, now, key)
+
+    async def _recent(
+        self, conn: Any, policy: Policy, ctx: CallContext, earlier: str | None
+    ) -> Outcome | None:
+        """The previous window's identical call, when it is still younger than the window."""
+        if earlier is None or (replay := await ledger.find_call(conn, earlier)) is None:
+            return None
+        window = timedelta(seconds=policy.caller(ctx.caller).replay_window_s)
+        return replay if replay.first_at and replay.first_at > self.clock() - window else None
+
+    def keys(
+        self, policy: Policy, ctx: CallContext, tool: str, args: dict[str, Any]
+    ) -> tuple[str, str | None]:
+        window = policy.caller(ctx.caller).replay_window_s
+        return call_keys(ctx.caller, ctx.decision_id, ctx.idempotency_key, tool, args, self.clock(), window)
 
     async def release(
         self, pending_id: int, *, by: str, approve: bool = False, skip_locked: bool = False
