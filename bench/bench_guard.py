@@ -80,6 +80,7 @@ def bench_policy(directory: Path) -> Path:
     policy = yaml.safe_load((PROJECT_ROOT / "config" / "policy.yaml").read_text())
     policy["caps"] = {"day": 100000, "week": 100000, "month": 100000}
     policy["coupons"]["approval_above"] = None
+    policy["coupons"]["per_user"] = {"month": 10**9}
     policy["budgets"] = {
         "global": {"day": 10**9, "month": 10**9},
         "per_user": {"month": 10**9},

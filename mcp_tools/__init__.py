@@ -17,7 +17,16 @@ Contracts other packages rely on (kept stable):
   the caller is the name of its bearer token in ``Settings.mcp_tokens`` (no/unknown token →
   401). What a caller may do is the policy's ``callers:`` entry; only ``trust_meta: true``
   callers may pick their trigger through meta, others always act as their configured
-  trigger, so meta cannot widen anyone's permissions.
+  trigger, so meta cannot widen anyone's permissions. A trusted caller's decision id that names
+  a job (``agent_jobs``) binds the call to that job's trigger, customer and tools (the triggers
+  file's list, intersected with the policy's: ``tool_not_in_trigger``), see ``mcp_tools.scope``;
+  ``tools/list`` shows a caller only the tools it may call.
+- External callers without decisions send ``mca.idempotency_key`` in meta; without it identical
+  calls replay only within the caller's ``replay_window_s``. A replay carries ``"replayed": true``
+  and ``"replayed_from"``.
+- Switches (``mcp_tools.switches``): the ``switches`` ops table overrides the policy file's
+  ``kill_switch`` / ``shadow``; ``effective_policy(pool_or_conn, policy)`` is what the guard and
+  the dispatcher act on, read on every call. ``mca switch ...``, ``GET/PUT /switches`` (admin).
 - Tool results: structured content ``{"status": ..., "reason": ..., "message": ...}``.
   status ``allowed`` (``outbox_id``), ``deferred`` (``until``, ``pending_id``), ``held``
   (``approval_id`` for ``mca approve``/``reject``), ``shadow`` (recorded, never sent) are

@@ -9,9 +9,9 @@
 What a caller may do comes from the policy's `callers:` section. Only callers with
 `trust_meta: true` (the agent) may choose their trigger through the `mca.trigger` request meta;
 everyone else always acts as their configured trigger, so sending meta cannot widen a
-caller's tools or budget. `mca.decision_id` from any caller only feeds the idempotency key,
-which is scoped by caller name. `mca.user_id` from a trusted caller binds the call to the
-decision's customer: a call naming anyone else is denied (`subject_mismatch`).
+caller's tools or budget. `mca.decision_id` and `mca.idempotency_key` from any caller only
+feed the idempotency key, which is scoped by caller name. `mca.user_id` from a trusted caller
+binds the call to the decision's customer: a call naming anyone else is denied (`subject_mismatch`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mcp_tools.guard import CallContext
 
 if TYPE_CHECKING:
+    from mcp.server.context import ServerRequestContext
     from mcp.server.mcpserver import Context
 
     from mcp_tools.runtime import ToolDeps
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 META_DECISION = "mca.decision_id"
 META_TRIGGER = "mca.trigger"
 META_SUBJECT = "mca.user_id"
+# Any caller's own idempotency key: the same key with the same tool and arguments replays the
+# first answer ("replayed": true). Without it (and without a decision id) identical calls replay
+# only within the caller's `replay_window_s`.
+META_IDEMPOTENCY = "mca.idempotency_key"
 UNSPECIFIED_TRIGGER = "unspecified"
 MAX_META_CHARS = 200
 
@@ -62,8 +67,13 @@ def _meta_str(meta: Mapping[str, Any], key: str) -> str | None:
 
 
 def call_context(ctx: Context, deps: ToolDeps) -> CallContext:
-    request = ctx.request_context.request
-    meta: Mapping[str, Any] = ctx.request_context.meta or {}
+    return request_call_context(ctx.request_context, deps)
+
+
+def request_call_context(request_ctx: ServerRequestContext[Any, Any], deps: ToolDeps) -> CallContext:
+    """Who calls and under which trigger, from one MCP request (a tool call or tools/list)."""
+    request = request_ctx.request
+    meta: Mapping[str, Any] = request_ctx.meta or {}
     if request is not None:
         headers = getattr(request, "headers", {}) or {}
         caller = caller_for_token(bearer_token(headers), deps.settings.mcp_tokens) or "anonymous"
@@ -77,5 +87,9 @@ def call_context(ctx: Context, deps: ToolDeps) -> CallContext:
     # could only narrow what they may do, so it is simply not read.
     subject = _meta_str(meta, META_SUBJECT) if policy.trust_meta else None
     return CallContext(
-        caller=caller, trigger=trigger, decision_id=_meta_str(meta, META_DECISION), subject=subject
+        caller=caller,
+        trigger=trigger,
+        decision_id=_meta_str(meta, META_DECISION),
+        subject=subject,
+        idempotency_key=_meta_str(meta, META_IDEMPOTENCY),
     )

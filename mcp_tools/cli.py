@@ -1,5 +1,6 @@
 """`mca mcp --stdio`, `mca dispatch`, `mca approve/reject ID`, `mca holds`, `mca audit export`,
-`mca policy check`. Only typer and the standard library load here; the rest loads in the bodies."""
+`mca policy check`, `mca switch kill|shadow on|off`, `mca switch status`.
+Only typer and the standard library load here; the rest loads in the bodies."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def register(app: typer.Typer) -> None:
     policy_app = typer.Typer(help="The action policy (config/policy.yaml).", no_args_is_help=True)
     app.add_typer(audit_app, name="audit")
     app.add_typer(policy_app, name="policy")
+    _register_switches(app)
 
     @app.command("mcp")
     def mcp(
@@ -126,3 +128,48 @@ def register(app: typer.Typer) -> None:
 
         policy = load_policy(path or settings_of(ctx).policy_file)
         typer.echo(f"ok: policy {policy.version_id}")
+
+
+def _register_switches(app: typer.Typer) -> None:
+    switch_app = typer.Typer(
+        help="Kill switch and shadow mode, stored in the ops database: every process obeys at once.",
+        no_args_is_help=True,
+    )
+    app.add_typer(switch_app, name="switch")
+
+    def flip(ctx: typer.Context, name: str, state: str, by: str, reason: str) -> None:
+        from mcp_tools.commands import set_switch
+
+        if state not in ("on", "off"):
+            raise typer.BadParameter("on or off", param_hint="STATE")
+        settings, stores = _stores(ctx)
+        typer.echo(json.dumps(asyncio.run(set_switch(settings, stores, name, state == "on", by, reason))))
+
+    @switch_app.command("kill")
+    def kill(
+        ctx: typer.Context,
+        state: Annotated[str, typer.Argument(help="on or off.", metavar="STATE")],
+        reason: Annotated[str, typer.Option(help="Why (kept in the switch row and the audit log).")],
+        by: Annotated[str, typer.Option(help="Who flips it (recorded).")] = getpass.getuser(),
+    ) -> None:
+        """Kill switch: on denies every side-effecting tool and stops dispatch, in every process."""
+        flip(ctx, "kill", state, by, reason)
+
+    @switch_app.command("shadow")
+    def shadow(
+        ctx: typer.Context,
+        state: Annotated[str, typer.Argument(help="on or off.", metavar="STATE")],
+        reason: Annotated[str, typer.Option(help="Why (kept in the switch row and the audit log).")],
+        by: Annotated[str, typer.Option(help="Who flips it (recorded).")] = getpass.getuser(),
+    ) -> None:
+        """Shadow mode: on decides and records everything, dispatches nothing."""
+        flip(ctx, "shadow", state, by, reason)
+
+    @switch_app.command("status")
+    def status(ctx: typer.Context) -> None:
+        """Each switch in force, and where it comes from (ops database or policy file)."""
+        from mcp_tools.commands import switch_status
+
+        settings, stores = _stores(ctx)
+        for row in asyncio.run(switch_status(settings, stores)):
+            typer.echo(json.dumps(row))

@@ -78,3 +78,33 @@ def list_holds(stores: Stores) -> list[dict[str, Any]]:
             "FROM pending_actions p JOIN tool_calls t USING (call_id) WHERE p.status = 'waiting' ORDER BY 1"
         ).fetchall()
     return [dict(r) for r in rows]
+
+
+async def set_switch(
+    settings: Settings, stores: Stores, name: str, enabled: bool, by: str, reason: str
+) -> dict[str, Any]:
+    from mca.db import connect_async
+    from mcp_tools import switches
+    from mcp_tools.clock import system_clock
+    from mcp_tools.policy import load_policy
+
+    conn = await connect_async(stores.ops_url)
+    try:
+        state = await switches.set_switch(
+            conn, load_policy(settings.policy_file), name, enabled, by=by, reason=reason, now=system_clock()
+        )
+    finally:
+        await conn.close()
+    return state.to_dict()
+
+
+async def switch_status(settings: Settings, stores: Stores) -> list[dict[str, Any]]:
+    from mca.db import connect_async
+    from mcp_tools import switches
+    from mcp_tools.policy import load_policy
+
+    conn = await connect_async(stores.ops_url, autocommit=True)
+    try:
+        return [s.to_dict() for s in await switches.status(conn, load_policy(settings.policy_file))]
+    finally:
+        await conn.close()

@@ -35,6 +35,7 @@ from mcp_tools.ledger_sql import UPDATE_CALL
 from mcp_tools.policy import Policy, PolicyStore
 from mcp_tools.providers.base import OutboxItem, Provider
 from mcp_tools.rejudge import Claimed, Redecision, channel_of, rejudge
+from mcp_tools.switches import effective_policy
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +117,15 @@ class Dispatcher:
     max_age_s: float = 86400.0
     state_pool: AsyncConnectionPool[Any] | None = None  # the contact rows; default: `pool`
 
-    def policy(self) -> Policy:
-        """The policy in force: the one place the dispatcher reads it."""
-        return self.policy_store.current()
+    async def policy(self) -> Policy:
+        """The policy in force, with the ops-store switches: the one place the dispatcher reads it."""
+        return await effective_policy(self.pool, self.policy_store.current())
 
     def provider_for(self, kind: str) -> Provider:
         return self.providers[self.routes.get(kind, self.default_provider)]
 
     async def claim(self, limit: int) -> list[Claimed]:
-        policy = self.policy()
+        policy = await self.policy()
         if policy.kill_switch or policy.shadow:
             return []
         now = self.clock()
@@ -151,7 +152,7 @@ class Dispatcher:
     async def _rejudge(self, claimed: Claimed) -> Redecision:
         async with (self.state_pool or self.pool).connection() as state:
             contact = await load_contact(state, claimed.item.user_id)
-        return rejudge(self.policy(), claimed, contact, self.clock(), timedelta(seconds=self.max_age_s))
+        return rejudge(await self.policy(), claimed, contact, self.clock(), timedelta(seconds=self.max_age_s))
 
     async def process(self, claimed: Claimed) -> str:
         """Judge one claimed row again, deliver it if still allowed; record and return its status."""
@@ -226,7 +227,7 @@ class Dispatcher:
         now = self.clock()
         message = f"outbox {item.outbox_id} {status} at delivery: {verdict.message}"
         log.warning("%s (%s)", message, decision.reason)
-        policy = self.policy()
+        policy = await self.policy()
         ctx = CallContext("dispatcher", claimed.ctx.trigger, claimed.ctx.decision_id)
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(WITHDRAW, (status, decision.reason, message[:500], now, item.outbox_id))

@@ -21,6 +21,7 @@ VerdictKind = Literal["allow", "deny", "defer", "hold", "shadow"]
 REASONS: dict[str, str] = {
     "kill_switch": "The kill switch is on: no action is taken until an operator turns it off.",
     "tool_not_allowed": "This tool is not allowed for this trigger or caller.",
+    "tool_not_in_trigger": "This tool is not among the tools the decision's trigger (triggers file) gives.",
     "subject_mismatch": "This decision is about another customer; tools act only on that customer.",
     "unknown_trigger": "The trigger is not in the policy and there is no default.",
     "do_not_contact": "The customer asked not to be contacted at all.",
@@ -43,9 +44,13 @@ REASONS: dict[str, str] = {
     "asset_redemptions": "This asset has no redemptions left.",
     "coupon_value_ceiling": "The coupon is worth more than the policy allows.",
     "points_ceiling": "More points than one award may give.",
+    "points_user_ceiling": "The customer already got the most points allowed for the period.",
+    "coupon_user_ceiling": "The customer already got the most coupon value allowed for the period.",
     "sms_too_long": "The SMS (with the opt-out footer) is longer than the allowed number of segments.",
     "sms_missing_opt_out": "The SMS lacks the required opt-out text.",
     "banned_phrase": "The SMS contains a phrase the policy bans.",
+    "sms_unknown_link": "The SMS has a link that is neither in the catalogue nor on the policy's allow-list.",
+    "sms_unknown_number": "The SMS has a phone number neither in the catalogue nor on the allow-list.",
     "crm_field_not_allowed": "A CRM field is not on the allow-list.",
     "approval_required": "Above the approval threshold: held until an operator approves or rejects it.",
     "rejected": "An operator rejected this action.",
@@ -63,6 +68,11 @@ class CallContext:
     # The customer a decision is about. When set, every tool call must name this customer:
     # text injected into one customer's context cannot reach another customer.
     subject: str | None = None
+    # The tools the decision's trigger gives it (the triggers file, as stored on its job), when
+    # the decision is known: the allowed set is these intersected with the policy's.
+    tools: frozenset[str] | None = None
+    # The caller's own idempotency key (meta `mca.idempotency_key`), for callers without decisions.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ class Action:
     timezone: str | None = None
     approval_amount: Decimal | None = None
     approval_threshold: Decimal | None = None
+    # Links (hosts) and phone numbers (digits) of the text that the catalogue's own texts carry.
+    known_refs: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -144,6 +156,12 @@ def check_tool_allowed(policy: Policy, ctx: CallContext, tool: str, user_id: obj
         return Verdict("deny", ["unknown_trigger"], detail=f"Trigger {ctx.trigger!r}.")
     if tool not in caller.tools or tool not in trigger.tools:
         return Verdict("deny", ["tool_not_allowed"], detail=f"Tool {tool!r}, trigger {ctx.trigger!r}.")
+    if ctx.tools is not None and tool not in ctx.tools:
+        return Verdict(
+            "deny",
+            ["tool_not_in_trigger"],
+            detail=f"Tool {tool!r}; trigger {ctx.trigger!r} gives {sorted(ctx.tools)}.",
+        )
     return None
 
 
@@ -167,23 +185,31 @@ def _content(policy: Policy, action: Action) -> tuple[list[str], str | None]:
     if action.kind != "sms":
         return [], None
     from mcp_tools.sms import sms_length
+    from mcp_tools.sms_content import banned_in, unknown_refs
 
     text = str(action.payload.get("body", ""))
     reasons: list[str] = []
-    lowered = text.lower()
-    banned = [p for p in policy.sms.banned_phrases if p.lower() in lowered]
+    notes: list[str] = []
+    banned = banned_in(text, policy.sms.banned_phrases)
     if banned:
         reasons.append("banned_phrase")
-    if policy.sms.require_opt_out and policy.sms.opt_out_text.lower() not in lowered:
+        notes.append(f"Banned: {', '.join(repr(b) for b in banned)}.")
+    links, numbers = unknown_refs(
+        text, policy.sms.allowed_links, policy.sms.allowed_numbers, action.known_refs
+    )
+    if links:
+        reasons.append("sms_unknown_link")
+        notes.append(f"Unknown links: {', '.join(links)}.")
+    if numbers:
+        reasons.append("sms_unknown_number")
+        notes.append(f"Unknown numbers: {', '.join(numbers)}.")
+    if policy.sms.require_opt_out and policy.sms.opt_out_text.lower() not in text.lower():
         reasons.append("sms_missing_opt_out")
     length = sms_length(text)
-    detail = None
     if length.segments > policy.sms.max_segments:
         reasons.append("sms_too_long")
-        detail = f"{length.segments} {length.encoding} segments, at most {policy.sms.max_segments}."
-    if banned:
-        detail = f"Banned: {', '.join(repr(b) for b in banned)}." + (f" {detail}" if detail else "")
-    return reasons, detail
+        notes.append(f"{length.segments} {length.encoding} segments, at most {policy.sms.max_segments}.")
+    return reasons, " ".join(notes) or None
 
 
 def _ceilings(policy: Policy, action: Action) -> list[str]:

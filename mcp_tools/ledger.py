@@ -16,15 +16,16 @@ tool_calls insert and gets the first call's stored result instead.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 from psycopg import errors
 from psycopg.types.json import Jsonb
 
+from mcp_tools import draws
 from mcp_tools import ledger_sql as q
 from mcp_tools.guard import Action, CallContext, Verdict, period_keys, zone_of
 from mcp_tools.outcome import STATUS_OF, Outcome, idem_key, outcome_from_dict
@@ -62,29 +63,6 @@ def _next_period(now: datetime, period: str, zone: Any) -> datetime:
     return start.replace(tzinfo=zone).astimezone(UTC)
 
 
-def budget_plan(
-    policy: Policy, ctx: CallContext, action: Action, now: datetime
-) -> list[tuple[str, str, Decimal, Decimal, str]]:
-    """(scope, period_key, limit, amount, reason) for every budget this action draws on, in lock order."""
-    plan: list[tuple[str, str, Decimal, Decimal, str]] = []
-    if action.cost > 0:
-        house = period_keys(now, zone_of(policy.timezone, "UTC"))
-        user = period_keys(now, zone_of(action.timezone, policy.default_user_timezone))
-        for period, limit in policy.budgets.global_.items():
-            plan.append((f"global:{period}", house[period], limit, action.cost, f"budget_global_{period}"))
-        trigger = policy.trigger(ctx.trigger)
-        for period, limit in trigger.budget.items() if trigger else []:
-            plan.append(
-                (f"trigger:{ctx.trigger}:{period}", house[period], limit, action.cost, "budget_trigger")
-            )
-        for period, limit in policy.budgets.per_user.items():
-            plan.append((f"user:{action.user_id}:{period}", user[period], limit, action.cost, "budget_user"))
-    if action.kind == "coupon" and action.asset_id and policy.budgets.per_asset_redemptions is not None:
-        limit = Decimal(policy.budgets.per_asset_redemptions)
-        plan.append((f"asset:{action.asset_id}:redemptions", "all", limit, Decimal(1), "asset_redemptions"))
-    return sorted(plan)
-
-
 def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) -> list[Check]:
     checks: list[Check] = []
     channel = action.channel
@@ -111,9 +89,16 @@ def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) 
                 refusal = Verdict("deny", ["min_gap"], detail=f"At least {hours:g} h apart.")
                 params = {**user, "channel": scope, "threshold": now - timedelta(hours=hours), "gap_h": hours}
                 checks.append(Check(q.BUMP_LAST, params, refusal))
-    for scope, key, limit, amount, reason in budget_plan(policy, ctx, action, now):
-        refusal = Verdict("deny", [reason], detail=f"Limit {limit} for {scope} ({key}).")
-        params = {"scope": scope, "key": key, "limit": limit, "amount": amount, "now": now}
+    for draw in draws.plan(policy, ctx, action, now):
+        detail = draw.detail or f"Limit {draw.limit} for {draw.scope} ({draw.key})."
+        refusal = Verdict(draw.kind, [draw.reason], detail=detail)
+        params = {
+            "scope": draw.scope,
+            "key": draw.key,
+            "limit": draw.limit,
+            "amount": draw.amount,
+            "now": now,
+        }
         checks.append(Check(q.RESERVE, params, refusal))
     for i, check in enumerate(checks):
         check.params["refusal"] = f"mca:{i}"  # the tag mca_refuse raises when this check refuses
@@ -165,6 +150,60 @@ REFUSED = "MCA01"  # the SQLSTATE mca_refuse raises
 SHADOW = "mca:shadow"
 
 
+async def _drain(pipe: psycopg.AsyncPipeline) -> None:
+    """Collect what a failed statement left in the pipeline before the error leaves the block.
+
+    The statements queued behind a failing one come back as "pipeline aborted". Left in the
+    pipeline, they make psycopg log "error ignored terminating pipeline" as the error passes
+    through the pipeline that `conn.transaction()` nests; collected here, nothing is left over.
+    """
+    with contextlib.suppress(errors.PipelineAborted):
+        await pipe.sync()
+
+
+async def _send(
+    conn: psycopg.AsyncConnection[Any],
+    params: dict[str, Any],
+    verdict: Verdict,
+    base: Outcome,
+    now: datetime,
+    key: str,
+    first: bool,
+    checks: list[Check] | None,
+) -> tuple[psycopg.AsyncCursor[Any] | None, ...]:
+    """Queue one verdict's statements: the call row, the checks, the effects, the audit row.
+
+    Nothing waits for a result here: the results come back when the transaction commits.
+    """
+    await conn.execute(q.INSERT_CALL if first else q.UPDATE_CALL, params)
+    # Budget rows are shared by every caller: reserve them last, just before COMMIT, so
+    # their row locks are held for the shortest time. (Lock order stays user rows first.)
+    for check in checks or []:
+        if check.sql is not q.RESERVE:
+            await conn.execute(check.sql, check.params)
+    reserved = [c.params for c in checks or [] if c.sql is q.RESERVE]
+    if reserved:
+        await conn.execute(
+            q.INSERT_LEDGER,
+            {
+                "now": now,
+                "key": key,
+                "scopes": [r["scope"] for r in reserved],
+                "keys": [r["key"] for r in reserved],
+                "amounts": [r["amount"] for r in reserved],
+            },
+        )
+    effects = verdict.kind in ("allow", "shadow")
+    outbox = await conn.execute(q.INSERT_OUTBOX, params) if effects else None
+    pending = await conn.execute(q.INSERT_PENDING, params) if params["pending_kind"] else None
+    await conn.execute(q.INSERT_AUDIT, params)
+    stored = await conn.execute(q.SET_RESULT, {**params, "result": Jsonb(base.to_dict())}) if first else None
+    for check in checks or []:
+        if check.sql is q.RESERVE:
+            await conn.execute(check.sql, check.params)
+    return stored, outbox, pending
+
+
 async def _write(
     conn: psycopg.AsyncConnection[Any],
     policy: Policy,
@@ -182,39 +221,14 @@ async def _write(
     params = _call_params(policy, ctx, action, verdict, now, key)
     base = _outcome(policy, verdict, None)
     try:
-        async with conn.pipeline(), conn.transaction():
-            await conn.execute(q.INSERT_CALL if first else q.UPDATE_CALL, params)
-            # Budget rows are shared by every caller: reserve them last, just before COMMIT, so
-            # their row locks are held for the shortest time. (Lock order stays user rows first.)
-            for check in checks or []:
-                if check.sql is not q.RESERVE:
-                    await conn.execute(check.sql, check.params)
-            reserved = [c.params for c in checks or [] if c.sql is q.RESERVE]
-            if reserved:
-                await conn.execute(
-                    q.INSERT_LEDGER,
-                    {
-                        "now": now,
-                        "key": key,
-                        "scopes": [r["scope"] for r in reserved],
-                        "keys": [r["key"] for r in reserved],
-                        "amounts": [r["amount"] for r in reserved],
-                    },
-                )
-            effects = verdict.kind in ("allow", "shadow")
-            outbox = await conn.execute(q.INSERT_OUTBOX, params) if effects else None
-            pending = await conn.execute(q.INSERT_PENDING, params) if params["pending_kind"] else None
-            await conn.execute(q.INSERT_AUDIT, params)
-            stored = (
-                await conn.execute(q.SET_RESULT, {**params, "result": Jsonb(base.to_dict())})
-                if first
-                else None
-            )
-            for check in checks or []:
-                if check.sql is q.RESERVE:
-                    await conn.execute(check.sql, check.params)
-            if shadow:
-                await conn.execute(q.SHADOW_STOP)
+        async with conn.pipeline() as pipe, conn.transaction():
+            try:
+                stored, outbox, pending = await _send(conn, params, verdict, base, now, key, first, checks)
+                if shadow:
+                    await conn.execute(q.SHADOW_STOP)
+            except psycopg.Error:
+                await _drain(pipe)
+                raise
     except psycopg.Error as err:
         if err.sqlstate != REFUSED:
             raise
@@ -240,6 +254,7 @@ async def find_call(conn: psycopg.AsyncConnection[Any], key: str) -> Outcome | N
     result = dict(row["result"])
     outcome = outcome_from_dict(result)
     outcome.replayed = True
+    outcome.first_at = row["created_at"]
     if row["status"] != result.get("status"):
         outcome.extra["current_status"] = row["status"]
     return outcome
@@ -286,7 +301,9 @@ async def settle(
         verdict = await _refusal_detail(
             conn,
             check,
-            Verdict("deny", list(check.refusal.reasons), check.refusal.until, check.refusal.detail),
+            Verdict(
+                check.refusal.kind, list(check.refusal.reasons), check.refusal.until, check.refusal.detail
+            ),
         )
     except _Shadow:
         verdict = Verdict("shadow", detail="Shadow mode: decided and recorded, never sent.")

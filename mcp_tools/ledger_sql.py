@@ -1,6 +1,6 @@
 """The ledger's statements. Every write of a verdict goes through these, with bound parameters."""
 
-FIND_CALL = "SELECT call_id, status, result FROM tool_calls WHERE idem_key = %s"
+FIND_CALL = "SELECT call_id, status, result, created_at FROM tool_calls WHERE idem_key = %s"
 SUPPRESSED = """
 SELECT CASE WHEN EXISTS (SELECT 1 FROM suppressions WHERE user_id = %(user_id)s AND channel = %(channel)s)
             THEN mca_refuse(%(refusal)s) ELSE 1 END

@@ -21,6 +21,38 @@ def idem_key(caller: str, decision_id: str | None, tool: str, arguments: dict[st
     return hashlib.sha256(canonical([caller, decision_id, tool, arguments]).encode()).hexdigest()
 
 
+def call_keys(
+    caller: str,
+    decision_id: str | None,
+    explicit: str | None,
+    tool: str,
+    arguments: dict[str, Any],
+    now: datetime,
+    window_s: int,
+) -> tuple[str, str | None]:
+    """The idempotency key of a call, and the key of the window before when the call has none.
+
+    - With a decision id (the agent) the key is the decision's: a retried decision replays.
+    - With an explicit key (request meta `mca.idempotency_key`) it is that key: the caller
+      decides what counts as the same call, as with any HTTP idempotency key.
+    - With neither, identical calls replay only within `window_s` seconds: the key carries the
+      window's number, and the previous window's key is returned too so that a retry just
+      across a window boundary still finds the first call (the caller checks its age).
+    """
+    if explicit is not None:
+        digest = canonical([caller, decision_id, "explicit", explicit, tool, arguments])
+        return hashlib.sha256(digest.encode()).hexdigest(), None
+    if decision_id is not None:
+        return idem_key(caller, decision_id, tool, arguments), None
+    window = int(now.timestamp()) // window_s
+
+    def key(n: int) -> str:
+        digest = canonical([caller, None, "window", window_s, n, tool, arguments])
+        return hashlib.sha256(digest.encode()).hexdigest()
+
+    return key(window), key(window - 1)
+
+
 @dataclass
 class Outcome:
     status: str  # allowed | denied | deferred | held | shadow | error
@@ -33,6 +65,8 @@ class Outcome:
     until: datetime | None = None
     policy_version: str | None = None
     replayed: bool = False
+    # When the first of the identical calls was judged (set on a replay).
+    first_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -49,7 +83,10 @@ class Outcome:
         if self.until is not None:
             out["retry_at" if self.status == "denied" else "until"] = self.until.isoformat()
         if self.replayed:
+            # A replay says so, and when the answer it repeats was given: nothing new was judged.
             out["replayed"] = True
+            if self.first_at is not None:
+                out["replayed_from"] = self.first_at.isoformat()
         out.update(self.extra)
         return out
 
@@ -66,6 +103,7 @@ _KNOWN = {
     "retry_at",
     "policy_version",
     "replayed",
+    "replayed_from",
 }
 
 

@@ -68,19 +68,30 @@ class SmsPolicy(_Strict):
     opt_out_text: str = "Reply STOP to opt out."
     append_opt_out: bool = True
     require_opt_out: bool = True
+    # Matched after normalisation (NFKC, no format characters, look-alike letters folded).
     banned_phrases: list[str] = []
+    # Links and phone numbers an SMS may carry besides those in the catalogue's own texts:
+    # hosts (a subdomain of one is allowed too) and numbers (compared by their digits).
+    allowed_links: list[str] = []
+    allowed_numbers: list[str] = []
     cost_per_segment: Decimal = Field(default=Decimal("0"), ge=0)
 
 
 class CouponPolicy(_Strict):
     channel: str = "email"
     max_value: Decimal = Field(default=Decimal("50"), ge=0)
+    # Held when one coupon, or the decision's running total of coupon value, is above this.
     approval_above: Decimal | None = None
+    # Most coupon value one customer may be sent per period (their calendar).
+    per_user: Amounts = Amounts()
 
 
 class PointsPolicy(_Strict):
     max_per_award: int = Field(default=1000, ge=1)
+    # Held when one award, or the decision's running total of points, is above this.
     approval_above: int | None = None
+    # Most points one customer may be given per period (their calendar).
+    per_user: Amounts = Amounts()
     value_per_point: Decimal = Field(default=Decimal("0.01"), ge=0)
 
 
@@ -118,6 +129,9 @@ class CallerPolicy(_Strict):
     trust_meta: bool = False
     trigger: str = "external"
     tools: list[str] = list(READ_TOOLS)
+    # A call with neither a decision id nor an idempotency key (meta `mca.idempotency_key`)
+    # replays an identical earlier call only within this many seconds; then it is judged anew.
+    replay_window_s: int = Field(default=600, ge=1)
 
 
 class Policy(_Strict):

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 
 from mca.db import Stores
 from mca.settings import Settings
 from mcp_tools import tools
+from mcp_tools.auth import request_call_context
 from mcp_tools.clock import Clock, system_clock
 from mcp_tools.runtime import Runtime, ToolDeps
 
@@ -21,6 +23,22 @@ INSTRUCTIONS = (
     "Every action passes a policy guard: a refusal is an error result with a `reason` code and a "
     "`message`; choose another action or do nothing. Doing nothing is often right."
 )
+
+
+async def show_callable_tools(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Middleware: `tools/list` shows a caller only the tools it may call (its `callers:` entry,
+    its trigger's policy entry and, for a known decision, the trigger's own tools). The SDK
+    (mcp 2.x) has no per-request list hook on MCPServer; its middleware sees the request's
+    context and the wire result, and `get_tool_input_schema` is read before middleware, so a
+    hidden tool still validates arguments when called (and is then refused by the guard).
+    The result carries no cache hint, so its scope is the default, private to the caller."""
+    result = await call_next(ctx)
+    deps = ctx.lifespan_context
+    if ctx.method != "tools/list" or not isinstance(result, dict) or not isinstance(deps, ToolDeps):
+        return result
+    allowed = await deps.service.visible_tools(request_call_context(ctx, deps))
+    listed = [t for t in result.get("tools", []) if isinstance(t, dict) and t.get("name") in allowed]
+    return {**result, "tools": listed}
 
 
 def build_server(
@@ -47,6 +65,7 @@ def build_server(
     server: MCPServer[ToolDeps] = MCPServer(
         "mca", instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan, log_level="WARNING"
     )
+    server.middleware.append(show_callable_tools)
     for fn in tools.ALL:
         # Dedented: the docstring is what a model reads to decide when to use the tool.
         server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), structured_output=False)

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from mcp_tools import actions, ledger
+from mcp_tools import actions, ledger, scope, sms_content
 from mcp_tools.clock import Clock
 from mcp_tools.errors import NotFound, ToolInputError
 from mcp_tools.guard import Action, CallContext, Verdict, check_tool_allowed, judge
 from mcp_tools.ledger_sql import UPDATE_CALL
-from mcp_tools.outcome import Outcome
-from mcp_tools.policy import Policy, PolicyStore
+from mcp_tools.outcome import Outcome, call_keys
+from mcp_tools.policy import ALL_TOOLS, Policy, PolicyStore
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +57,23 @@ class ToolService:
 
     async def check_read(self, tool: str, ctx: CallContext, arguments: dict[str, Any]) -> Outcome | None:
         """None when `ctx` may use the read tool; otherwise an audited denial."""
-        policy = self.policy()
-        verdict = check_tool_allowed(policy, ctx, tool, arguments.get("user_id"))
-        if verdict is None:
-            return None
         async with self.ops_pool.connection() as conn:
+            policy, ctx = await scope.resolve(conn, self.policy(), ctx)
+            verdict = check_tool_allowed(policy, ctx, tool, arguments.get("user_id"))
+            if verdict is None:
+                return None
             await ledger.audit_only(
                 conn, policy, ctx, tool, arguments.get("user_id"), arguments, verdict, self.clock()
             )
         return Outcome(
             "denied", verdict.reason, verdict.reasons, verdict.message, policy_version=policy.version_id
         )
+
+    async def visible_tools(self, ctx: CallContext) -> set[str]:
+        """The tools `ctx` may call at all (what `tools/list` shows it)."""
+        async with self.ops_pool.connection() as conn:
+            policy, ctx = await scope.resolve(conn, self.policy(), ctx)
+        return {tool for tool in ALL_TOOLS if check_tool_allowed(policy, ctx, tool) is None}
 
     async def build_action(
         self, policy: Policy, tool: str, args: dict[str, Any]
@@ -112,8 +119,12 @@ class ToolService:
                 text = actions._text("text", args.get("text"), policy.sms.max_chars)
                 body = actions.sms_body(policy, text)
                 payload = {"user_id": user_id, "to": contact.get("phone"), "body": body, "reason": reason}
+                known = await sms_content.catalogue_refs(
+                    state, sms_content.link_hosts(body), sms_content.phone_numbers(body)
+                )
+                cost = actions.sms_cost(policy, body)
                 action = Action(
-                    kind="sms", channel="sms", cost=actions.sms_cost(policy, body), payload=payload, **common
+                    kind="sms", channel="sms", cost=cost, payload=payload, known_refs=known, **common
                 )
             elif tool == "update_crm":
                 fields = actions.crm_fields(policy, args.get("fields"))
@@ -143,23 +154,28 @@ class ToolService:
 
     async def act(self, tool: str, args: dict[str, Any], ctx: CallContext) -> Outcome:
         """Judge and record one side-effecting call; a retried identical call replays its result."""
-        policy = self.policy()
-        key = ledger.idem_key(ctx.caller, ctx.decision_id, tool, args)
-        early = check_tool_allowed(policy, ctx, tool, args.get("user_id")) or (
-            Verdict("deny", ["kill_switch"]) if policy.kill_switch else None
-        )
-        if early is not None:
-            # Refused before touching the state store: a caller without the tool learns nothing.
-            async with self.ops_pool.connection() as conn:
+        # No ops connection is held while the state store is read: on the embedded default both
+        # are one pool, and holding one while waiting for another deadlocks a busy pool.
+        async with self.ops_pool.connection() as conn:
+            policy, ctx = await scope.resolve(conn, self.policy(), ctx)
+            key, earlier = self.keys(policy, ctx, tool, args)
+            recent = await self._recent(conn, policy, ctx, earlier)
+            if recent is not None:
+                return recent
+            early = check_tool_allowed(policy, ctx, tool, args.get("user_id")) or (
+                Verdict("deny", ["kill_switch"]) if policy.kill_switch else None
+            )
+            if early is not None:
+                # Refused before touching the state store: a caller without the tool learns nothing.
                 replay = await ledger.find_call(conn, key)
                 if replay is not None:
                     return replay
                 await ledger.audit_only(
                     conn, policy, ctx, tool, args.get("user_id"), args, early, self.clock()
                 )
-            return Outcome(
-                "denied", early.reason, early.reasons, early.message, policy_version=policy.version_id
-            )
+                return Outcome(
+                    "denied", early.reason, early.reasons, early.message, policy_version=policy.version_id
+                )
         try:
             action, contact = await self.build_action(policy, tool, args)
         except ToolInputError as err:
@@ -171,6 +187,21 @@ class ToolService:
         async with self.ops_pool.connection() as conn:
             return await ledger.decide_new(conn, policy, ctx, action, stateless, now, key)
 
+    async def _recent(
+        self, conn: Any, policy: Policy, ctx: CallContext, earlier: str | None
+    ) -> Outcome | None:
+        """The previous window's identical call, when it is still younger than the window."""
+        if earlier is None or (replay := await ledger.find_call(conn, earlier)) is None:
+            return None
+        window = timedelta(seconds=policy.caller(ctx.caller).replay_window_s)
+        return replay if replay.first_at and replay.first_at > self.clock() - window else None
+
+    def keys(
+        self, policy: Policy, ctx: CallContext, tool: str, args: dict[str, Any]
+    ) -> tuple[str, str | None]:
+        window = policy.caller(ctx.caller).replay_window_s
+        return call_keys(ctx.caller, ctx.decision_id, ctx.idempotency_key, tool, args, self.clock(), window)
+
     async def release(
         self, pending_id: int, *, by: str, approve: bool = False, skip_locked: bool = False
     ) -> Outcome | None:
@@ -178,7 +209,6 @@ class ToolService:
 
         Returns None when the row is taken by another worker (skip_locked) or not waiting.
         """
-        policy = self.policy()
         async with self.ops_pool.connection() as conn, conn.transaction():
             sql = CLAIM_PENDING.format(skip="SKIP LOCKED" if skip_locked else "")
             row = await (await conn.execute(sql, (pending_id,))).fetchone()
@@ -194,6 +224,7 @@ class ToolService:
                 decision_id=row["decision_id"],
                 approved=approve or bool(row["approved"]),
             )
+            policy, ctx = await scope.resolve(conn, self.policy(), ctx)
             now = self.clock()
             try:
                 action, contact = await self.build_action(policy, row["tool"], dict(row["arguments"]))

@@ -1,4 +1,5 @@
-"""The MCP server as an extension of the service app (`mca/app.py`): POST /mcp, bearer auth."""
+"""The MCP server as an extension of the service app (`mca/app.py`): POST /mcp, bearer auth;
+and the switches API (`mcp_tools.switch_api`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from mca.app import Extension
 from mca.db import Stores
 from mca.settings import Settings
 from mcp_tools.http import asgi_app
+from mcp_tools.switch_api import router as switch_router
 
 
 def extension(settings: Settings, stores: Stores) -> Extension:
@@ -18,7 +20,10 @@ def extension(settings: Settings, stores: Stores) -> Extension:
     router.routes.append(Route("/mcp", endpoint=handler, methods=["GET", "POST", "DELETE"]))
     return Extension(
         name="mcp",
-        routers=[router],
+        routers=[router, switch_router],
         lifespan=lifespan,
-        tags=[{"name": "mcp", "description": "MCP tools over streamable HTTP (bearer token)."}],
+        tags=[
+            {"name": "mcp", "description": "MCP tools over streamable HTTP (bearer token)."},
+            {"name": "switches", "description": "Kill switch and shadow mode (admin API key)."},
+        ],
     )

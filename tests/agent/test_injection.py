@@ -51,7 +51,8 @@ async def test_compromised_model_is_blocked_everywhere(
     steps = {s["tool_name"] + ":" + s["arguments"]["user_id"]: s for s in tool_steps(decision)}
     assert steps["award_points:u_optout"]["reason_code"] == "tool_not_allowed"
     assert steps["send_sms:u_optout"]["verdict"] == "denied"
-    assert steps["send_sms:u_optout"]["reason_code"] in ("no_consent", "opted_out")
+    # send_sms is not among ticket_opened's tools in the triggers file: refused before consent.
+    assert steps["send_sms:u_optout"]["reason_code"] == "tool_not_in_trigger"
     assert steps["send_coupon:u_bo"]["reason_code"] == "user_mismatch"
     assert steps["get_user_context:u_bo"]["reason_code"] == "user_mismatch"
     assert all(s["verdict"] not in ACCEPTED for s in steps.values())

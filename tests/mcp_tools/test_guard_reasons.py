@@ -80,6 +80,18 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[str, dict[str, Any]]], tuple[s
     ),
     ("coupon_value_ceiling", {}, [], ("send_coupon", {**COUPON, "asset_id": "A60"})),
     ("points_ceiling", {}, [], ("award_points", {"user_id": "u_ok", "points": 5000, "reason": "r"})),
+    (
+        "points_user_ceiling",
+        {"points": {"per_user": {"day": 60}}},
+        [("award_points", {"user_id": "u_ok", "points": 50, "reason": "r"})],
+        ("award_points", {"user_id": "u_ok", "points": 50, "reason": "r"}),
+    ),
+    (
+        "coupon_user_ceiling",
+        {"coupons": {"per_user": {"month": 15}}},
+        [("send_coupon", COUPON)],
+        ("send_coupon", COUPON),
+    ),
     ("sms_too_long", {}, [], ("send_sms", {**SMS, "text": "Big news. " * 40})),
     ("sms_missing_opt_out", {"sms": {"append_opt_out": False}}, [], ("send_sms", SMS)),
     ("banned_phrase", {}, [], ("send_sms", {**SMS, "text": "Act now for a deal"})),
@@ -186,6 +198,9 @@ async def test_quiet_hours_defer_then_released_by_scheduler(
 def test_every_reason_has_a_test() -> None:
     tested = {c[0] for c in CASES} | {
         "tool_not_allowed",
+        "tool_not_in_trigger",  # test_decision_scope.py
+        "sms_unknown_link",  # test_sms_content.py
+        "sms_unknown_number",
         "subject_mismatch",
         "unknown_trigger",
         "suppressed",

@@ -1,0 +1,51 @@
+"""What one call may do, read from the ops store in one round trip: the switches in force and the
+scope of the decision the call belongs to.
+
+A decision's allowed tools are the intersection of its trigger's tools (the triggers file) and
+the policy's. The trigger's tools are recorded on the decision's job (`agent_jobs.tools`,
+written by the trigger service when it enqueues the job from the triggers file), and the guard
+reads them here by the decision id the call carries. We chose this over passing the tools in
+request meta because the stored job is the record of what the trigger granted: nothing a caller
+sends, not even a trusted caller's meta, can widen it, and the job also fixes the decision's
+trigger and customer. It costs no extra round trip: the switches are read in the same query,
+and the lookup is an index scan (`agent_jobs_decision`).
+
+Only a trusted caller's decision id is looked up (its meta already names the decision); for
+other callers a decision id is only an idempotency key, and their tools are their `callers:`
+entry. A decision id that names no job (a desktop assistant trusted as the agent, tests) is
+judged by the policy alone, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+
+from mcp_tools.guard import CallContext
+from mcp_tools.policy import Policy
+from mcp_tools.switches import READ_AS_JSON, apply_switches
+
+SCOPE = f"""
+SELECT {READ_AS_JSON} AS switches,
+       (SELECT jsonb_build_object('tools', to_jsonb(j.tools), 'trigger', j.trigger_name, 'user_id', j.user_id)
+        FROM agent_jobs j WHERE j.decision_id = %(decision_id)s LIMIT 1) AS scope
+"""
+
+
+async def resolve(
+    conn: psycopg.AsyncConnection[Any], policy: Policy, ctx: CallContext
+) -> tuple[Policy, CallContext]:
+    """The policy with the stored switches in force, and `ctx` bound to its decision's job."""
+    lookup = ctx.decision_id if policy.caller(ctx.caller).trust_meta else None
+    row = await (await conn.execute(SCOPE, {"decision_id": lookup})).fetchone()
+    assert row is not None
+    switches, scope = (row["switches"], row["scope"]) if isinstance(row, dict) else row
+    effective = apply_switches(policy, switches or {})
+    if not scope:
+        return effective, ctx
+    bound = replace(
+        ctx, trigger=str(scope["trigger"]), subject=str(scope["user_id"]), tools=frozenset(scope["tools"])
+    )
+    return effective, bound

@@ -1,0 +1,93 @@
+"""`GET /switches` and `PUT /switches/{name}`: the kill switch and shadow mode over HTTP.
+
+Both need an API key with the `admin` permission (`MCA_API_KEYS`), always: a switch stops or
+starts every action, so it is never open, even when the other routes are. The check is one
+FastAPI dependency (`require_admin`), so a shared authenticator can replace it in one place.
+Every flip is audited under `<by> (key#<fingerprint>)`; the key itself is never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from mca.db import connect_async
+from mcp_tools import switches
+from mcp_tools.clock import system_clock
+from mcp_tools.errors import ToolInputError
+from mcp_tools.policy import load_policy
+
+ADMIN = "admin"
+router = APIRouter(tags=["switches"])
+
+
+def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The calling admin key's fingerprint; 401 without a known key, 403 without `admin`."""
+    scheme, _, key = (authorization or "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise HTTPException(401, detail={"field": "authorization", "reason": "missing Bearer API key"})
+    for known, permissions in request.app.state.settings.api_keys.items():
+        if hmac.compare_digest(known.encode(), key.encode()):
+            if ADMIN not in permissions:
+                raise HTTPException(
+                    403, detail={"field": "authorization", "reason": "this key lacks the admin permission"}
+                )
+            return "key#" + hashlib.sha256(key.encode()).hexdigest()[:8]
+    raise HTTPException(401, detail={"field": "authorization", "reason": "unknown API key"})
+
+
+Admin = Annotated[str, Depends(require_admin)]
+
+
+class SwitchChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on: bool
+    reason: str = Field(min_length=1, max_length=switches.MAX_REASON_CHARS)
+    by: str = Field(default="api", min_length=1, max_length=100)
+
+
+async def _conn(request: Request) -> Any:
+    return await connect_async(request.app.state.stores.ops_url, autocommit=True)
+
+
+@router.get("/switches", summary="Each switch in force and where it comes from.")
+async def get_switches(request: Request, _admin: Admin) -> dict[str, Any]:
+    policy = load_policy(request.app.state.settings.policy_file)
+    conn = await _conn(request)
+    try:
+        found = await switches.status(conn, policy)
+    finally:
+        await conn.close()
+    return {"switches": [s.to_dict() for s in found]}
+
+
+@router.put("/switches/{name}", summary="Turn the kill switch or shadow mode on or off (audited).")
+async def put_switch(
+    request: Request,
+    name: Annotated[str, Path(pattern=r"^(kill|shadow)$")],
+    change: SwitchChange,
+    admin: Admin,
+) -> dict[str, Any]:
+    policy = load_policy(request.app.state.settings.policy_file)
+    conn = await _conn(request)
+    try:
+        state = await switches.set_switch(
+            conn,
+            policy,
+            name,
+            change.on,
+            by=f"{change.by} ({admin})",
+            reason=change.reason,
+            now=system_clock(),
+        )
+    except ToolInputError as err:
+        raise HTTPException(422, detail={"field": err.field, "reason": str(err)}) from None
+    finally:
+        await conn.close()
+    return state.to_dict()
