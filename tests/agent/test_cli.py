@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from typer.testing import CliRunner
 
 from mca.cli import app as cli_app
-from tests.agent.conftest import T0, add_events, event_row
+from tests.agent.conftest import add_events, event_row
 
 
 async def test_trigger_once_queues_jobs_then_nothing_more(aconn, settings) -> None:
-    await add_events(aconn, event_row("e1", "u1", "purchase", T0, value=250))
+    # `mca trigger` runs on the real clock: the purchase happens now, inside max_event_age.
+    await add_events(aconn, event_row("e1", "u1", "purchase", datetime.now(UTC), value=250))
     runner = CliRunner()
     first = await asyncio.to_thread(
         runner.invoke, cli_app, ["trigger", "--once", "--start", "earliest"], obj=settings
