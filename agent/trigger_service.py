@@ -154,11 +154,11 @@ class TriggerService:
         matches: list[Match] = []
         cache: dict[str, Any] = {}
         for event in events:
-            candidates = rules.get(event["type"], ())
-            if not candidates:
-                continue
             if is_backfill(event.get("properties")):
                 report.backfill += 1
+                continue
+            candidates = rules.get(event["type"], ())
+            if not candidates:
                 continue
             age = now - datetime.fromisoformat(event["ts"])
             aged = {**event, "age": age.total_seconds()}
