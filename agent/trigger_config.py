@@ -9,12 +9,13 @@ is an error at load time (and in ``mca triggers check``), not a rule that never 
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,6 +28,7 @@ from mca.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T", bound=BaseModel)
 DEFAULT_PROMPTS = PROJECT_ROOT / "prompts"
 KNOWN_TOOLS = frozenset(
     {"search_assets", "get_user_context", "send_coupon", "send_sms", "update_crm", "award_points"}
@@ -92,8 +94,9 @@ class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = 1
     defaults: _Defaults = Field(default_factory=_Defaults)
-    rules: list[_Rule] = Field(default_factory=list)
-    opportunities: list[_Opportunity] = Field(default_factory=list)
+    # Items are validated one by one (`_items`), so one bad rule does not hide another's problems.
+    rules: list[Any] = Field(default_factory=list)
+    opportunities: list[Any] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -139,18 +142,11 @@ class TriggerSet:
         return None
 
 
-def _location(err: Mapping[str, Any], raw: dict[str, Any]) -> str:
-    loc = list(err["loc"])
-    where = ".".join(str(p) for p in loc)
-    if len(loc) >= 2 and loc[0] in ("rules", "opportunities") and isinstance(loc[1], int):
-        items = raw.get(loc[0]) or []
-        if loc[1] < len(items) and isinstance(items[loc[1]], dict) and items[loc[1]].get("name"):
-            rest = ".".join(str(p) for p in loc[2:])
-            where = f"{loc[0]}[{items[loc[1]]['name']}]" + (f".{rest}" if rest else "")
-    return where
+def _where(err: Mapping[str, Any], prefix: str = "") -> str:
+    return ".".join([prefix, *(str(p) for p in err["loc"])]).strip(".") if prefix or err["loc"] else ""
 
 
-def _read(text: str, source: str) -> tuple[_File, dict[str, Any]]:
+def _read(text: str, source: str) -> _File:
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
@@ -160,10 +156,23 @@ def _read(text: str, source: str) -> tuple[_File, dict[str, Any]]:
     if not isinstance(raw, dict):
         raise TriggerConfigError(f"{source}: expected a mapping with rules/opportunities")
     try:
-        return _File.model_validate(raw), raw
+        return _File.model_validate(raw)
     except ValidationError as err:
-        problems = [f"{source}: {_location(e, raw)}: {e['msg']}" for e in err.errors()]
+        problems = [f"{source}: {_where(e)}: {e['msg']}" for e in err.errors()]
         raise TriggerConfigError("\n".join(problems)) from None
+
+
+def _items(model: type[_T], kind: str, items: list[Any], problems: list[str]) -> list[_T]:
+    """The items that have the right shape; the others' problems, placed by name (or index)."""
+    valid: list[_T] = []
+    for index, item in enumerate(items):
+        name = item.get("name") if isinstance(item, dict) else None
+        place = f"{kind}[{name if isinstance(name, str) and name else index}]"
+        try:
+            valid.append(model.model_validate(item))
+        except ValidationError as err:
+            problems.extend(f"{_where(e, place)}: {e['msg']}" for e in err.errors())
+    return valid
 
 
 def known_goals(prompts_dir: Path) -> frozenset[str]:
@@ -174,8 +183,10 @@ def known_goals(prompts_dir: Path) -> frozenset[str]:
 class _Builder:
     """Turns the validated file into triggers, collecting every problem with its place."""
 
-    def __init__(self, parsed: _File, *, queries_dir: Path, prompts_dir: Path, schema: FactSchema) -> None:
-        self.defaults = parsed.defaults
+    def __init__(
+        self, defaults: _Defaults, *, queries_dir: Path, prompts_dir: Path, schema: FactSchema
+    ) -> None:
+        self.defaults = defaults
         self.queries_dir = queries_dir
         self.prompts_dir = prompts_dir
         self.goals = known_goals(prompts_dir)
@@ -189,9 +200,11 @@ class _Builder:
             self.problems.append(f"{where}: the name is used twice")
         self.names.add(t.name)
         if t.goal not in self.goals:
+            close = difflib.get_close_matches(t.goal, self.goals, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
             self.problems.append(
                 f"{where}.goal: no prompt file {self.prompts_dir / 'goals' / (t.goal + '.md')} "
-                f"(goals: {', '.join(sorted(self.goals))})"
+                f"({hint}goals: {', '.join(sorted(self.goals))})"
             )
         return {
             "name": t.name,
@@ -236,14 +249,21 @@ def parse_triggers(
     """The triggers in `text`, or TriggerConfigError listing every problem, one a line, each
     naming the rule and field. Fact paths are checked against the state schema (by default
     ``sql/state`` beside `queries_dir`), goals against the prompt files."""
-    parsed, _ = _read(text, source)
+    parsed = _read(text, source)
     try:
         schema = fact_schema(state_dir or queries_dir.parent / "state")
     except ValueError as err:
         raise TriggerConfigError(f"{source}: {err}") from None
-    build = _Builder(parsed, queries_dir=queries_dir, prompts_dir=prompts_dir, schema=schema)
-    rules = [build.rule(r) for r in parsed.rules]
-    opportunities = [o for o in (build.opportunity(o) for o in parsed.opportunities) if o is not None]
+    build = _Builder(parsed.defaults, queries_dir=queries_dir, prompts_dir=prompts_dir, schema=schema)
+    rules = [build.rule(r) for r in _items(_Rule, "rules", parsed.rules, build.problems)]
+    opportunities = [
+        o
+        for o in (
+            build.opportunity(o)
+            for o in _items(_Opportunity, "opportunities", parsed.opportunities, build.problems)
+        )
+        if o is not None
+    ]
     if build.problems:
         raise TriggerConfigError("\n".join(f"{source}: {p}" for p in build.problems))
     by_event: dict[str, list[Rule]] = {}

@@ -30,3 +30,29 @@ async def test_bad_options_are_refused(settings) -> None:
     assert bad.exit_code != 0 and "--start" in bad.output
     workers = await asyncio.to_thread(runner.invoke, cli_app, ["agent", "--workers", "0"], obj=settings)
     assert workers.exit_code != 0 and "--workers" in workers.output
+
+
+def test_triggers_check_says_ok_or_lists_every_problem(tmp_path) -> None:
+    from mca.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    runner = CliRunner()
+    good = runner.invoke(cli_app, ["triggers", "check"], obj=settings)
+    assert good.exit_code == 0 and good.output.startswith("OK ") and "5 rules, 3 opportunities" in good.output
+    bad_file = tmp_path / "triggers.yaml"
+    bad_file.write_text(
+        "rules:\n"
+        "  - {name: churn, event: churn_scored, when: ['stats.churn_scor >= 0.8'], goal: retention}\n"
+        "  - {name: buy, event: purchase, when: ['event.value >= \"100\"'], goal: post_purchse}\n"
+    )
+    bad = runner.invoke(cli_app, ["triggers", "check", str(bad_file)], obj=settings)
+    assert bad.exit_code == 1 and "OK" not in bad.output
+    lines = bad.output.strip().splitlines()
+    assert [line.split(": ")[1] for line in lines] == [
+        "rules[churn].when",
+        "rules[buy].goal",
+        "rules[buy].when",
+    ]
+    assert "did you mean stats.churn_score?" in lines[0] and "did you mean post_purchase?" in lines[1]
+    missing = runner.invoke(cli_app, ["triggers", "check", str(tmp_path / "nope.yaml")], obj=settings)
+    assert missing.exit_code == 1 and "cannot read triggers file" in missing.output

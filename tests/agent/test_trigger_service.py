@@ -178,6 +178,24 @@ async def test_triggers_file_reload_and_bad_edit(tmp_path) -> None:
     assert watched.last_error is not None and "rules[big_purchase].when" in watched.last_error
 
 
+async def test_a_reload_with_a_wrong_path_kind_or_goal_is_refused(tmp_path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(RULES)
+    watched = TriggerFile(path, queries_dir=QUERIES_DIR)
+    edits = [
+        (RULES.replace("stats.purchases >= 2", "stats.purchaces >= 2"), "rules[loyal_session].when"),
+        (RULES.replace('"event.value >= 100"', "\"event.value >= 'lots'\""), "rules[big_purchase].when"),
+        (RULES.replace("goal: retention", "goal: retain"), "rules[churn_risk].goal"),
+    ]
+    for n, (text, named) in enumerate(edits, start=1):
+        path.write_text(text)
+        os.utime(path, ns=(1, n * 10**18))
+        assert len(watched.refresh().rules) == 4 and watched.current.rules[2].conditions[0].text.endswith(
+            ">= 2"
+        )
+        assert watched.last_error is not None and named in watched.last_error
+
+
 async def test_the_latest_start_skips_history(aconn, ops_conn, clock, rules_file) -> None:
     await add_events(aconn, event_row("h1", "u1", "purchase", T0, value=999))
     svc = service(aconn, ops_conn, clock, rules_file)
