@@ -7,7 +7,6 @@ under the same decision id (steps are keyed by attempt).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from agent.loop import Transcript
-from mca.untrusted import storable
+from mca.untrusted import storable_json, storable_text
 
 UPSERT_DECISION = """
 INSERT INTO decisions (decision_id, job_id, trigger_name, user_id, attempt, goal, allowed_tools,
@@ -127,21 +126,16 @@ async def save(conn: psycopg.AsyncConnection[Any], record: DecisionRecord) -> No
     Everything is made storable first: a model that wrote a NUL or a lone surrogate (which
     PostgreSQL text and jsonb refuse) must not erase the decision, so those characters are
     replaced (U+FFFD) in the record, never in what was sent."""
-    row = storable(_decision_row(record))
-    row["trigger_event"] = Jsonb(row["trigger_event"])
-    row["context"] = Jsonb(row["context"]) if row["context"] is not None else None
+    row = {k: storable_text(v) if isinstance(v, str) else v for k, v in _decision_row(record).items()}
+    row["trigger_event"] = Jsonb(row["trigger_event"], dumps=storable_json)
+    row["context"] = Jsonb(row["context"], dumps=storable_json) if row["context"] is not None else None
     await conn.execute(UPSERT_DECISION, row)
     # A record is written once per attempt (attempts are numbered by the claim), so there are
     # never earlier steps of this attempt to replace.
-    steps = storable(_step_rows(record.transcript))
+    steps = Jsonb(_step_rows(record.transcript), dumps=storable_json)
     await conn.execute(
-        INSERT_STEPS,
-        {"decision_id": record.decision_id, "attempt": record.attempt, "steps": Jsonb(steps, dumps=_dumps)},
+        INSERT_STEPS, {"decision_id": record.decision_id, "attempt": record.attempt, "steps": steps}
     )
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

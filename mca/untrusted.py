@@ -20,6 +20,7 @@ psycopg's Jsonb) recurses, and nothing legitimate nests that deep.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ TOO_DEEP = f"[nested deeper than {MAX_DEPTH} levels: omitted]"
 # A token cannot carry a sentence: no spaces, no angle brackets, at most 64 characters.
 _TOKEN = re.compile(r"[\w.:/@+#-]{1,64}")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 
 
@@ -48,59 +50,63 @@ def defang(text: str) -> str:
     return text.replace("<<<", "‹‹‹").replace(">>>", "›››").replace(FENCE, FENCE.lower())
 
 
-@dataclass(frozen=True)
-class _Path:
-    """A path as a parent chain: building one per node costs O(1), not O(depth)."""
-
-    parent: _Path | None
-    part: str
-
-    def render(self, keep: int = 6) -> str:
-        parts: list[str] = []
-        node: _Path | None = self
-        while node is not None and len(parts) <= keep:
-            parts.append(node.part)
-            node = node.parent
-        head = "…" if node is not None else ""
-        return head + "".join(reversed(parts)).lstrip(".")
+# A path is a parent chain of (parent, part) tuples: O(1) per node, not O(depth).
+_Path = tuple[Any, str] | None
+_SCALARS = (str, int, float, type(None))
 
 
-def _child(path: _Path | None, key: Any) -> _Path:
-    return _Path(path, f"[{key}]" if isinstance(key, int) else f".{key}")
+def _render(path: _Path, keep: int = 6) -> str:
+    """The last parts of a path; keys that are not tokens show as … (they may be untrusted)."""
+    parts: list[str] = []
+    while path is not None and len(parts) <= keep:
+        path, part = path
+        parts.append(part if part.startswith("[") or is_token(part[1:]) else ".…")
+    return ("…" if path is not None else "") + "".join(reversed(parts)).lstrip(".")
 
 
-_Slot = tuple[Any, Any]  # (container to fill, key or index in it)
+def _container(value: Any) -> bool:
+    return isinstance(value, dict | list | tuple) or (
+        not isinstance(value, _SCALARS) and isinstance(value, Mapping)  # the ABC check is slow
+    )
 
 
 def _walk(value: Any, visit_str: Any, visit_key: Any) -> Any:
-    """A copy of `value` with strings and mapping keys passed through the visitors."""
+    """A copy of `value` with strings and mapping keys passed through the visitors. A
+    container's own strings are visited before the containers inside it."""
+    if not _container(value):
+        return visit_str(value, None) if isinstance(value, str) else value
     root: list[Any] = [None]
-    stack: list[tuple[Any, _Slot, _Path | None, int]] = [(value, (root, 0), None, 0)]
+    stack: list[tuple[Any, Any, Any, _Path, int]] = [(value, root, 0, None, 0)]
+    pop, push = stack.pop, stack.append
     while stack:
-        item, (into, slot), path, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        item, into, slot, path, depth = pop()
+        if depth >= MAX_DEPTH:
             into[slot] = TOO_DEEP
-        elif isinstance(item, str):
-            into[slot] = visit_str(item, path)
-        elif isinstance(item, Mapping):
+            continue
+        nested = []
+        if isinstance(item, list | tuple):
+            seq: list[Any] = list(item)
+            into[slot] = seq
+            for i, child in enumerate(seq):
+                if isinstance(child, str):
+                    seq[i] = visit_str(child, (path, f"[{i}]"))
+                elif _container(child):
+                    nested.append((child, seq, i, (path, f"[{i}]"), depth + 1))
+        else:
             out: dict[str, Any] = {}
             into[slot] = out
-            pending = []
             for key, child in item.items():
-                name = visit_key(str(key), path)
-                out[name] = None  # keeps the mapping's order
-                # Paths are labels in fence headers: only token parts are spelled out.
-                part = name if is_token(name) else "…"
-                pending.append((child, (out, name), _child(path, part), depth + 1))
-            stack.extend(reversed(pending))
-        elif isinstance(item, list | tuple):
-            seq: list[Any] = [None] * len(item)
-            into[slot] = seq
-            stack.extend(
-                (c, (seq, i), _child(path, i), depth + 1) for i, c in reversed(list(enumerate(item)))
-            )
-        else:
-            into[slot] = item
+                key = key if isinstance(key, str) else str(key)
+                name = visit_key(key, path)
+                if isinstance(child, str):
+                    out[name] = visit_str(child, (path, "." + key))
+                elif _container(child):
+                    out[name] = None  # keeps the mapping's order
+                    nested.append((child, out, name, (path, "." + key), depth + 1))
+                else:
+                    out[name] = child
+        for entry in reversed(nested):
+            push(entry)
     return root[0]
 
 
@@ -118,15 +124,23 @@ class Fence:
     def apply(self, document: Any, *, label: str = "") -> Any:
         """The document with every non-token string (and key) replaced by a block reference."""
 
-        def where(path: _Path | None) -> str:
-            inner = path.render() if path is not None else ""
+        def where(path: _Path) -> str:
+            inner = _render(path)
             return f"{label}.{inner}".strip(".") if label else inner
 
-        def text(value: str, path: _Path | None) -> str:
-            return value if is_token(value) else self._block(value, where(path))
+        tokens: dict[str, bool] = {}  # keys and values repeat across events: match each once
 
-        def key(name: str, path: _Path | None) -> str:
-            return name if is_token(name) else self._block(name, where(path) + " (a key)")
+        def token(value: str) -> bool:
+            known = tokens.get(value)
+            if known is None:
+                known = tokens[value] = is_token(value)
+            return known
+
+        def text(value: str, path: _Path) -> str:
+            return value if token(value) else self._block(value, where(path))
+
+        def key(name: str, path: _Path) -> str:
+            return name if token(name) else self._block(name, where(path) + " (a key)")
 
         return _walk(document, text, key)
 
@@ -178,6 +192,22 @@ def storable(value: Any) -> Any:
     return _walk(value, lambda s, _p: _clean(s), lambda k, _p: _clean(k))
 
 
+def storable_json(value: Any) -> str:
+    """`value` as JSON text PostgreSQL's jsonb accepts (a `dumps` for psycopg's Jsonb).
+
+    The common case costs one json.dumps and a scan of its output: NUL shows there as the
+    escape \\u0000 (a literal backslash-u0000 someone typed is a false hit: it only costs the
+    slow path) and a lone surrogate as itself. Only a value that has one, or that nests past
+    json's own recursion limit, is cleaned and dumped again."""
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    except RecursionError:
+        text = None
+    if text is None or "\\u0000" in text or (not text.isascii() and _SURROGATE.search(text)):
+        text = json.dumps(storable(value), default=str, ensure_ascii=False)
+    return text
+
+
 def storable_text(text: str | None) -> str | None:
     return None if text is None else _clean(text)
 
@@ -188,10 +218,10 @@ def _describe(char: str) -> str:
 
 def unstorable(value: Any) -> tuple[str, str] | None:
     """(path, problem) of the first string or key that cannot be stored, or nesting too deep."""
-    stack: list[tuple[Any, _Path | None, int]] = [(value, None, 0)]
+    stack: list[tuple[Any, _Path, int]] = [(value, None, 0)]
     while stack:
         item, path, depth = stack.pop()
-        where = path.render(keep=10) if path is not None else ""
+        where = _render(path, keep=10)
         if depth > MAX_DEPTH:
             return where, f"nested deeper than {MAX_DEPTH} levels"
         if isinstance(item, str):
@@ -203,7 +233,7 @@ def unstorable(value: Any) -> tuple[str, str] | None:
                 bad = _UNSTORABLE.search(str(key))
                 if bad:
                     return where or "(top)", f"has a key containing {_describe(bad.group())}"
-                stack.append((child, _child(path, key), depth + 1))
+                stack.append((child, (path, f".{key}"), depth + 1))
         elif isinstance(item, list | tuple):
-            stack.extend((c, _child(path, i), depth + 1) for i, c in enumerate(item))
+            stack.extend((c, (path, f"[{i}]"), depth + 1) for i, c in enumerate(item))
     return None
