@@ -1,4 +1,4 @@
-"""`mca trigger`, `mca agent --workers N`, `mca explain DECISION_ID`.
+"""`mca trigger`, `mca agent --workers N`, `mca explain DECISION_ID`, `mca triggers check [FILE]`.
 
 Only typer and the standard library load with the CLI; the runtime loads inside commands.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
@@ -15,10 +16,14 @@ if TYPE_CHECKING:
     from agent.records import DecisionRecord
 
 
+triggers_app = typer.Typer(help="The triggers file (rules and opportunity queries).", no_args_is_help=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(trigger)
     app.command()(agent)
     app.command()(explain)
+    app.add_typer(triggers_app, name="triggers")
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -141,3 +146,28 @@ def explain(
     if found is None:
         raise DecisionNotFound(f"no decision {decision_id!r} in the ops store")
     typer.echo(json.dumps(found, indent=2, default=str) if as_json else story(found))
+
+
+@triggers_app.command("check")
+def triggers_check(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="The triggers file (default: MCA_TRIGGERS_FILE).", show_default=False),
+    ] = None,
+) -> None:
+    """Check a triggers file as the trigger service would load it: OK, or every problem and exit 1."""
+    from agent.errors import TriggerConfigError
+    from agent.trigger_config import load_triggers
+    from mca.cli import settings_of
+
+    settings = settings_of(ctx)
+    path = file or settings.triggers_file
+    try:
+        loaded = load_triggers(
+            path, queries_dir=settings.sql_dir / "triggers", prompts_dir=settings.prompts_dir
+        )
+    except TriggerConfigError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"OK {path}: {len(loaded.rules)} rules, {len(loaded.opportunities)} opportunities")

@@ -1,8 +1,10 @@
 """Rule conditions: ``"<path> <op> <literal>"`` parsed once when the triggers file loads.
 
-Paths start with ``event.`` (the triggering event, ``event.properties.x`` included),
-``stats.`` (the user's live ``user_stats`` row) or ``user.days_away`` (days since the user's
-previous event). A condition over a missing value is false: a rule never fires on absent data.
+Paths start with ``event.`` (the triggering event, ``event.properties.x`` included, and
+``event.age``, seconds since it happened), ``stats.`` (the user's live ``user_stats`` row) or
+``user.days_away`` (days since the user's previous event). Which fields exist and what kind
+of value each holds is checked against the state schema when the file loads
+(``agent.facts``). A condition over a missing value is false: a rule never fires on absent data.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +30,20 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "in": lambda a, b: a in b,
 }
 ROOTS = ("event", "stats", "user")
-USER_FACTS = ("days_away",)
+
+
+def as_time(value: Any) -> datetime | None:
+    """An aware datetime from a datetime, a date (midnight UTC) or an ISO string; else None."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            return as_time(datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,7 @@ class Condition:
     path: tuple[str, ...]
     op: str
     literal: Any
+    kind: str = "any"  # set by agent.facts.typed: how the value is read before comparing
 
     @property
     def root(self) -> str:
@@ -51,6 +68,10 @@ class Condition:
             return False
         if isinstance(value, Decimal):
             value = float(value)
+        if self.kind == "time":
+            value = as_time(value)
+            if value is None:
+                return False
         try:
             return bool(_OPS[self.op](value, self.literal))
         except TypeError:
@@ -67,8 +88,6 @@ def parse_condition(text: str) -> Condition:
     path = tuple(match.group(1).split("."))
     if path[0] not in ROOTS or len(path) < 2:
         raise ValueError(f"condition {text!r}: path must start with one of {', '.join(ROOTS)}")
-    if path[0] == "user" and (len(path) != 2 or path[1] not in USER_FACTS):
-        raise ValueError(f"condition {text!r}: user facts are {', '.join(USER_FACTS)}")
     try:
         literal = yaml.safe_load(match.group(3))
     except yaml.YAMLError:

@@ -1,8 +1,9 @@
 """The reasoning loop: model → tool calls over MCP → results back → … → a final answer.
 
 Limits are data (`Limits`): model calls, tool calls, tokens and the job's deadline. A tool
-error (a guard denial, bad arguments) goes back to the model as the tool's answer so it can
-choose another asset, another channel, or nothing. Every message and tool call becomes a
+error (a guard denial, bad arguments, an argument PostgreSQL could not store such as a NUL)
+goes back to the model as the tool's answer so it can choose another asset, another channel,
+or nothing. Every message and tool call becomes a
 `Step` of the decision record.
 """
 
@@ -19,6 +20,7 @@ from agent.clock import Clock
 from agent.errors import ModelTimeout
 from agent.model import SIDE_EFFECT_TOOLS, Brief, ChatModel, Message, ModelRequest, ToolCall, ToolSpec
 from agent.toolbox import Toolbox
+from mca.untrusted import unstorable
 
 ACCEPTED = frozenset({"allowed", "deferred", "held", "shadow"})
 
@@ -136,6 +138,19 @@ async def _run_call(call: ToolCall, toolbox: Toolbox, brief: Brief, t: Transcrip
         step.verdict, step.reason_code = "error", "invalid_arguments"
         step.result = {"status": "error", "reason": "invalid_arguments", "message": call.error}
         step.arguments = {"_raw": call.raw_arguments}
+        return json.dumps(step.result)
+    unstorable_at = unstorable(call.arguments)
+    if unstorable_at is not None:
+        # Refused before any tool sees it: the tool server would fail to record the call, and
+        # the model can resend the argument without the character.
+        field_name, problem = unstorable_at
+        step.verdict, step.reason_code = "error", "invalid_arguments"
+        step.result = {
+            "status": "error",
+            "reason": "invalid_arguments",
+            "field": field_name,
+            "message": f"argument {field_name!r} {problem}; send it again without that",
+        }
         return json.dumps(step.result)
     target = call.arguments.get("user_id")
     if target is not None and str(target) != brief.user_id:

@@ -96,6 +96,8 @@ def parse_arguments(raw: str | dict[str, Any] | None) -> tuple[dict[str, Any], s
         value = json.loads(raw)
     except json.JSONDecodeError as err:
         return {}, f"arguments are not valid JSON ({err.msg} at position {err.pos})"
+    except RecursionError:
+        return {}, "arguments are nested too deeply"
     if not isinstance(value, dict):
         return {}, "arguments must be a JSON object"
     return value, None

@@ -7,7 +7,6 @@ under the same decision id (steps are keyed by attempt).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from agent.loop import Transcript
+from mca.untrusted import storable_json, storable_text
 
 UPSERT_DECISION = """
 INSERT INTO decisions (decision_id, job_id, trigger_name, user_id, attempt, goal, allowed_tools,
@@ -72,39 +72,35 @@ class DecisionRecord:
     latency_ms: float
 
 
-async def save(conn: psycopg.AsyncConnection[Any], record: DecisionRecord) -> None:
-    """Write the record; the caller owns the transaction (the worker commits it together with
-    the job's completion, so a decision is never recorded without its job being finished)."""
+def _decision_row(record: DecisionRecord) -> dict[str, Any]:
     t = record.transcript
-    await conn.execute(
-        UPSERT_DECISION,
-        {
-            "decision_id": record.decision_id,
-            "job_id": record.job_id,
-            "trigger_name": record.trigger_name,
-            "user_id": record.user_id,
-            "attempt": record.attempt,
-            "goal": record.goal,
-            "allowed_tools": list(record.allowed_tools),
-            "trigger_event": Jsonb(record.trigger_event),
-            "context": Jsonb(record.context) if record.context is not None else None,
-            "brain": record.brain,
-            "model": record.model,
-            "prompt_version": record.prompt_version,
-            "outcome": t.outcome,
-            "rationale": t.rationale,
-            "model_calls": t.model_calls,
-            "tool_calls": t.tool_calls,
-            "tokens_in": t.tokens_in,
-            "tokens_out": t.tokens_out,
-            "latency_ms": record.latency_ms,
-            "started_at": record.started_at,
-            "finished_at": record.finished_at,
-        },
-    )
-    # A record is written once per attempt (attempts are numbered by the claim), so there are
-    # never earlier steps of this attempt to replace.
-    steps = [
+    return {
+        "decision_id": record.decision_id,
+        "job_id": record.job_id,
+        "trigger_name": record.trigger_name,
+        "user_id": record.user_id,
+        "attempt": record.attempt,
+        "goal": record.goal,
+        "allowed_tools": list(record.allowed_tools),
+        "trigger_event": record.trigger_event,
+        "context": record.context,
+        "brain": record.brain,
+        "model": record.model,
+        "prompt_version": record.prompt_version,
+        "outcome": t.outcome,
+        "rationale": t.rationale,
+        "model_calls": t.model_calls,
+        "tool_calls": t.tool_calls,
+        "tokens_in": t.tokens_in,
+        "tokens_out": t.tokens_out,
+        "latency_ms": record.latency_ms,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+    }
+
+
+def _step_rows(t: Transcript) -> list[dict[str, Any]]:
+    return [
         {
             "step_no": n,
             "kind": s.kind,
@@ -121,14 +117,25 @@ async def save(conn: psycopg.AsyncConnection[Any], record: DecisionRecord) -> No
         }
         for n, s in enumerate(t.steps, start=1)
     ]
+
+
+async def save(conn: psycopg.AsyncConnection[Any], record: DecisionRecord) -> None:
+    """Write the record; the caller owns the transaction (the worker commits it together with
+    the job's completion, so a decision is never recorded without its job being finished).
+
+    Everything is made storable first: a model that wrote a NUL or a lone surrogate (which
+    PostgreSQL text and jsonb refuse) must not erase the decision, so those characters are
+    replaced (U+FFFD) in the record, never in what was sent."""
+    row = {k: storable_text(v) if isinstance(v, str) else v for k, v in _decision_row(record).items()}
+    row["trigger_event"] = Jsonb(row["trigger_event"], dumps=storable_json)
+    row["context"] = Jsonb(row["context"], dumps=storable_json) if row["context"] is not None else None
+    await conn.execute(UPSERT_DECISION, row)
+    # A record is written once per attempt (attempts are numbered by the claim), so there are
+    # never earlier steps of this attempt to replace.
+    steps = Jsonb(_step_rows(record.transcript), dumps=storable_json)
     await conn.execute(
-        INSERT_STEPS,
-        {"decision_id": record.decision_id, "attempt": record.attempt, "steps": Jsonb(steps, dumps=_dumps)},
+        INSERT_STEPS, {"decision_id": record.decision_id, "attempt": record.attempt, "steps": steps}
     )
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

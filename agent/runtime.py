@@ -189,7 +189,9 @@ async def run_trigger_service(
 async def trigger_service(
     settings: Settings, stores: Stores, *, clock: Clock | None = None, start: Start = "latest"
 ) -> AsyncIterator[TriggerService]:
-    triggers = TriggerFile(settings.triggers_file, queries_dir=settings.sql_dir / "triggers")
+    triggers = TriggerFile(
+        settings.triggers_file, queries_dir=settings.sql_dir / "triggers", prompts_dir=settings.prompts_dir
+    )
     # The stream gets its own connection: a RisingWave subscription cursor lives in its
     # session, and rule facts and opportunity queries should not run between its FETCHes.
     stream = await connect_async(stores.state_url, autocommit=True)

@@ -2,16 +2,20 @@
 
 Loaded into frozen objects once per change: the file is re-read when its modification time
 changes, and an invalid edit is refused with the rule and field named while the previous
-rules stay in force.
+rules stay in force. Beyond the file's shape, every condition's path and literal are checked
+against the state schema (``agent.facts``) and every goal against its prompt file, so a typo
+is an error at load time (and in ``mca triggers check``), not a rule that never fires.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -19,9 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agent.conditions import Condition, parse_condition
 from agent.durations import parse_duration
 from agent.errors import TriggerConfigError
+from agent.facts import FactSchema, fact_schema, typed
+from mca.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T", bound=BaseModel)
+DEFAULT_PROMPTS = PROJECT_ROOT / "prompts"
 KNOWN_TOOLS = frozenset(
     {"search_assets", "get_user_context", "send_coupon", "send_sms", "update_crm", "award_points"}
 )
@@ -33,9 +41,12 @@ class _Defaults(BaseModel):
     user_cooldown: timedelta = timedelta(minutes=2)
     max_attempts: int = Field(default=3, ge=1, le=20)
     deadline: timedelta = timedelta(minutes=2)
+    # Live rules ignore events older than this (a backfill, a replay, a device offline for a
+    # month): "just bought" must mean just, and an old event must not spend the cooldown.
+    max_event_age: timedelta = timedelta(hours=1)
     tools: list[str] = Field(default_factory=lambda: ["search_assets", "get_user_context", "send_coupon"])
 
-    _durations = field_validator("cooldown", "user_cooldown", "deadline", mode="before")(
+    _durations = field_validator("cooldown", "user_cooldown", "deadline", "max_event_age", mode="before")(
         lambda v: parse_duration(v)
     )
 
@@ -67,6 +78,9 @@ class _Trigger(BaseModel):
 class _Rule(_Trigger):
     event: str = Field(min_length=1)  # not `on`: YAML 1.1 reads a bare `on` key as true
     when: list[str] = Field(default_factory=list)
+    max_event_age: timedelta | None = None
+
+    _age = field_validator("max_event_age", mode="before")(lambda v: None if v is None else parse_duration(v))
 
 
 class _Opportunity(_Trigger):
@@ -80,8 +94,9 @@ class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = 1
     defaults: _Defaults = Field(default_factory=_Defaults)
-    rules: list[_Rule] = Field(default_factory=list)
-    opportunities: list[_Opportunity] = Field(default_factory=list)
+    # Items are validated one by one (`_items`), so one bad rule does not hide another's problems.
+    rules: list[Any] = Field(default_factory=list)
+    opportunities: list[Any] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,7 @@ class TriggerSpec:
 class Rule(TriggerSpec):
     event_type: str
     conditions: tuple[Condition, ...]
+    max_event_age: timedelta
 
     def needs(self, root: str) -> bool:
         return any(c.root == root for c in self.conditions)
@@ -126,18 +142,11 @@ class TriggerSet:
         return None
 
 
-def _location(err: dict[str, Any], raw: dict[str, Any]) -> str:
-    loc = list(err["loc"])
-    where = ".".join(str(p) for p in loc)
-    if len(loc) >= 2 and loc[0] in ("rules", "opportunities") and isinstance(loc[1], int):
-        items = raw.get(loc[0]) or []
-        if loc[1] < len(items) and isinstance(items[loc[1]], dict) and items[loc[1]].get("name"):
-            rest = ".".join(str(p) for p in loc[2:])
-            where = f"{loc[0]}[{items[loc[1]]['name']}]" + (f".{rest}" if rest else "")
-    return where
+def _where(err: Mapping[str, Any], prefix: str = "") -> str:
+    return ".".join([prefix, *(str(p) for p in err["loc"])]).strip(".") if prefix or err["loc"] else ""
 
 
-def parse_triggers(text: str, *, queries_dir: Path, source: str = "triggers.yaml") -> TriggerSet:
+def _read(text: str, source: str) -> _File:
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
@@ -147,17 +156,56 @@ def parse_triggers(text: str, *, queries_dir: Path, source: str = "triggers.yaml
     if not isinstance(raw, dict):
         raise TriggerConfigError(f"{source}: expected a mapping with rules/opportunities")
     try:
-        parsed = _File.model_validate(raw)
+        return _File.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        raise TriggerConfigError(f"{source}: {_location(dict(first), raw)}: {first['msg']}") from None
-    d = parsed.defaults
-    names: set[str] = set()
+        problems = [f"{source}: {_where(e)}: {e['msg']}" for e in err.errors()]
+        raise TriggerConfigError("\n".join(problems)) from None
 
-    def common(t: _Trigger, kind: str) -> dict[str, Any]:
-        if t.name in names:
-            raise TriggerConfigError(f"{source}: {kind}[{t.name}]: the name is used twice")
-        names.add(t.name)
+
+def _items(model: type[_T], kind: str, items: list[Any], problems: list[str]) -> list[_T]:
+    """The items that have the right shape; the others' problems, placed by name (or index)."""
+    valid: list[_T] = []
+    for index, item in enumerate(items):
+        name = item.get("name") if isinstance(item, dict) else None
+        place = f"{kind}[{name if isinstance(name, str) and name else index}]"
+        try:
+            valid.append(model.model_validate(item))
+        except ValidationError as err:
+            problems.extend(f"{_where(e, place)}: {e['msg']}" for e in err.errors())
+    return valid
+
+
+def known_goals(prompts_dir: Path) -> frozenset[str]:
+    """Goals with a prompt file: ``prompts/goals/<goal>.md``."""
+    return frozenset(p.stem for p in (prompts_dir / "goals").glob("*.md"))
+
+
+class _Builder:
+    """Turns the validated file into triggers, collecting every problem with its place."""
+
+    def __init__(
+        self, defaults: _Defaults, *, queries_dir: Path, prompts_dir: Path, schema: FactSchema
+    ) -> None:
+        self.defaults = defaults
+        self.queries_dir = queries_dir
+        self.prompts_dir = prompts_dir
+        self.goals = known_goals(prompts_dir)
+        self.schema = schema
+        self.names: set[str] = set()
+        self.problems: list[str] = []
+
+    def common(self, t: _Trigger, where: str) -> dict[str, Any]:
+        d = self.defaults
+        if t.name in self.names:
+            self.problems.append(f"{where}: the name is used twice")
+        self.names.add(t.name)
+        if t.goal not in self.goals:
+            close = difflib.get_close_matches(t.goal, self.goals, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            self.problems.append(
+                f"{where}.goal: no prompt file {self.prompts_dir / 'goals' / (t.goal + '.md')} "
+                f"({hint}goals: {', '.join(sorted(self.goals))})"
+            )
         return {
             "name": t.name,
             "goal": t.goal,
@@ -168,21 +216,56 @@ def parse_triggers(text: str, *, queries_dir: Path, source: str = "triggers.yaml
             "deadline": t.deadline or d.deadline,
         }
 
-    rules: list[Rule] = []
-    for r in parsed.rules:
-        try:
-            conditions = tuple(parse_condition(c) for c in r.when)
-        except ValueError as err:
-            raise TriggerConfigError(f"{source}: rules[{r.name}].when: {err}") from None
-        rules.append(Rule(**common(r, "rules"), event_type=r.event, conditions=conditions))
-    opportunities: list[Opportunity] = []
-    for o in parsed.opportunities:
-        path = queries_dir / o.query
+    def rule(self, r: _Rule) -> Rule:
+        where = f"rules[{r.name}]"
+        common = self.common(r, where)
+        conditions: list[Condition] = []
+        for text in r.when:
+            try:
+                conditions.append(typed(parse_condition(text), self.schema))
+            except ValueError as err:
+                self.problems.append(f"{where}.when: {err}")
+        age = r.max_event_age if r.max_event_age is not None else self.defaults.max_event_age
+        return Rule(**common, event_type=r.event, conditions=tuple(conditions), max_event_age=age)
+
+    def opportunity(self, o: _Opportunity) -> Opportunity | None:
+        where = f"opportunities[{o.name}]"
+        common = self.common(o, where)
+        path = self.queries_dir / o.query
         if not path.is_file():
-            raise TriggerConfigError(f"{source}: opportunities[{o.name}].query: no file {path}")
-        opportunities.append(
-            Opportunity(**common(o, "opportunities"), query_file=path, sql=path.read_text(), every=o.every)
+            self.problems.append(f"{where}.query: no file {path}")
+            return None
+        return Opportunity(**common, query_file=path, sql=path.read_text(), every=o.every)
+
+
+def parse_triggers(
+    text: str,
+    *,
+    queries_dir: Path,
+    prompts_dir: Path = DEFAULT_PROMPTS,
+    state_dir: Path | None = None,
+    source: str = "triggers.yaml",
+) -> TriggerSet:
+    """The triggers in `text`, or TriggerConfigError listing every problem, one a line, each
+    naming the rule and field. Fact paths are checked against the state schema (by default
+    ``sql/state`` beside `queries_dir`), goals against the prompt files."""
+    parsed = _read(text, source)
+    try:
+        schema = fact_schema(state_dir or queries_dir.parent / "state")
+    except ValueError as err:
+        raise TriggerConfigError(f"{source}: {err}") from None
+    build = _Builder(parsed.defaults, queries_dir=queries_dir, prompts_dir=prompts_dir, schema=schema)
+    rules = [build.rule(r) for r in _items(_Rule, "rules", parsed.rules, build.problems)]
+    opportunities = [
+        o
+        for o in (
+            build.opportunity(o)
+            for o in _items(_Opportunity, "opportunities", parsed.opportunities, build.problems)
         )
+        if o is not None
+    ]
+    if build.problems:
+        raise TriggerConfigError("\n".join(f"{source}: {p}" for p in build.problems))
     by_event: dict[str, list[Rule]] = {}
     for rule in rules:
         by_event.setdefault(rule.event_type, []).append(rule)
@@ -193,22 +276,23 @@ def parse_triggers(text: str, *, queries_dir: Path, source: str = "triggers.yaml
     )
 
 
-def load_triggers(path: Path, *, queries_dir: Path) -> TriggerSet:
+def load_triggers(path: Path, *, queries_dir: Path, prompts_dir: Path = DEFAULT_PROMPTS) -> TriggerSet:
     try:
         text = path.read_text()
     except OSError as err:
         raise TriggerConfigError(f"cannot read triggers file {path}: {err.strerror}") from None
-    return parse_triggers(text, queries_dir=queries_dir, source=str(path))
+    return parse_triggers(text, queries_dir=queries_dir, prompts_dir=prompts_dir, source=str(path))
 
 
 class TriggerFile:
     """The triggers file, re-read when it changes; a bad edit keeps the last good rules."""
 
-    def __init__(self, path: Path, *, queries_dir: Path) -> None:
+    def __init__(self, path: Path, *, queries_dir: Path, prompts_dir: Path = DEFAULT_PROMPTS) -> None:
         self.path = path
         self.queries_dir = queries_dir
+        self.prompts_dir = prompts_dir
         self._stamp = self._mtime()
-        self.current = load_triggers(path, queries_dir=queries_dir)
+        self.current = load_triggers(path, queries_dir=queries_dir, prompts_dir=prompts_dir)
         self.last_error: str | None = None
 
     def _mtime(self) -> int | None:
@@ -223,7 +307,9 @@ class TriggerFile:
             return self.current
         self._stamp = stamp
         try:
-            self.current = load_triggers(self.path, queries_dir=self.queries_dir)
+            self.current = load_triggers(
+                self.path, queries_dir=self.queries_dir, prompts_dir=self.prompts_dir
+            )
             self.last_error = None
             log.info("triggers reloaded from %s", self.path)
         except TriggerConfigError as err:

@@ -21,6 +21,8 @@ from agent.clock import Clock, system_clock
 from agent.queue import NewJob, enqueue
 from agent.sources import Start, StreamSource, dedupe
 from agent.trigger_config import Opportunity, Rule, TriggerFile, TriggerSpec
+from mca.backfill import is_backfill
+from mca.untrusted import typed_facts
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ INSERT INTO trigger_schedule (query_name, last_run_at, last_jobs) VALUES (%s, %s
 ON CONFLICT (query_name) DO UPDATE SET last_run_at = EXCLUDED.last_run_at, last_jobs = EXCLUDED.last_jobs
 """
 NOTIFY = "SELECT pg_notify('mca_agent_jobs', '')"
+TIME_ZONES = "SELECT name FROM pg_timezone_names"
+ID_FIELDS = ("event_id", "user_id", "type")
 
 
 @dataclass
@@ -63,6 +67,30 @@ class StepReport:
     matches: int = 0
     jobs: list[str] = field(default_factory=list)
     cooled: int = 0
+    too_old: int = 0  # (event, rule) pairs skipped: the event was older than the rule's max_event_age
+    backfill: int = 0  # events marked backfill at ingest: never matched
+
+
+def job_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """What a job keeps of its triggering event: ids, typed columns and the properties that are
+    facts (numbers, flags, tokens). Free text stays in the state store; the worker reads it
+    with the context, where the prompt fences it."""
+    ids = {k: event[k] for k in ID_FIELDS if k in event}  # identifiers, checked at ingest
+    typed = typed_facts({k: v for k, v in event.items() if k not in ID_FIELDS and k != "properties"})
+    return {**ids, **typed, "properties": typed_facts(event.get("properties") or {})}
+
+
+async def known_time_zones(state: psycopg.AsyncConnection[Any]) -> list[str]:
+    """The zone names the state store accepts, lower case: opportunity queries bind them as
+    %(zones)s so one customer's unknown zone cannot fail a query for everyone."""
+    try:
+        cur = await state.execute(TIME_ZONES)
+        return sorted({str(r["name"]).lower() for r in await cur.fetchall()})
+    except psycopg.Error:
+        # RisingWave has no pg_timezone_names; it resolves the IANA names Python ships.
+        import zoneinfo
+
+        return sorted(z.lower() for z in zoneinfo.available_timezones())
 
 
 def _plain(value: Any) -> Any:
@@ -94,6 +122,7 @@ class TriggerService:
         self.clock = clock
         self.start = start
         self.batch_size = batch_size
+        self._zones: list[str] | None = None
 
     # -- live rules ------------------------------------------------------------------------
 
@@ -115,16 +144,32 @@ class TriggerService:
             facts["user"] = {"days_away": (ts - prev).total_seconds() / 86400 if prev else None}
         return facts
 
-    async def match_events(self, events: list[dict[str, Any]]) -> list[Match]:
+    async def match_events(
+        self, events: list[dict[str, Any]], now: datetime, report: StepReport | None = None
+    ) -> list[Match]:
+        """The rules each event satisfies. A backfilled event satisfies none, and a rule skips
+        an event older than its max_event_age before any cooldown is looked at."""
         rules = self.triggers.refresh().by_event
+        report = report if report is not None else StepReport()
         matches: list[Match] = []
         cache: dict[str, Any] = {}
         for event in events:
-            for rule in rules.get(event["type"], ()):
-                facts = await self._facts(rule, event, cache)
+            if is_backfill(event.get("properties")):
+                report.backfill += 1
+                continue
+            candidates = rules.get(event["type"], ())
+            if not candidates:
+                continue
+            age = now - datetime.fromisoformat(event["ts"])
+            aged = {**event, "age": age.total_seconds()}
+            for rule in candidates:
+                if age > rule.max_event_age:
+                    report.too_old += 1
+                    continue
+                facts = await self._facts(rule, aged, cache)
                 if all(c.holds(facts) for c in rule.conditions):
                     key = f"{rule.name}:{event['user_id']}:{event['event_id']}"
-                    matches.append(Match(rule, event["user_id"], key, event))
+                    matches.append(Match(rule, event["user_id"], key, job_payload(event)))
         return matches
 
     async def _admit(self, match: Match, now: datetime, report: StepReport) -> None:
@@ -167,9 +212,9 @@ class TriggerService:
         report.events = len(events)
         if not events and stored is not None and after == position:
             return report
-        matches = await self.match_events(events)
-        report.matches = len(matches)
         now = self.clock()
+        matches = await self.match_events(events, now, report)
+        report.matches = len(matches)
         async with self.ops.transaction():
             cur = await self.ops.execute(GET_POSITION, (self.source.name,))
             row = await cur.fetchone()
@@ -197,7 +242,10 @@ class TriggerService:
 
     async def run_opportunity(self, opportunity: Opportunity, now: datetime) -> StepReport:
         report = StepReport()
-        cur = await self.state.execute(opportunity.sql, {"now": now})  # type: ignore[arg-type]
+        if self._zones is None:
+            self._zones = await known_time_zones(self.state)
+        params = {"now": now, "zones": self._zones}
+        cur = await self.state.execute(opportunity.sql, params)  # type: ignore[arg-type]
         rows = await cur.fetchall()
         report.matches = len(rows)
         async with self.ops.transaction():
@@ -207,7 +255,7 @@ class TriggerService:
                     "opportunity": opportunity.name,
                     "user_id": row["user_id"],
                     "at": now.isoformat(),
-                    "facts": {k: _plain(v) for k, v in dict(row.get("facts") or {}).items()},
+                    "facts": typed_facts({k: _plain(v) for k, v in dict(row.get("facts") or {}).items()}),
                 }
                 await self._admit(Match(opportunity, row["user_id"], row["dedup_key"], event), now, report)
             await self.ops.execute(MARK_RUN, (opportunity.name, now, len(report.jobs)))

@@ -13,12 +13,13 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from ingest.auth import Authenticator
 from ingest.body import decode, media_type, read_capped
 from ingest.direct import open_direct
-from ingest.errors import IngestError, TransportUnavailable, Unauthorized
+from ingest.errors import FieldError, IngestError, TransportUnavailable, Unauthorized, ValidationFailed
 from ingest.formats import RequestMeta, to_rows
 from ingest.kafka_transport import KafkaTransport
 from ingest.openapi import REQUEST_BODY, RESPONSES
 from ingest.transport import Transport
 from mca.app import Extension
+from mca.backfill import BACKFILL_HEADER, backfill_requested, mark_backfill
 from mca.db import Stores, open_pool
 from mca.settings import Settings
 
@@ -56,17 +57,29 @@ async def ingest(request: Request) -> Response:
     headers = request.headers
     try:
         principal = state.auth.before_body(headers)
+        backfill = _backfill(request)
         kind = media_type(headers.get("content-type"))
         raw = await read_capped(request.stream(), headers.get("content-length"))
         if principal is None:
             principal = state.auth.check_request(headers, raw)
         doc = decode(raw, kind)
         meta = RequestMeta(received_at=datetime.now(UTC), webhook_id=principal.webhook_id)
-        receipt = await state.transport.write(to_rows(kind, doc, meta))
+        rows = to_rows(kind, doc, meta)
+        if backfill:
+            mark_backfill(rows)
+        receipt = await state.transport.write(rows)
     except IngestError as err:
         return error_response(err)
     body = {"accepted": receipt.accepted, "duplicates": receipt.duplicates, "event_ids": receipt.event_ids}
     return Response(orjson.dumps(body), status_code=202, media_type="application/json")
+
+
+def _backfill(request: Request) -> bool:
+    """A batch marked backfill (history, replays) is stored but never triggers the agent."""
+    try:
+        return backfill_requested(request.query_params.get("backfill"), request.headers.get(BACKFILL_HEADER))
+    except ValueError as err:
+        raise ValidationFailed([FieldError("backfill", str(err))]) from None
 
 
 async def build_transport(settings: Settings, app: FastAPI) -> Transport:

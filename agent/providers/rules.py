@@ -81,7 +81,17 @@ class Situation:
         consent = profile.get("consent") or {}
         event = brief.event or {}
         facts = event.get("facts") or {}
-        item_event = event if event.get("sku") or event.get("properties") else facts
+        # A job keeps only typed facts of its event; the full event (product name included)
+        # is in the context the worker re-read, when it is among the recent ones.
+        stored = next(
+            (
+                e
+                for e in ctx.get("recent_events") or []
+                if event.get("event_id") and e.get("event_id") == event["event_id"]
+            ),
+            None,
+        )
+        item_event = stored or (event if event.get("sku") or event.get("properties") else facts)
         s = cls(
             name=str(profile.get("first_name") or "there"),
             tier=profile.get("tier"),

@@ -19,6 +19,8 @@ FROM (
     FROM events
     WHERE event_type = 'cart_add'
       AND ts > CAST(%(now)s AS timestamptz) - INTERVAL '1 day'
+      -- A cart from a backfill (marked at /ingest) is history, never a trigger.
+      AND coalesce(properties ->> '_backfill', '') <> 'true'
 ) AS c
 WHERE c.recency = 1
   AND c.ts <= CAST(%(now)s AS timestamptz) - INTERVAL '30 minutes'

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from typer.testing import CliRunner
 
 from mca.cli import app as cli_app
-from tests.agent.conftest import T0, add_events, event_row
+from tests.agent.conftest import add_events, event_row
 
 
 async def test_trigger_once_queues_jobs_then_nothing_more(aconn, settings) -> None:
-    await add_events(aconn, event_row("e1", "u1", "purchase", T0, value=250))
+    # `mca trigger` runs on the real clock: the purchase happens now, inside max_event_age.
+    await add_events(aconn, event_row("e1", "u1", "purchase", datetime.now(UTC), value=250))
     runner = CliRunner()
     first = await asyncio.to_thread(
         runner.invoke, cli_app, ["trigger", "--once", "--start", "earliest"], obj=settings
@@ -43,3 +45,28 @@ async def test_agent_status_prints_queue_counts_with_expired(aconn, settings) ->
     shown = await asyncio.to_thread(runner.invoke, cli_app, ["agent", "--status"], obj=settings)
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output) == {"queued": 0, "running": 0, "done": 0, "dead": 0, "expired": 1}
+
+def test_triggers_check_says_ok_or_lists_every_problem(tmp_path) -> None:
+    from mca.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    runner = CliRunner()
+    good = runner.invoke(cli_app, ["triggers", "check"], obj=settings)
+    assert good.exit_code == 0 and good.output.startswith("OK ") and "5 rules, 3 opportunities" in good.output
+    bad_file = tmp_path / "triggers.yaml"
+    bad_file.write_text(
+        "rules:\n"
+        "  - {name: churn, event: churn_scored, when: ['stats.churn_scor >= 0.8'], goal: retention}\n"
+        "  - {name: buy, event: purchase, when: ['event.value >= \"100\"'], goal: post_purchse}\n"
+    )
+    bad = runner.invoke(cli_app, ["triggers", "check", str(bad_file)], obj=settings)
+    assert bad.exit_code == 1 and "OK" not in bad.output
+    lines = bad.output.strip().splitlines()
+    assert [line.split(": ")[1] for line in lines] == [
+        "rules[churn].when",
+        "rules[buy].goal",
+        "rules[buy].when",
+    ]
+    assert "did you mean stats.churn_score?" in lines[0] and "did you mean post_purchase?" in lines[1]
+    missing = runner.invoke(cli_app, ["triggers", "check", str(tmp_path / "nope.yaml")], obj=settings)
+    assert missing.exit_code == 1 and "cannot read triggers file" in missing.output

@@ -132,3 +132,35 @@ async def test_user_without_context_is_a_nothing_decision(
     job: NewJob = new_job("u_ghost")
     decision = await decide(agent_settings, agent_stores, model, job, clock=frozen, embedder=embedder)
     assert decision["outcome"] == "nothing" and model.requests == []
+
+
+async def test_unstorable_characters_are_refused_at_the_tool_and_the_decision_is_still_recorded(
+    agent_settings, agent_stores, frozen, embedder
+) -> None:
+    """A NUL or a lone surrogate from the model: PostgreSQL text and jsonb cannot hold either."""
+    model = ScriptedModel(
+        [
+            [call("send_sms", user_id="u_ana", text="Hi\x00 Ana", reason="nudge")],
+            [call("update_crm", user_id="u_ana", fields={"agent_note": "ok", "nested": {"x": "a\ud800b"}},
+                  reason="note")],
+            "Done\x00, sorry.",
+        ]
+    )  # fmt: skip
+    decision = await decide(agent_settings, agent_stores, model, new_job(), clock=frozen, embedder=embedder)
+    sms, crm = tool_steps(decision)
+    assert sms["verdict"] == "error" and sms["reason_code"] == "invalid_arguments"
+    assert sms["result"]["field"] == "text" and "U+0000 (NUL)" in sms["result"]["message"]
+    assert crm["result"]["field"] == "fields.nested.x" and "surrogate" in crm["result"]["message"]
+    # The model read the refusal naming the argument, as the tool's answer.
+    answer = json.loads(next(m for m in model.requests[-1].messages if m["role"] == "tool")["content"])
+    assert answer["field"] == "text" and answer["reason"] == "invalid_arguments"
+    # Recorded whole, the unstorable characters replaced in the record only.
+    assert sms["arguments"]["text"] == "Hi\ufffd Ana"
+    assert crm["arguments"]["fields"]["nested"]["x"] == "a\ufffdb"
+    assert decision["rationale"] == "Done\ufffd, sorry." and decision["outcome"] == "nothing"
+    assert decision["tool_calls"] == 0
+    assert scalar(agent_stores.ops_url, "SELECT count(*) FROM tool_calls") == 0
+    assert scalar(agent_stores.ops_url, "SELECT count(*) FROM outbox") == 0
+    job_status = scalar(agent_stores.ops_url, "SELECT status FROM agent_jobs WHERE decision_id = %s",
+                        decision["decision_id"])  # fmt: skip
+    assert job_status == "done"

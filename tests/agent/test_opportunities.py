@@ -107,3 +107,21 @@ async def test_queries_run_on_their_schedule(aconn, ops_conn, clock) -> None:
     assert await svc.due_opportunities(clock()) == []
     clock.advance(seconds=31)
     assert [o.name for o in await svc.due_opportunities(clock())] == ["cart_abandoned"]
+
+
+async def test_one_unknown_time_zone_does_not_fail_the_query_for_everyone(aconn, ops_conn, clock) -> None:
+    ts = T0 - timedelta(days=100)
+    people = {"u_mars": ("1990-03-10", "Mars/Olympus_Mons"), "u_paris": ("1991-03-10", "Europe/Paris"),
+              "u_lower": ("1992-03-11", "pacific/auckland")}  # fmt: skip
+    await add_events(
+        aconn,
+        *[event_row(f"z-{user}", user, "identify", ts, properties={"birthday": day, "timezone": zone})
+          for user, (day, zone) in people.items()],
+    )  # fmt: skip
+    svc = service(aconn, ops_conn, clock)
+    # 2026-03-10 12:00 UTC: the 10th in Paris and (for the unknown zone) in UTC, the 11th in Auckland.
+    report = await svc.run_opportunity(opportunity(svc, "birthday"), T0)
+    jobs = await jobs_for(ops_conn, "birthday")
+    assert [j["user_id"] for j in jobs] == ["u_lower", "u_mars", "u_paris"] and len(report.jobs) == 3
+    zones = {j["user_id"]: j["event"]["facts"]["timezone"] for j in jobs}
+    assert zones == {"u_mars": "UTC", "u_paris": "Europe/Paris", "u_lower": "pacific/auckland"}

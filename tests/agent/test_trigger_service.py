@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +82,10 @@ async def test_a_burst_makes_one_job_until_the_cooldown_passes(aconn, ops_conn, 
     report = await svc.step_stream()
     assert len(report.jobs) == 1 and report.cooled == 4
     clock.advance(minutes=30)
-    await add_events(aconn, event_row("b5", "u1", "purchase", T0, value=300))
+    await add_events(aconn, event_row("b5", "u1", "purchase", clock.now, value=300))
     assert (await svc.step_stream()).jobs == []
     clock.advance(minutes=31)
-    await add_events(aconn, event_row("b6", "u1", "purchase", T0, value=300))
+    await add_events(aconn, event_row("b6", "u1", "purchase", clock.now, value=300))
     assert len((await svc.step_stream()).jobs) == 1
     assert len(await jobs(ops_conn)) == 2
 
@@ -178,6 +178,24 @@ async def test_triggers_file_reload_and_bad_edit(tmp_path) -> None:
     assert watched.last_error is not None and "rules[big_purchase].when" in watched.last_error
 
 
+async def test_a_reload_with_a_wrong_path_kind_or_goal_is_refused(tmp_path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(RULES)
+    watched = TriggerFile(path, queries_dir=QUERIES_DIR)
+    edits = [
+        (RULES.replace("stats.purchases >= 2", "stats.purchaces >= 2"), "rules[loyal_session].when"),
+        (RULES.replace('"event.value >= 100"', "\"event.value >= 'lots'\""), "rules[big_purchase].when"),
+        (RULES.replace("goal: retention", "goal: retain"), "rules[churn_risk].goal"),
+    ]
+    for n, (text, named) in enumerate(edits, start=1):
+        path.write_text(text)
+        os.utime(path, ns=(1, n * 10**18))
+        assert len(watched.refresh().rules) == 4 and watched.current.rules[2].conditions[0].text.endswith(
+            ">= 2"
+        )
+        assert watched.last_error is not None and named in watched.last_error
+
+
 async def test_the_latest_start_skips_history(aconn, ops_conn, clock, rules_file) -> None:
     await add_events(aconn, event_row("h1", "u1", "purchase", T0, value=999))
     svc = service(aconn, ops_conn, clock, rules_file)
@@ -232,13 +250,14 @@ async def test_service_reconnects_after_its_connections_are_killed(aconn, settin
     stop = asyncio.Event()
     task = asyncio.create_task(run_trigger_service(settings, stores, stop, start="earliest", retry_s=0.1))
     try:
-        await add_events(aconn, event_row("k1", "u1", "purchase", T0, value=300))
+        # The real clock runs this service: the events happen now, inside max_event_age.
+        await add_events(aconn, event_row("k1", "u1", "purchase", datetime.now(UTC), value=300))
         await wait_for_jobs(1)
         await aconn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-        await add_events(aconn, event_row("k2", "u2", "purchase", T0, value=300))
+        await add_events(aconn, event_row("k2", "u2", "purchase", datetime.now(UTC), value=300))
         await wait_for_jobs(2)
     finally:
         stop.set()
