@@ -20,6 +20,7 @@ import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from mca.limits import MAX_ID_CHARS
 from mcp_tools.guard import CallContext
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ META_DECISION = "mca.decision_id"
 META_TRIGGER = "mca.trigger"
 META_SUBJECT = "mca.user_id"
 UNSPECIFIED_TRIGGER = "unspecified"
-MAX_META_CHARS = 200
+MAX_META_CHARS = MAX_ID_CHARS  # mca.user_id must hold any id ingest accepts
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
