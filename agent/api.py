@@ -26,8 +26,8 @@ def _pool(request: Request) -> Any:
 
 
 DecisionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9_.:-]+$")]
-# Any id ingest accepts (an e-mail, a name with spaces) must be listable here.
-UserIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
+# Any id ingest accepts (an e-mail, a name with spaces) must be listable here; ingest refuses NUL.
+UserIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[^\x00]+$")]
 
 
 @router.get("/decisions/{decision_id}", summary="One decision: trigger, context, every step, rationale.")
