@@ -58,7 +58,7 @@ def _api_checks(settings: Settings, stores: Any, decision_id: str) -> None:
     with TestClient(app) as client:
         refused = client.get(f"/decisions/{decision_id}")
         assert refused.status_code == 401 and refused.json()["detail"].startswith("missing credentials")
-        # The same credentials in the same forms as /ingest: Segment's Basic, and `*`.
+        # The same credentials in the same forms as /ingest (Segment's Basic here).
         basic = "Basic " + base64.b64encode(b"reader:").decode()
         assert client.get(f"/decisions/{decision_id}", headers={"authorization": basic}).status_code == 200
         assert (
