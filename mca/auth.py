@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from mca.errors import ConfigError, MCAError
-from mca.settings import Settings, mask_secret
+from mca.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class Forbidden(AuthError):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who sent a request: an API key (masked), an MCP caller, a webhook signer, or open mode."""
+    """Who sent a request: an API key (by fingerprint), an MCP caller, a webhook signer, or
+    open mode."""
 
     kind: str
     name: str
@@ -76,12 +78,17 @@ class Principal:
 OPEN = Principal("open", "open", frozenset())
 
 
+def fingerprint(key: str) -> str:
+    """How audit trails and logs name an API key without revealing any of it."""
+    return "key#" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
 def _grants(key: str, permissions: list[str]) -> frozenset[str]:
     granted: set[str] = set()
     for permission in permissions:
         if permission not in KEY_PERMISSIONS:
             raise ConfigError(
-                f"MCA_API_KEYS: key {mask_secret(key)} has unknown permission {permission!r}; "
+                f"MCA_API_KEYS: key {fingerprint(key)} has unknown permission {permission!r}; "
                 f"use {', '.join(KEY_PERMISSIONS)}"
             )
         granted |= {permission} | _IMPLIED.get(permission, frozenset())
@@ -112,7 +119,7 @@ class Authenticator:
     def __init__(self, settings: Settings) -> None:
         self._principals: dict[str, Principal] = {}
         for key, permissions in settings.api_keys.items():
-            self._principals[key] = Principal("api_key", f"key {mask_secret(key)}", _grants(key, permissions))
+            self._principals[key] = Principal("api_key", fingerprint(key), _grants(key, permissions))
         for token, caller in settings.mcp_tokens.items():
             known = self._principals.get(token)
             granted = (known.permissions if known else frozenset()) | {MCP}
@@ -128,9 +135,10 @@ class Authenticator:
                 found = principal
         return found
 
-    def authenticate(self, headers: Mapping[str, str], permission: str) -> Principal:
-        """The caller of a request that needs ``permission``, or Unauthorized / Forbidden."""
-        if self.open:
+    def authenticate(self, headers: Mapping[str, str], permission: str, *, always: bool = False) -> Principal:
+        """The caller of a request that needs ``permission``, or Unauthorized / Forbidden.
+        ``always``: the route is never open, not even in open mode (the switches)."""
+        if self.open and not always:
             return OPEN
         secret = credential(headers.get("authorization"))
         if secret is None:
@@ -153,13 +161,14 @@ def authenticator_of(request: Request) -> Authenticator:
     return auth
 
 
-def require(permission: str) -> Callable[[Request], Principal]:
-    """A FastAPI dependency: ``Depends(require("read"))`` refuses callers without it."""
+def require(permission: str, *, always: bool = False) -> Callable[[Request], Principal]:
+    """A FastAPI dependency: ``Depends(require("read"))`` refuses callers without it;
+    ``always=True`` refuses them in open mode too."""
     if permission not in KEY_PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
 
     def dependency(request: Request) -> Principal:
-        return authenticator_of(request).authenticate(request.headers, permission)
+        return authenticator_of(request).authenticate(request.headers, permission, always=always)
 
     return dependency
 

@@ -161,3 +161,33 @@ def test_open_mode_binds_loopback_only_and_says_so(tmp_path: Path, caplog: pytes
         assert bind_host("localhost", open_auth) == "localhost"
         assert bind_host("mca.example.com", open_auth) == LOOPBACK
     assert bind_host("0.0.0.0", closed) == "0.0.0.0"
+
+
+def test_a_route_that_is_never_open(tmp_path: Path) -> None:
+    """`require(..., always=True)` (the switches): refused in open mode, and names the key
+    by fingerprint only."""
+    from fastapi import APIRouter, Depends
+    from fastapi.testclient import TestClient
+
+    from mca.app import Extension
+    from mca.auth import Principal, fingerprint, require
+
+    router = APIRouter()
+
+    @router.get("/flip")
+    def flip(who: Principal = Depends(require("admin", always=True))) -> dict[str, str]:  # noqa: B008
+        return {"by": who.name}
+
+    url = "postgresql://unused@127.0.0.1:1/none"
+    stores = Stores(url, url)
+    for keys, headers, status in (
+        ({}, {}, 401),
+        ({}, {"authorization": "Bearer anything"}, 401),
+        ({"k-admin": ["admin"], "k-read": ["read"]}, {"authorization": "Bearer k-read"}, 403),
+        ({"k-admin": ["admin"], "k-read": ["read"]}, {"authorization": "Bearer k-admin"}, 200),
+    ):
+        settings = Settings(state_url=url, ops_url=url, data_dir=tmp_path, api_keys=keys)
+        app = create_app(settings, stores, [Extension(name="t", routers=[router])])
+        got = TestClient(app).get("/flip", headers=headers)
+        assert got.status_code == status, (keys, headers, got.text)
+    assert got.json() == {"by": fingerprint("k-admin")} and "k-admin" not in got.text
