@@ -104,6 +104,12 @@ def decode(raw: bytes, content_type: str, max_depth: int = DEFAULT_MAX_DEPTH) ->
     except orjson.JSONDecodeError as err:
         raise ValidationFailed([FieldError("body", f"not valid JSON: {err}")]) from None
     events, prefix = _events_of(doc, content_type)
+    # Shape before size: measuring an event serialises it, which too deep a one cannot survive.
+    nul = _NUL_ESCAPE in raw
+    if nul or not within_depth(doc, max_depth):  # the cheap check first; paths only when needed
+        errors = shape_errors(_roots(doc, events, prefix), max_depth, nul=nul)
+        if errors:
+            raise ValidationFailed(errors)
     if events is None:
         if len(raw) > MAX_EVENT_BYTES:
             raise PayloadTooLarge(
@@ -116,11 +122,6 @@ def decode(raw: bytes, content_type: str, max_depth: int = DEFAULT_MAX_DEPTH) ->
                 raise PayloadTooLarge(
                     f"{prefix}[{i}] is {size} bytes, over the {MAX_EVENT_BYTES}-byte limit per event"
                 )
-    nul = _NUL_ESCAPE in raw
-    if nul or not within_depth(doc, max_depth):  # the cheap check first; paths only when needed
-        errors = shape_errors(_roots(doc, events, prefix), max_depth, nul=nul)
-        if errors:
-            raise ValidationFailed(errors)
     return doc
 
 

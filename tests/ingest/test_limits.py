@@ -51,8 +51,9 @@ async def test_depth_is_bounded_at_parse_time_naming_the_path(
     long_keys = await client.post("/ingest", json=track(nested(40, key="k" * 30), 1))
     path = long_keys.json()["errors"][0]["path"]
     assert path.startswith("properties.kkk") and path.endswith("…." + "k" * 30) and len(path) < 120
-    # 300 levels used to parse, fail to serialise and answer 500.
-    batch = {"batch": [track({"ok": 1}, 2), track(nested(300), 3)]}
+    # 300 levels used to parse, fail to serialise and answer 500 (in a batch over 32 KB,
+    # measuring each event's size serialises it first).
+    batch = {"batch": [track({"pad": "x" * 30_000}, 2), track(nested(300), 3)]}
     deep = await client.post("/ingest", json=batch)
     assert deep.status_code == 422 and deep.json()["errors"][0]["path"].startswith("batch[1].properties.a")
     # A batch's shared context is merged into every event: it is bounded too.
