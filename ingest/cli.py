@@ -36,14 +36,16 @@ def serve(
     from mca.cli import settings_of
     from mca.db import resolve_stores
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
     # gc_tuning goes last: its lifespan freezes what every other part set up at start.
     application = create_app(settings, stores, [*discover_extensions(settings, stores), gc_tuning()])
+    bound, notice = bind_host(host or settings.http_host, application.state.auth)
+    if notice:
+        typer.secho(notice, fg=typer.colors.YELLOW, err=True)
     uvicorn.run(
         application,
-        host=bind_host(host or settings.http_host, application.state.auth),
+        host=bound,
         port=settings.http_port if port is None else port,
         access_log=access_log,
         log_level="info",

@@ -19,7 +19,6 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -27,8 +26,6 @@ from fastapi import Request
 
 from mca.errors import ConfigError, MCAError
 from mca.settings import Settings
-
-log = logging.getLogger(__name__)
 
 # What an API key may be granted (README "Authentication" documents each).
 KEY_PERMISSIONS = ("ingest", "read", "console", "admin", "*")
@@ -182,17 +179,13 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve anywhere
 
 
-def bind_host(requested: str, auth: Authenticator) -> str:
-    """Where to listen: open mode never leaves loopback, and says so."""
+def bind_host(requested: str, auth: Authenticator) -> tuple[str, str | None]:
+    """Where to listen, and what to tell the operator: open mode never leaves loopback."""
     if not auth.open:
-        return requested
+        return requested, None
     if is_loopback(requested):
-        log.warning("open mode: no credentials configured; every route is open, on %s only", requested)
-        return requested
-    log.warning(
-        "open mode: no credentials configured, so serving on %s only instead of %s; "
-        "set MCA_API_KEYS (or MCA_WEBHOOK_SECRETS, MCA_MCP_TOKENS) to serve other hosts",
-        LOOPBACK,
-        requested,
+        return requested, f"open mode: no credentials configured; every route is open, on {requested} only"
+    return LOOPBACK, (
+        f"open mode: no credentials configured, so serving on {LOOPBACK} only instead of {requested}; "
+        "set MCA_API_KEYS (or MCA_WEBHOOK_SECRETS, MCA_MCP_TOKENS) to serve other hosts"
     )
-    return LOOPBACK

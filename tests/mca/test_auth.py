@@ -8,7 +8,6 @@ is never readable without a credential once any credential is configured.
 from __future__ import annotations
 
 import base64
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -151,16 +150,15 @@ def test_unknown_permission_fails_at_start(tmp_path: Path) -> None:
         Authenticator(Settings(data_dir=tmp_path, api_keys={"k1": ["raed"]}))
 
 
-def test_open_mode_binds_loopback_only_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_open_mode_binds_loopback_only_and_says_so(tmp_path: Path) -> None:
     open_auth = Authenticator(Settings(data_dir=tmp_path))
     closed = Authenticator(Settings(data_dir=tmp_path, api_keys={"k1": ["ingest"]}))
-    with caplog.at_level(logging.WARNING, logger="mca.auth"):
-        assert bind_host("0.0.0.0", open_auth) == LOOPBACK
-        assert "serving on 127.0.0.1 only instead of 0.0.0.0" in caplog.text
-        assert bind_host("::1", open_auth) == "::1"
-        assert bind_host("localhost", open_auth) == "localhost"
-        assert bind_host("mca.example.com", open_auth) == LOOPBACK
-    assert bind_host("0.0.0.0", closed) == "0.0.0.0"
+    host, notice = bind_host("0.0.0.0", open_auth)
+    assert host == LOOPBACK and notice and "serving on 127.0.0.1 only instead of 0.0.0.0" in notice
+    assert bind_host("::1", open_auth)[0] == "::1"
+    assert bind_host("localhost", open_auth)[0] == "localhost"
+    assert bind_host("mca.example.com", open_auth)[0] == LOOPBACK
+    assert bind_host("0.0.0.0", closed) == ("0.0.0.0", None)
 
 
 def test_a_route_that_is_never_open(tmp_path: Path) -> None:
