@@ -20,6 +20,7 @@ import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from mca.auth import Unauthorized, credential
 from mca.limits import MAX_ID_CHARS
 from mcp_tools.guard import CallContext
 
@@ -36,11 +37,11 @@ MAX_META_CHARS = MAX_ID_CHARS  # mca.user_id must hold any id ingest accepts
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
-    value = headers.get("authorization") or headers.get("Authorization")
-    if not value:
+    """The token in the forms the HTTP gate accepts (`mca.auth.credential`: Bearer or Basic)."""
+    try:
+        return credential(headers.get("authorization") or headers.get("Authorization"))
+    except Unauthorized:  # the gate already refused such a request
         return None
-    scheme, _, token = value.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def caller_for_token(token: str | None, tokens: Mapping[str, str]) -> str | None:
