@@ -1,37 +1,21 @@
 """`GET /decisions/{id}` and `GET /users/{id}/decisions`: decision records as JSON.
 
-When API keys are configured, reading needs a key with the `read` (or `admin`) permission;
-decision records hold customer context.
+Decision records hold customer context, so reading them needs the `read` permission (or
+`admin`, `*`) whenever any credential is configured (`mca.auth`, the one authenticator).
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from agent import records
-from mca.settings import Settings
+from mca.auth import require
+from mca.limits import MAX_ID_CHARS
 
-READ_PERMISSIONS = frozenset({"read", "admin"})
-router = APIRouter(tags=["decisions"])
-
-
-def _authorize(settings: Settings, authorization: str | None) -> None:
-    if not settings.api_keys:
-        return
-    scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise HTTPException(401, detail={"field": "authorization", "reason": "missing Bearer API key"})
-    for known, permissions in settings.api_keys.items():
-        if hmac.compare_digest(known.encode(), key.strip().encode()):
-            if READ_PERMISSIONS & set(permissions):
-                return
-            raise HTTPException(
-                403, detail={"field": "authorization", "reason": "this key lacks read permission"}
-            )
-    raise HTTPException(401, detail={"field": "authorization", "reason": "unknown API key"})
+# Every route here returns customer data: one dependency guards them all.
+router = APIRouter(tags=["decisions"], dependencies=[Depends(require("read"))])
 
 
 def _pool(request: Request) -> Any:
@@ -41,14 +25,13 @@ def _pool(request: Request) -> Any:
     return pool
 
 
-IdPath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
+DecisionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# Any id ingest accepts (an e-mail, a name with spaces) must be listable here; ingest refuses NUL.
+UserIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[^\x00]+$")]
 
 
 @router.get("/decisions/{decision_id}", summary="One decision: trigger, context, every step, rationale.")
-async def get_decision(
-    request: Request, decision_id: IdPath, authorization: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
-    _authorize(request.app.state.settings, authorization)
+async def get_decision(request: Request, decision_id: DecisionIdPath) -> dict[str, Any]:
     async with _pool(request).connection() as conn:
         found = await records.load(conn, decision_id)
     if found is None:
@@ -59,11 +42,9 @@ async def get_decision(
 @router.get("/users/{user_id}/decisions", summary="A customer's decisions, newest first.")
 async def user_decisions(
     request: Request,
-    user_id: IdPath,
+    user_id: UserIdPath,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
-    _authorize(request.app.state.settings, authorization)
     async with _pool(request).connection() as conn:
         found = await records.for_user(conn, user_id, limit)
     return {"user_id": user_id, "decisions": found}

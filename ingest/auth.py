@@ -1,6 +1,6 @@
-"""Who may call /ingest: API keys (Bearer, or Segment's Basic auth with the write key as the
-user name) and Standard Webhooks signatures, verified here rather than by a library so the
-gateway controls every check (constant-time compare, tolerance, rotated secrets)."""
+"""Who may call /ingest: the credentials of every route (``mca.auth``: API keys as Bearer or
+Segment's Basic auth) and Standard Webhooks signatures, verified here rather than by a library
+so the gateway controls every check (constant-time compare, tolerance, rotated secrets)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from ingest.errors import Forbidden, Unauthorized
+from mca.auth import Authenticator, Principal, Unauthorized
 from mca.errors import ConfigError
 from mca.settings import Settings
 
 TOLERANCE_S = 5 * 60
-INGEST_PERMISSIONS = frozenset({"ingest", "*"})
+INGEST = "ingest"
 SECRET_PREFIX = "whsec_"
 
 
@@ -81,67 +80,25 @@ def verify_webhook(
     raise Unauthorized("webhook-signature does not match the body")
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who sent a request: an API key (masked), a webhook signer, or nobody (open mode)."""
+class IngestAuth:
+    """/ingest's credentials: every route's (mca.auth), plus Standard Webhooks signatures,
+    which cover the body and so are checked once it is read."""
 
-    kind: str
-    webhook_id: str | None = None
-
-
-class Authenticator:
     def __init__(self, settings: Settings) -> None:
-        self.keys = {k: frozenset(v) for k, v in settings.api_keys.items()}
         self.webhook_keys = [decode_secret(s.get_secret_value()) for s in settings.webhook_secrets]
-        self.open = not self.keys and not self.webhook_keys and not settings.ingest_auth_required
 
-    def api_key(self, authorization: str | None) -> str | None:
-        """The key from ``Bearer <key>`` or ``Basic base64(<key>:)``; None without the header."""
-        if not authorization:
-            return None
-        scheme, _, credential = authorization.strip().partition(" ")
-        scheme = scheme.lower()
-        if scheme == "bearer":
-            return credential.strip()
-        if scheme == "basic":
-            try:
-                decoded = base64.b64decode(credential.strip(), validate=True).decode()
-            except (binascii.Error, ValueError):
-                raise Unauthorized("Authorization: Basic credentials are not base64") from None
-            return decoded.partition(":")[0]
-        raise Unauthorized("Authorization: use Bearer <key> or Basic (write key as user name)")
+    def signed(self, headers: Mapping[str, str]) -> bool:
+        """True when a signature must decide, after the body is read."""
+        return bool(self.webhook_keys and headers.get("webhook-signature"))
 
-    def check_key(self, authorization: str | None) -> Principal | None:
-        """Header-only check, before the body is read. None: a signature must decide."""
-        key = self.api_key(authorization)
-        if key is None:
-            return None
-        # Look up by constant-time compare so the time taken does not hint at key prefixes.
-        for known, permissions in self.keys.items():
-            if hmac.compare_digest(known.encode(), key.encode()):
-                if permissions & INGEST_PERMISSIONS:
-                    return Principal("api_key")
-                raise Forbidden("this API key lacks the ingest permission")
-        raise Unauthorized("unknown API key")
+    def check_headers(self, auth: Authenticator, headers: Mapping[str, str]) -> Principal:
+        """Decide from headers alone, so bad credentials are refused before the body is read."""
+        if not auth.open and not headers.get("authorization"):
+            if headers.get("webhook-signature"):
+                raise Unauthorized("webhook signatures are not configured here (MCA_WEBHOOK_SECRETS)")
+            raise Unauthorized("missing credentials: an API key or a Standard Webhooks signature")
+        return auth.authenticate(headers, INGEST)
 
-    def check_request(self, headers: Mapping[str, str], body: bytes) -> Principal:
-        """The full decision, once the body is read (signatures cover it)."""
-        webhook_id = headers.get("webhook-id")
-        if headers.get("webhook-signature") and self.webhook_keys:
-            verified = verify_webhook(self.webhook_keys, headers, body)
-            return Principal("webhook", webhook_id=verified)
-        principal = self.check_key(headers.get("authorization"))
-        if principal is not None:
-            return Principal(principal.kind, webhook_id=webhook_id)
-        if self.open:
-            return Principal("open", webhook_id=webhook_id)
-        if headers.get("webhook-signature"):
-            raise Unauthorized("webhook signatures are not configured here (MCA_WEBHOOK_SECRETS)")
-        raise Unauthorized("missing credentials: an API key or a Standard Webhooks signature")
-
-    def before_body(self, headers: Mapping[str, str]) -> Principal | None:
-        """Decide from headers alone when no signature is involved, so a request without
-        valid credentials is refused before its body is read; None: verify after reading."""
-        if headers.get("webhook-signature") and self.webhook_keys:
-            return None
-        return self.check_request(headers, b"")
+    def check_signature(self, headers: Mapping[str, str], body: bytes) -> Principal:
+        verify_webhook(self.webhook_keys, headers, body)
+        return Principal("webhook", "webhook signer", frozenset({INGEST}))

@@ -25,10 +25,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default MCA_HTTP_PORT).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
-    """Run the HTTP service: POST /ingest, /healthz, /readyz, OpenAPI docs at /docs."""
+    """Run the HTTP service: POST /ingest, /healthz, /readyz, OpenAPI docs at /docs.
+
+    With no credentials configured (open mode) it listens on loopback only, whatever --host says.
+    """
     import uvicorn
 
     from mca.app import create_app, discover_extensions, gc_tuning
+    from mca.auth import bind_host
     from mca.cli import settings_of
     from mca.db import resolve_stores
 
@@ -36,9 +40,12 @@ def serve(
     stores = resolve_stores(settings)
     # gc_tuning goes last: its lifespan freezes what every other part set up at start.
     application = create_app(settings, stores, [*discover_extensions(settings, stores), gc_tuning()])
+    bound, notice = bind_host(host or settings.http_host, application.state.auth)
+    if notice:
+        typer.secho(notice, fg=typer.colors.YELLOW, err=True)
     uvicorn.run(
         application,
-        host=host or settings.http_host,
+        host=bound,
         port=settings.http_port if port is None else port,
         access_log=access_log,
         log_level="info",

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Refused credentials are one kind for every route (mca.auth), rendered in the same shape.
+from mca.auth import Forbidden as Forbidden
+from mca.auth import Unauthorized as Unauthorized
 from mca.errors import MCAError
 
 
@@ -13,18 +16,6 @@ class IngestError(MCAError):
 
     def body(self) -> dict[str, object]:
         return {"error": type(self).__name__, "detail": str(self)}
-
-
-class Unauthorized(IngestError):
-    """Missing credentials, an unknown key, or a Standard Webhooks check that failed."""
-
-    status = 401
-
-
-class Forbidden(IngestError):
-    """A valid key that lacks the ``ingest`` permission."""
-
-    status = 403
 
 
 class PayloadTooLarge(IngestError):

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import re
+import zoneinfo
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from ingest.errors import FieldError
+from mca.limits import MAX_ID_CHARS
 
-MAX_ID_CHARS = 256
 MAX_TYPE_CHARS = 128
 FUTURE_TOLERANCE = timedelta(minutes=5)
 # numeric(14, 2): twelve digits before the point.
@@ -31,6 +33,14 @@ TEXT_KEYS = ("text", "body", "message", "comment", "review")
 # view for every user at read time, so they are checked at the door.
 BOOLEAN_TRAITS = ("consent_sms", "consent_email", "consent_push", "do_not_contact")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Not zones but files some tz databases ship beside them; PostgreSQL knows none of them.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "factory"})
+
+
+@cache
+def _zone_names() -> dict[str, str]:
+    """IANA zone names (lower case -> canonical), from the system or the tzdata package."""
+    return {name.lower(): name for name in zoneinfo.available_timezones() if name.lower() not in _NOT_ZONES}
 
 
 def text_id(value: Any, path: str, errors: list[FieldError], *, required: bool = True) -> str | None:
@@ -183,6 +193,10 @@ def check_cast_properties(
         birthday = props.get("birthday")
         if birthday is not None and not _is_date(birthday):
             errors.append(FieldError(f"{path}.birthday", "must be a date such as 1990-04-23"))
+        zone = props.get("timezone")
+        if zone is not None and not (isinstance(zone, str) and zone.lower() in _zone_names()):
+            # The opportunity queries convert times into the customer's zone for everyone at once.
+            errors.append(FieldError(f"{path}.timezone", "must be an IANA time zone such as Europe/Paris"))
     elif event_type == "churn_scored":
         score = props.get("score")
         if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):

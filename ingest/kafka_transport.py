@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from ingest.errors import TransportUnavailable
+from ingest.errors import FieldError, TransportUnavailable, ValidationFailed
 from ingest.formats import Row
 from ingest.transport import Receipt
 
@@ -67,6 +67,21 @@ class _Pending:
             self.future.set_result(None)
 
 
+def serialised(rows: list[Row]) -> list[tuple[bytes, bytes]]:
+    """(key, value) for every row, or ValidationFailed naming each row that cannot be
+    serialised: a batch reaches the topic whole or not at all."""
+    messages: list[tuple[bytes, bytes]] = []
+    errors: list[FieldError] = []
+    for i, row in enumerate(rows):
+        try:
+            messages.append((str(row["user_id"]).encode(), orjson.dumps(row)))
+        except orjson.JSONEncodeError as err:
+            errors.append(FieldError(f"[{i}]", f"event {row.get('event_id')!r} cannot be serialised: {err}"))
+    if errors:
+        raise ValidationFailed(errors)
+    return messages
+
+
 class KafkaTransport:
     name = "kafka"
 
@@ -102,18 +117,14 @@ class KafkaTransport:
         await asyncio.to_thread(old.flush, 0)
 
     async def write(self, rows: list[Row]) -> Receipt:
+        messages = serialised(rows)  # all of them, before the first is produced
         await self._replace_if_fatal()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         pending = _Pending(loop, future, len(rows))
         try:
-            for row in rows:
-                self.producer.produce(
-                    self.topic,
-                    value=orjson.dumps(row),
-                    key=row["user_id"].encode(),
-                    on_delivery=pending.delivered,
-                )
+            for key, value in messages:
+                self.producer.produce(self.topic, value=value, key=key, on_delivery=pending.delivered)
         except (BufferError, KafkaException) as err:
             # Messages already queued may still land: harmless, the client retries with the
             # same ids and the sink (or RisingWave's primary key) keeps one of each.

@@ -59,8 +59,10 @@ REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": (
-            f"One event or a batch; at most {MAX_REQUEST_BYTES} bytes a request and "
-            f"{MAX_EVENT_BYTES} bytes an event. A batch is all-or-nothing."
+            f"One event or a batch; at most {MAX_REQUEST_BYTES} bytes a request (on the wire and "
+            f"decompressed: `Content-Encoding: gzip` is accepted) and {MAX_EVENT_BYTES} bytes an "
+            "event, nested at most MCA_INGEST_MAX_DEPTH levels (default 32), no NUL characters. "
+            "A batch is all-or-nothing."
         ),
         "content": {
             "application/json": {"schema": {"oneOf": [SEGMENT_EVENT, SEGMENT_BATCH, CLOUD_EVENT]}},
@@ -112,9 +114,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     },
     401: _error("Missing credentials, unknown key, or a failed signature check (named)."),
-    403: _error("The API key lacks the ingest permission."),
-    413: _error("Over 500 KB a request or 32 KB an event."),
-    415: _error("Unsupported content type."),
-    422: _error("Invalid events: every bad field by path; nothing was stored."),
+    403: _error("The credential lacks the ingest permission."),
+    413: _error("Over 500 KB a request (also once decompressed) or 32 KB an event."),
+    415: _error("Unsupported content type or content encoding."),
+    422: _error("Invalid events (too deep, NUL, bad field): every one by path; nothing was stored."),
     503: _error("Store or broker did not confirm in time; retry later with the same ids (Retry-After)."),
 }

@@ -10,15 +10,16 @@ from datetime import UTC, datetime
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from ingest.auth import Authenticator
-from ingest.body import decode, media_type, read_capped
+from ingest.auth import IngestAuth
+from ingest.body import content_encoding, decode, media_type, read_capped
 from ingest.direct import open_direct
-from ingest.errors import FieldError, IngestError, TransportUnavailable, Unauthorized, ValidationFailed
+from ingest.errors import FieldError, IngestError, TransportUnavailable, ValidationFailed
 from ingest.formats import RequestMeta, to_rows
 from ingest.kafka_transport import KafkaTransport
 from ingest.openapi import REQUEST_BODY, RESPONSES
 from ingest.transport import Transport
 from mca.app import Extension
+from mca.auth import AuthError, authenticator_of
 from mca.backfill import BACKFILL_HEADER, backfill_requested, mark_backfill
 from mca.db import Stores, open_pool
 from mca.settings import Settings
@@ -29,16 +30,15 @@ POOL_SIZE = 4
 
 @dataclass
 class IngestState:
-    auth: Authenticator
+    auth: IngestAuth
     transport: Transport
+    max_depth: int
 
 
-def error_response(err: IngestError) -> Response:
-    headers: dict[str, str] = {}
+def error_response(err: IngestError | AuthError) -> Response:
+    headers: dict[str, str] = err.headers() if isinstance(err, AuthError) else {}
     if isinstance(err, TransportUnavailable):
         headers["Retry-After"] = str(err.retry_after_s)
-    if isinstance(err, Unauthorized):
-        headers["WWW-Authenticate"] = 'Bearer, Basic realm="mca"'
     return Response(
         orjson.dumps(err.body()), status_code=err.status, headers=headers, media_type="application/json"
     )
@@ -56,19 +56,22 @@ async def ingest(request: Request) -> Response:
     state: IngestState = request.app.state.ingest
     headers = request.headers
     try:
-        principal = state.auth.before_body(headers)
+        signed = state.auth.signed(headers)
+        if not signed:
+            state.auth.check_headers(authenticator_of(request), headers)
         backfill = _backfill(request)
         kind = media_type(headers.get("content-type"))
-        raw = await read_capped(request.stream(), headers.get("content-length"))
-        if principal is None:
-            principal = state.auth.check_request(headers, raw)
-        doc = decode(raw, kind)
-        meta = RequestMeta(received_at=datetime.now(UTC), webhook_id=principal.webhook_id)
+        encoding = content_encoding(headers.get("content-encoding"))
+        raw = await read_capped(request.stream(), headers.get("content-length"), encoding=encoding)
+        if signed:  # the sender signed the content, before any transfer encoding
+            state.auth.check_signature(headers, raw)
+        doc = decode(raw, kind, state.max_depth)
+        meta = RequestMeta(received_at=datetime.now(UTC), webhook_id=headers.get("webhook-id"))
         rows = to_rows(kind, doc, meta)
         if backfill:
             mark_backfill(rows)
         receipt = await state.transport.write(rows)
-    except IngestError as err:
+    except (IngestError, AuthError) as err:
         return error_response(err)
     body = {"accepted": receipt.accepted, "duplicates": receipt.duplicates, "event_ids": receipt.event_ids}
     return Response(orjson.dumps(body), status_code=202, media_type="application/json")
@@ -91,7 +94,7 @@ async def build_transport(settings: Settings, app: FastAPI) -> Transport:
 
 
 def extension(settings: Settings, stores: Stores) -> Extension:
-    auth = Authenticator(settings)  # bad secrets fail here, at start-up, not per request
+    auth = IngestAuth(settings)  # bad secrets fail here, at start-up, not per request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,7 +103,7 @@ def extension(settings: Settings, stores: Stores) -> Extension:
         try:
             transport = await build_transport(settings, app)
             await transport.start()
-            app.state.ingest = IngestState(auth=auth, transport=transport)
+            app.state.ingest = IngestState(auth, transport, settings.ingest_max_depth)
             try:
                 yield
             finally:

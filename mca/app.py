@@ -20,9 +20,10 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from mca.auth import Authenticator, AuthError
 from mca.db import Stores
 from mca.settings import Settings
 
@@ -82,7 +83,10 @@ def gc_tuning() -> Extension:
 
 
 def create_app(settings: Settings, stores: Stores, extensions: Sequence[Extension] | None = None) -> FastAPI:
-    """The app with every extension (discovered from EXTENSION_MODULES when None is given)."""
+    """The app with every extension (discovered from EXTENSION_MODULES when None is given).
+    One ``Authenticator`` (``app.state.auth``) serves every route; routes ask for a permission
+    with ``Depends(mca.auth.require(...))`` and refusals render in one shape."""
+    auth = Authenticator(settings)  # bad credentials settings fail here, at start-up
     parts = list(discover_extensions(settings, stores) if extensions is None else extensions)
 
     @asynccontextmanager
@@ -102,6 +106,8 @@ def create_app(settings: Settings, stores: Stores, extensions: Sequence[Extensio
     )
     app.state.settings = settings
     app.state.stores = stores
+    app.state.auth = auth
+    app.add_exception_handler(AuthError, _refused)
 
     @app.get("/healthz", tags=["health"], summary="The process is alive.")
     async def healthz() -> dict[str, str]:
@@ -120,3 +126,8 @@ def create_app(settings: Settings, stores: Stores, extensions: Sequence[Extensio
         for path, sub_app in part.mounts:
             app.mount(path, sub_app)
     return app
+
+
+async def _refused(_request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, AuthError)
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers())

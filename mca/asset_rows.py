@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mca.errors import InputError
+from mca.limits import MAX_ID_CHARS
 
 ASSET_KINDS = ("coupon", "reward", "content")
 FIELDS = (
@@ -30,7 +31,7 @@ class AssetRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
-    asset_id: str = Field(min_length=1, max_length=200)
+    asset_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     kind: Literal["coupon", "reward", "content"]
     title: str = Field(min_length=1, max_length=300)
     description: str = Field(min_length=1, max_length=4000)

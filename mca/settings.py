@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     ingest_auth_required: bool = Field(
         default=False, description="Require credentials on /ingest even when no keys are configured."
     )
+    ingest_max_depth: int = Field(
+        default=32, ge=2, le=200, description="Most levels of objects and arrays nested in one event."
+    )
 
     # --- transport: direct insert or kafka -----------------------------------------------
     transport: Literal["direct", "kafka"] = "direct"

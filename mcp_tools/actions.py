@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from mca.context import load_contact
+from mca.limits import MAX_ID_CHARS
 from mcp_tools.errors import ToolInputError
 from mcp_tools.policy import Policy
 from mcp_tools.sms import sms_length
@@ -21,7 +22,6 @@ ASSET_SQL = (
     "FROM assets WHERE asset_id = %s"
 )
 MAX_REASON_CHARS = 500
-MAX_ID_CHARS = 200
 
 
 def _text(name: str, value: Any, limit: int) -> str:

@@ -20,6 +20,8 @@ import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from mca.auth import Unauthorized, credential
+from mca.limits import MAX_ID_CHARS
 from mcp_tools.guard import CallContext
 
 if TYPE_CHECKING:
@@ -36,15 +38,15 @@ META_SUBJECT = "mca.user_id"
 # only within the caller's `replay_window_s`.
 META_IDEMPOTENCY = "mca.idempotency_key"
 UNSPECIFIED_TRIGGER = "unspecified"
-MAX_META_CHARS = 200
+MAX_META_CHARS = MAX_ID_CHARS  # mca.user_id must hold any id ingest accepts
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
-    value = headers.get("authorization") or headers.get("Authorization")
-    if not value:
+    """The token in the forms the HTTP gate accepts (`mca.auth.credential`: Bearer or Basic)."""
+    try:
+        return credential(headers.get("authorization") or headers.get("Authorization"))
+    except Unauthorized:  # the gate already refused such a request
         return None
-    scheme, _, token = value.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def caller_for_token(token: str | None, tokens: Mapping[str, str]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from agent.providers.rules import RulesModel
 from agent.web import extension
 from mca.app import create_app
 from mca.cli import app as cli_app
+from mca.limits import MAX_ID_CHARS
 from mca.settings import Settings
 from tests.agent.helpers import decide, new_job
 
@@ -47,10 +49,18 @@ def _api_checks(settings: Settings, stores: Any, decision_id: str) -> None:
         missing = client.get("/decisions/dec_nope")
         assert missing.status_code == 404 and missing.json()["detail"]["field"] == "decision_id"
         assert client.get("/decisions/bad%20id").status_code == 422
+        # Any user id ingest accepts can be listed (an e-mail, 256 characters); NUL cannot be one.
+        assert client.get("/users/ana@example.com/decisions").json()["decisions"] == []
+        assert client.get(f"/users/{'u' * MAX_ID_CHARS}/decisions").status_code == 200
+        assert client.get("/users/a%00b/decisions").status_code == 422
     locked = settings.model_copy(update={"api_keys": {"reader": ["read"], "writer": ["ingest"]}})
     app = create_app(locked, stores, extensions=[extension(locked, stores)])
     with TestClient(app) as client:
-        assert client.get(f"/decisions/{decision_id}").status_code == 401
+        refused = client.get(f"/decisions/{decision_id}")
+        assert refused.status_code == 401 and refused.json()["detail"].startswith("missing credentials")
+        # The same credentials in the same forms as /ingest (Segment's Basic here).
+        basic = "Basic " + base64.b64encode(b"reader:").decode()
+        assert client.get(f"/decisions/{decision_id}", headers={"authorization": basic}).status_code == 200
         assert (
             client.get(f"/decisions/{decision_id}", headers={"authorization": "Bearer writer"}).status_code
             == 403

@@ -122,14 +122,14 @@ class Served:
         return self.log.read_text(errors="replace")
 
 
-def serve(db_url: str, timeout_s: float = 60.0, **env: str) -> Served:
-    """`mca serve` as a real uvicorn process on a free port, once /healthz answers."""
+def serve(db_url: str, timeout_s: float = 60.0, host: str = "127.0.0.1", **env: str) -> Served:
+    """`mca serve` as a real uvicorn process on a free port, once /readyz answers on loopback."""
     port = free_port()
     mca = Path(sys.executable).parent / "mca"
     log = Path(tempfile.mkstemp(prefix="mca-serve-", suffix=".log")[1])
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(mca), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(mca), "serve", "--host", host, "--port", str(port)],
             env=mca_env(db_url, **env),
             stdout=sink,
             stderr=subprocess.STDOUT,

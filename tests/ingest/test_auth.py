@@ -118,3 +118,27 @@ def test_bad_secret_fails_at_start() -> None:
 
     with pytest.raises(ConfigError):
         decode_secret("whsec_not base64!")
+
+
+async def test_open_mode_accepts_segments_write_key(
+    client: Any, fetch_events: Callable[[], list[dict[str, Any]]]
+) -> None:
+    # Segment always sends its write key (Basic, key as user name); with no keys configured
+    # here there is nothing to check it against, and refusing it would refuse Segment.
+    headers = {"authorization": "Basic " + base64.b64encode(b"seg_write_key:").decode()}
+    resp = await client.post("/ingest", content=BODY, headers={**headers, "content-type": "application/json"})
+    assert resp.status_code == 202, resp.text
+    assert [e["event_id"] for e in fetch_events()] == ["m1"]
+
+
+async def test_any_configured_credential_closes_ingest(make_client: Callable[..., Any]) -> None:
+    # MCP tokens are credentials too: once one is configured, events need one of their own.
+    async with make_client(mcp_tokens={"tok": "assistant"}) as client:
+        resp = await client.post("/ingest", content=BODY, headers={"content-type": "application/json"})
+        assert resp.status_code == 401 and "missing credentials" in resp.json()["detail"]
+        token = await client.post(
+            "/ingest",
+            content=BODY,
+            headers={"content-type": "application/json", "authorization": "Bearer tok"},
+        )
+        assert token.status_code == 403 and "ingest permission" in token.json()["detail"]

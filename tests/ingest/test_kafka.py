@@ -166,3 +166,57 @@ async def test_a_fatal_producer_error_gets_a_new_producer(broker: Broker) -> Non
         assert transport.producer is not first
     finally:
         await transport.close()
+
+
+def _ids_until(broker: Broker, wanted: set[str], timeout_s: float = 60) -> set[str]:
+    """Every event id on the topic, read from the start until all of ``wanted`` are seen."""
+    import time
+
+    import orjson
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.brokers,
+            "group.id": "probe",
+            "auto.offset.reset": "earliest",
+            **FAST_GROUP,
+        }
+    )
+    consumer.subscribe([TOPIC])
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not wanted <= seen:
+            assert time.monotonic() < deadline, f"missing from the topic: {sorted(wanted - seen)[:3]}"
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                seen.add(orjson.loads(message.value())["event_id"])
+    finally:
+        consumer.close()
+    return seen
+
+
+async def test_a_batch_with_one_unserialisable_event_produces_nothing(broker: Broker) -> None:
+    from ingest.errors import ValidationFailed
+    from ingest.formats import JSON, RequestMeta, to_rows
+    from ingest.kafka_transport import KafkaTransport
+
+    deep: dict[str, object] = {}
+    for _ in range(300):  # deeper than orjson writes; ingest refuses it earlier, at parse time
+        deep = {"a": deep}
+    rows = to_rows(JSON, batch(0), RequestMeta(datetime.now(UTC)))
+    poisoned = [*rows[:10], {**rows[10], "properties": deep}, *rows[11:]]
+    transport = KafkaTransport(broker.brokers, TOPIC, ack_timeout_s=15)
+    await transport.start()
+    try:
+        with pytest.raises(ValidationFailed) as refused:
+            await transport.write(poisoned)
+        assert [e.path for e in refused.value.errors] == ["[10]"]
+        assert (await transport.write(to_rows(JSON, batch(1), RequestMeta(datetime.now(UTC))))).accepted == 20
+    finally:
+        await transport.close()
+    # One user's messages share a partition, in order, and both batches span the same users:
+    # by the time every later event has been read, any poisoned one before it would have been.
+    later = {f"m-1-{i}" for i in range(PER_REQUEST)}
+    assert _ids_until(broker, later) == later

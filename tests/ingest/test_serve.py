@@ -44,6 +44,22 @@ def test_end_to_end_over_http(module_db_url: str) -> None:
     assert "Application shutdown complete" in served.log_text()
 
 
+def test_open_mode_serves_loopback_only_and_says_so(module_db_url: str) -> None:
+    import psutil
+
+    served = serve(module_db_url, host="0.0.0.0")
+    try:
+        listening = {
+            c.laddr.ip
+            for c in psutil.Process(served.process.pid).net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        }
+        assert listening == {"127.0.0.1"}, listening
+        assert "serving on 127.0.0.1 only instead of 0.0.0.0" in served.log_text()
+    finally:
+        stop_process(served.process)
+
+
 def test_schemathesis_finds_no_server_errors(served: Served) -> None:
     schema = schemathesis.openapi.from_url(f"{served.base_url}/openapi.json")
     failures: list[str] = []
