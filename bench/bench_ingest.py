@@ -2,15 +2,18 @@
 
     .venv/bin/python bench/bench_ingest.py                  # 15 s a phase (quick)
     .venv/bin/python bench/bench_ingest.py --seconds 60     # the issue's sustained 60 s
-    .venv/bin/python bench/bench_ingest.py --only batch,rate
+    .venv/bin/python bench/bench_ingest.py --only batch --seconds 5   # batch beside COPY only
 
-Phases: ``batch`` (direct transport, 500-event Segment batches, closed loop) → events/s;
-``single`` (one event a request, closed loop) → max req/s; ``rate`` (one event a request,
-open loop at 500 req/s) → p50/p99; ``kafka`` (kafka transport to a tansu broker, batches)
-→ events/s and p99. The server is `mca serve` (uvicorn) on a fresh embedded PostgreSQL
-database; the load generator is bench/loadgen.py in its own process. Each phase starts
-from a vacuumed, checkpointed table (the batch phase leaves millions of rows behind). Both share the
-machine's cores with PostgreSQL, which is what a one-box deployment looks like.
+Phases: ``batch`` (direct transport, 500-event Segment batches, closed loop) → events/s,
+beside its floor ``COPY`` (the same rows, 500 a transaction, the same number of connections,
+straight into ``events`` from a psycopg client using ``write_row``), the two interleaved for
+--rounds rounds and the medians compared; ``single`` (one event a request, closed loop) → max
+req/s; ``rate`` (one event a request, open loop at 500 req/s) → p50/p99; ``kafka`` (kafka
+transport to a tansu broker, batches) → events/s and p99. The server is `mca serve` (uvicorn,
+this tree's code) on a fresh embedded PostgreSQL database; the load generator is
+bench/loadgen.py in its own process. Each phase starts from a vacuumed, checkpointed table
+(the batch phase leaves millions of rows behind). Both share the machine's cores with
+PostgreSQL, which is what a one-box deployment looks like.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,8 +42,6 @@ from mca.migrate import migrate  # noqa: E402
 from mca.net import free_port  # noqa: E402
 from mca.settings import Settings  # noqa: E402
 from tests.kafka_broker import running_broker  # noqa: E402
-
-BIN = Path(sys.executable).parent
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
@@ -61,8 +63,10 @@ def server(db_url: str, **env: str) -> Iterator[str]:
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MCA_")}
     full_env.update({"MCA_STATE_URL": db_url, "MCA_OPS_URL": db_url, "HF_HUB_OFFLINE": "1", **env})
+    # This tree's code, whichever checkout the virtualenv was installed from.
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     proc = subprocess.Popen(
-        [str(BIN / "mca"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "mca", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -135,6 +139,32 @@ def report(title: str, figures: dict[str, object]) -> None:
     print(f"{title:<44} " + "  ".join(f"{k}={figures[k]}" for k in keys), flush=True)
 
 
+def floor_table(rows: list[tuple[str, float, str, float]]) -> None:
+    """``figure | value | floor | value | ratio``: each figure beside its floor from the same run."""
+    print("figure | value | floor | value | ratio")
+    print("---|---|---|---|---")
+    for figure, value, floor, floor_value in rows:
+        print(f"{figure} | {value:,.0f} | {floor} | {floor_value:,.0f} | {value / floor_value:.2f}")
+
+
+def batch_against_copy(url: str, db_url: str, args: argparse.Namespace) -> None:
+    """Batch /ingest and COPY of the same rows, interleaved round by round; medians compared."""
+    figures: dict[str, list[float]] = {"batch": [], "copy": []}
+    for n in range(args.rounds):
+        for mode, target in (("batch", url), ("copy", db_url)):
+            settle(db_url)
+            before = count(db_url)
+            r = load(target, mode, args.seconds, batch=args.batch, connections=args.connections)
+            stored = count(db_url) - before
+            what = "direct batch" if mode == "batch" else "COPY floor"
+            label = f"{what} ({args.batch} rows), round {n + 1}"
+            report(label, r)
+            print(f"{'':<44} rows stored (warm-up included): {stored}", flush=True)
+            figures[mode].append(float(str(r["events_per_s"])))
+    batch, copy = (statistics.median(figures[m]) for m in ("batch", "copy"))
+    floor_table([("batch /ingest events/s (median)", batch, "COPY events/s (median)", copy)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -145,6 +175,7 @@ def main() -> None:
     parser.add_argument("--only", default="batch,single,rate,kafka")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved batch/COPY rounds (median).")
     args = parser.parse_args()
     phases = set(args.only.split(","))
     print(
@@ -153,10 +184,7 @@ def main() -> None:
     with database() as db_url:
         with server(db_url) as url:
             if "batch" in phases:
-                before = count(db_url)
-                r = load(url, "batch", args.seconds, batch=args.batch, connections=args.connections)
-                report(f"direct batch ({args.batch} events/request)", r)
-                print(f"{'':<44} rows stored: {count(db_url) - before}")
+                batch_against_copy(url, db_url, args)
             if "single" in phases:
                 settle(db_url)
                 r = load(url, "single", args.seconds, connections=32)
