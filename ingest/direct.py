@@ -29,6 +29,7 @@ from ingest.errors import IngestError, TransportUnavailable
 from ingest.formats import COLUMNS, Row
 from ingest.pg_store import (
     encode_rows,
+    insert_new,
     is_client_data_error,
     is_transient,
     join_encoded,
@@ -153,31 +154,49 @@ class PostgresDirect:
 
 
 async def _store_group(conn: psycopg.AsyncConnection[Any], group: list[_Request]) -> list[Outcome]:
-    """The whole group in one statement; if the store refuses it for a request's data, every
-    request again under its own savepoint, still one commit for all that succeed."""
+    """The whole group in one transaction: a plain INSERT when every event is new, else the
+    duplicate-counting one; if the store refuses the group for a request's data, each
+    request again under its own savepoint (see _isolate)."""
+    payload = join_encoded([r.payload for r in group])
     try:
         async with conn.transaction():
-            stored_before = await store(
-                conn, join_encoded([r.payload for r in group]), [i for r in group for i in r.ids]
-            )
+            await insert_new(conn, payload)
+        return _receipts(group, set(), {})
+    except psycopg.errors.UniqueViolation:
+        pass  # a redelivery, or one id twice in the group: count duplicates
+    except psycopg.Error as err:
+        if not is_client_data_error(err):
+            raise
+        return await _isolate(conn, group, err)
+    try:
+        async with conn.transaction():
+            stored_before = await store(conn, payload, [i for r in group for i in r.ids])
         return _receipts(group, stored_before, {})
     except psycopg.Error as err:
         if not is_client_data_error(err):
             raise
-        if len(group) == 1:
-            return [store_rejected(err)]
-        log.warning("the state store refused a group of %d requests (%s); isolating", len(group), err)
+        return await _isolate(conn, group, err)
+
+
+async def _isolate(
+    conn: psycopg.AsyncConnection[Any], group: list[_Request], err: psycopg.Error
+) -> list[Outcome]:
+    """Each request under its own savepoint, in one transaction: a refusal undoes that
+    request only, and every other one commits with the same single commit."""
+    if len(group) == 1:
+        return [store_rejected(err)]
+    log.warning("the state store refused a group of %d requests (%s); isolating", len(group), err)
     rejected: dict[int, IngestError] = {}
-    stored_before = set()
+    stored_before: set[str] = set()
     async with conn.transaction():
         for index, request in enumerate(group):
             try:
-                async with conn.transaction():  # a savepoint: a refusal undoes this request only
+                async with conn.transaction():
                     stored_before |= await store(conn, request.payload, request.ids)
-            except psycopg.Error as err:
-                if not is_client_data_error(err):
+            except psycopg.Error as refused:
+                if not is_client_data_error(refused):
                     raise
-                rejected[index] = store_rejected(err)
+                rejected[index] = store_rejected(refused)
     return _receipts(group, stored_before, rejected)
 
 

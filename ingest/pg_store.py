@@ -5,9 +5,10 @@ orjson and unpacked by ``jsonb_array_elements``. That is the cheapest path measu
 2-core box (CPU per row, client plus backend): orjson writes a row in ~0.6 µs where psycopg's
 COPY ``write_row`` takes 6-11 µs (binary or text), and PostgreSQL unpacks positional arrays in
 ~3.5 µs a row against ~7 µs for ``jsonb_to_recordset`` objects; a COPY into a staging table
-followed by ``INSERT … SELECT`` costs the backend more than this single statement. The
-statement answers with a count, not every id: the ids a request sent are only looked up
-again when some of them were already stored (a redelivery), which is rare.
+followed by ``INSERT … SELECT`` costs the backend more than this single statement. Events
+are expected to be new: a plain INSERT first, and only when it meets a redelivery the
+``ON CONFLICT DO NOTHING`` statement, which answers with a count, not every id (the ids are
+looked up again only when some were already stored).
 """
 
 from __future__ import annotations
@@ -22,18 +23,20 @@ import psycopg
 from ingest.errors import FieldError, ValidationFailed
 from ingest.formats import COLUMNS, Row
 
-STORE_EVENTS = """
-WITH stored AS (
-    INSERT INTO events (event_id, user_id, event_type, ts, received_at, source,
-                        value, points, sku, category, text, properties)
-    SELECT e->>0, e->>1, e->>2, CAST(e->>3 AS timestamptz),
-           COALESCE(CAST(e->>4 AS timestamptz), now()), COALESCE(e->>5, 'api'),
-           CAST(e->>6 AS numeric), CAST(e->>7 AS integer), e->>8, e->>9, e->>10,
-           COALESCE(NULLIF(e->11, 'null'::jsonb), '{}'::jsonb)
-    FROM jsonb_array_elements(CAST(%s AS jsonb)) AS e
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING 1
-)
+_INSERT = """
+INSERT INTO events (event_id, user_id, event_type, ts, received_at, source,
+                    value, points, sku, category, text, properties)
+SELECT e->>0, e->>1, e->>2, CAST(e->>3 AS timestamptz),
+       COALESCE(CAST(e->>4 AS timestamptz), now()), COALESCE(e->>5, 'api'),
+       CAST(e->>6 AS numeric), CAST(e->>7 AS integer), e->>8, e->>9, e->>10,
+       COALESCE(NULLIF(e->11, 'null'::jsonb), '{}'::jsonb)
+FROM jsonb_array_elements(CAST(%s AS jsonb)) AS e
+"""
+# The common case, every event new: a plain INSERT (ON CONFLICT's speculative insertion costs
+# the backend ~2.7 µs a row, a fifth of the insert). A unique violation means a redelivery.
+INSERT_NEW_EVENTS = _INSERT
+STORE_EVENTS = f"""
+WITH stored AS ({_INSERT} ON CONFLICT (event_id) DO NOTHING RETURNING 1)
 SELECT count(*) AS stored FROM stored
 """
 # Rows this transaction inserted carry its xid (the column's default); any other row with one
@@ -85,6 +88,11 @@ def is_transient(err: psycopg.Error) -> bool:
 def store_rejected(err: psycopg.Error) -> ValidationFailed:
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return ValidationFailed([FieldError("body", f"the state store rejected these events: {reason}")])
+
+
+async def insert_new(conn: psycopg.AsyncConnection[Any], payload: str) -> None:
+    """Insert encoded rows that are all expected to be new; UniqueViolation if one is not."""
+    await conn.execute(INSERT_NEW_EVENTS, (payload,))
 
 
 async def store(conn: psycopg.AsyncConnection[Any], payload: str, ids: Sequence[str]) -> set[str]:
