@@ -161,13 +161,14 @@ async def agent_runtime(
         yield AgentRuntime(deps=deps, workers=pool, ops_url=stores.ops_url)
 
 
-async def open_source(state: psycopg.AsyncConnection[Any]) -> StreamSource:
+async def open_source(state: psycopg.AsyncConnection[Any], listen_url: str | None = None) -> StreamSource:
+    """The engine's stream source; on PostgreSQL woken by NOTIFY when `listen_url` is given."""
     cur = await state.execute("SELECT version() AS version")
     row = await cur.fetchone()
     assert row is not None
     if engine_of_version(str(row["version"])) is Engine.RISINGWAVE:
         return RisingWaveSubscription(PsycopgCursorConnection(state))
-    return PostgresTail(state)
+    return PostgresTail(state, listen_url=listen_url)
 
 
 async def run_trigger_service(
@@ -187,8 +188,14 @@ async def run_trigger_service(
 
 @asynccontextmanager
 async def trigger_service(
-    settings: Settings, stores: Stores, *, clock: Clock | None = None, start: Start = "latest"
+    settings: Settings,
+    stores: Stores,
+    *,
+    clock: Clock | None = None,
+    start: Start = "latest",
+    push: bool = True,
 ) -> AsyncIterator[TriggerService]:
+    """`push=False` reads only on the poll (the floor bench/bench_e2e.py compares push to)."""
     triggers = TriggerFile(
         settings.triggers_file, queries_dir=settings.sql_dir / "triggers", prompts_dir=settings.prompts_dir
     )
@@ -197,11 +204,14 @@ async def trigger_service(
     stream = await connect_async(stores.state_url, autocommit=True)
     state = await connect_async(stores.state_url, autocommit=True)
     ops = await connect_async(stores.ops_url, autocommit=True)
+    source: StreamSource | None = None
     try:
-        source = await open_source(stream)
+        source = await open_source(stream, stores.state_url if push else None)
         yield TriggerService(
             source=source, state=state, ops=ops, triggers=triggers, clock=clock or system_clock, start=start
         )
     finally:
+        if source is not None:
+            await source.close()
         for conn in (stream, state, ops):
             await conn.close()

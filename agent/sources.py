@@ -11,6 +11,13 @@ below xmin has finished, so the set of rows below it never grows again; and a tr
 still open (or not started) will get an xid at or above xmin, so its rows sort after any
 position we have passed. Tailing by seq alone would have skipped seq 8 for good.
 
+Waking up (PostgreSQL): every statement that stores events sends ``NOTIFY mca_events`` when
+its transaction commits (sql/state/150); the tail LISTENs on a connection of its own and the
+trigger service reads at once. A wake-up changes when the tail reads, never what it reads:
+rows that committed above the oldest open transaction stay unread until that transaction
+ends, and since it may not store events (so never notify), the tail then re-reads on a short
+backoff until they come below xmin. A lost listener falls back to the poll.
+
 RisingWave: a subscription cursor (``DECLARE … SUBSCRIPTION CURSOR FOR events_changes SINCE
 <rw_timestamp>``, ``FETCH n FROM c WITH (timeout = '1s')``). The position is the last
 ``rw_timestamp`` seen; rows at that timestamp may come again after a restart, which is
@@ -19,13 +26,16 @@ harmless because job dedup keys name the event.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import psycopg
 from psycopg import sql
 
+log = logging.getLogger(__name__)
 Start = Literal["earliest", "latest"]
 EVENT_COLUMNS = "event_id, user_id, event_type, ts, value, points, sku, category, properties"
 
@@ -37,6 +47,15 @@ WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY xid, seq
 LIMIT %(limit)s
 """
+
+# After a short read: are committed rows waiting above the oldest open transaction?
+PG_HELD_BACK = """
+SELECT EXISTS (
+    SELECT 1 FROM events WHERE (xid, seq) > (CAST(%(xid)s AS xid8), %(seq)s)
+) AS held_back
+"""
+CHANNEL = "mca_events"
+FIRST_RETRY_S = 0.001
 
 PG_HEAD = """
 SELECT CAST(xid AS text) AS xid, seq FROM events
@@ -77,13 +96,31 @@ class StreamSource(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class Wakeable(Protocol):
+    """A source that can say when new events may be readable, so the service need not poll."""
+
+    async def listen(self) -> None:
+        """Subscribe to wake-ups (before the first read, so none is missed)."""
+        ...
+
+    async def wait(self, timeout_s: float) -> None:
+        """Return when new events may be readable, or after `timeout_s`."""
+        ...
+
+
 class PostgresTail:
-    """Tail ``events`` on PostgreSQL by (xid, seq) below the oldest in-flight transaction."""
+    """Tail ``events`` on PostgreSQL by (xid, seq) below the oldest in-flight transaction,
+    woken by ``NOTIFY mca_events`` when `listen_url` is given."""
 
     name = "postgres:events"
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], *, listen_url: str | None = None) -> None:
         self.conn = conn  # autocommit: each poll takes a fresh snapshot
+        self.listen_url = listen_url
+        self._listener: psycopg.AsyncConnection[Any] | None = None
+        self._held_back = False
+        self._retry_s = FIRST_RETRY_S
 
     async def start_position(self, start: Start) -> dict[str, Any]:
         if start == "earliest":
@@ -99,12 +136,51 @@ class PostgresTail:
             PG_FETCH, {"xid": str(position["xid"]), "seq": int(position["seq"]), "limit": limit}
         )
         rows = await cur.fetchall()
-        if not rows:
-            return [], position
-        last = rows[-1]
-        return [event_of(r) for r in rows], {"xid": last["xid"], "seq": int(last["seq"])}
+        after = {"xid": rows[-1]["xid"], "seq": int(rows[-1]["seq"])} if rows else position
+        if self.listen_url is not None and len(rows) < limit:
+            cur = await self.conn.execute(PG_HELD_BACK, {"xid": str(after["xid"]), "seq": int(after["seq"])})
+            found = await cur.fetchone()
+            self._held_back = bool(found and found["held_back"])
+        return [event_of(r) for r in rows], after
+
+    async def listen(self) -> None:
+        if self.listen_url is None or self._listener is not None:
+            return
+        try:
+            listener = await psycopg.AsyncConnection.connect(self.listen_url, autocommit=True)
+            await listener.execute(f"LISTEN {CHANNEL}")
+        except psycopg.OperationalError as err:
+            log.warning("event notifications unavailable, polling meanwhile: %s", err)
+            return
+        self._listener = listener
+
+    async def wait(self, timeout_s: float) -> None:
+        if self._held_back:
+            # Rows sit behind an open transaction that may never notify: re-read soon.
+            await asyncio.sleep(min(self._retry_s, timeout_s))
+            self._retry_s = min(self._retry_s * 2, timeout_s)
+            return
+        self._retry_s = FIRST_RETRY_S
+        if self._listener is None:
+            await self.listen()
+            if self._listener is not None:
+                return  # (re)subscribed: what committed meanwhile was not announced, read now
+            await asyncio.sleep(timeout_s)
+            return
+        try:
+            async for _ in self._listener.notifies(timeout=timeout_s, stop_after=1):
+                pass
+        except psycopg.OperationalError as err:
+            log.warning("lost the event notification connection, polling meanwhile: %s", err)
+            await self._close_listener()
+
+    async def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
 
     async def close(self) -> None:
+        await self._close_listener()
         await self.conn.close()
 
 

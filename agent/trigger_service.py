@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from agent.clock import Clock, system_clock
 from agent.queue import NewJob, enqueue
-from agent.sources import Start, StreamSource, dedupe
+from agent.sources import Start, StreamSource, Wakeable, dedupe
 from agent.trigger_config import Opportunity, Rule, TriggerFile, TriggerSpec
 from mca.backfill import is_backfill
 from mca.untrusted import typed_facts
@@ -280,10 +280,31 @@ class TriggerService:
     # -- the service loop ------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, *, poll: timedelta = timedelta(milliseconds=100)) -> None:
+        """Until `stop`: read the stream while it has events, run due opportunity queries, then
+        wait. A source that can wake the service (PostgreSQL NOTIFY) ends the wait as soon as
+        events commit, and `poll` is only the fallback; any other source is polled every `poll`."""
+        if isinstance(self.source, Wakeable):
+            await self.source.listen()  # before the first read, so no commit goes unannounced
         while not stop.is_set():
             report = await self.step_stream()
             while report.events and not stop.is_set():
                 report = await self.step_stream()
             await self.step_opportunities()
+            await self._idle(stop, poll.total_seconds())
+
+    async def _idle(self, stop: asyncio.Event, timeout_s: float) -> None:
+        if not isinstance(self.source, Wakeable):
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll.total_seconds())
+                await asyncio.wait_for(stop.wait(), timeout_s)
+            return
+        woken = asyncio.create_task(self.source.wait(timeout_s))
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({woken, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (woken, stopped):
+                task.cancel()
+            await asyncio.gather(woken, stopped, return_exceptions=True)
+        failure = None if woken.cancelled() else woken.exception()
+        if failure is not None:
+            raise failure

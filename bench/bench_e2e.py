@@ -1,12 +1,17 @@
 """Event posted to `POST /ingest` -> action in the outbox, end to end, rules brain.
 
-    .venv/bin/python bench/bench_e2e.py                    # 200 events, one at a time
-    .venv/bin/python bench/bench_e2e.py --events 1000 --poll-ms 50
+    .venv/bin/python bench/bench_e2e.py                     # 3 rounds: 100 one at a time, 5 s at 200/s
+    .venv/bin/python bench/bench_e2e.py --rounds 1 --events 50 --rate-seconds 3
 
-Everything runs as `mca demo` runs it: uvicorn with the app, the trigger service (polling the
-events table every --poll-ms), two agent workers woken by NOTIFY, the in-process MCP server
-and guard. Each event is a purchase for a fresh customer; the clock stops when that
-customer's outbox row is committed (watched by polling the ops store every millisecond).
+Everything runs as `mca demo` runs it: uvicorn with the app, the trigger service, two agent
+workers woken by NOTIFY, the in-process MCP server and guard. Two pipelines, interleaved
+round by round in the same run on the same world: ``push`` (the product: the trigger service
+woken by the events' NOTIFY, its poll a 1 s fallback) and the floor ``poll 1 ms`` (the same
+pipeline with the tail read every millisecond and no wake-up). Two loads each: one event at a
+time (the next posted once the previous one's action is in the outbox) and an open loop at
+--rate events/s. Each event is a purchase for a fresh customer (identified beforehand, not
+timed); the clock stops when a watcher, reading the outbox every millisecond, first sees
+that customer's row. Figures are the medians over the rounds of each round's p50 and p99.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,86 +41,183 @@ from agent.demo import _QuietServer
 from agent.providers.rules import RulesModel
 from agent.runtime import agent_runtime, trigger_service
 from mca.app import create_app
-from mca.db import connect_async
+from mca.db import Stores, connect_async
 from mca.net import free_port
 from mca.seed.products import PRODUCTS
-from mca.seed.world import user_id_of
+from mca.settings import Settings
 
-OUTBOX = "SELECT 1 FROM outbox WHERE user_id = %s LIMIT 1"
+NEW_OUTBOX = "SELECT outbox_id, user_id FROM outbox WHERE outbox_id > %s ORDER BY outbox_id"
+PIPELINES = {"push": (True, timedelta(seconds=1)), "poll 1 ms": (False, timedelta(milliseconds=1))}
+TIMEOUT_S = 10.0
 
 
-async def run(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings, stores = world(args.users, args.users * 10, Path(tmp))
-        port = free_port()
-        web = _QuietServer(create_app(settings, stores), port)
-        stop = asyncio.Event()
-        rng = random.Random(3)
-        samples: list[float] = []
-        async with (
-            trigger_service(settings, stores, start="latest") as triggers,
-            agent_runtime(settings, stores, workers=2, model=RulesModel()) as agents,
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
-        ):
-            await triggers.step_stream()
-            tasks = [
-                asyncio.create_task(web.serve()),
-                asyncio.create_task(agents.run(stop)),
-                asyncio.create_task(triggers.run(stop, poll=timedelta(milliseconds=args.poll_ms))),
-            ]
-            ops = await connect_async(stores.ops_url, autocommit=True)
-            try:
+class OutboxWatcher:
+    """Reads new outbox rows every millisecond; resolves the first row of each awaited customer."""
+
+    def __init__(self, ops_url: str) -> None:
+        self.ops_url = ops_url
+        self.waiting: dict[str, asyncio.Future[float]] = {}
+
+    def expect(self, user: str) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[user] = future
+        return future
+
+    async def run(self, stop: asyncio.Event) -> None:
+        conn = await connect_async(self.ops_url, autocommit=True)
+        try:
+            cur = await conn.execute("SELECT coalesce(max(outbox_id), 0) AS last FROM outbox")
+            row: Any = await cur.fetchone()
+            last = int(row["last"])
+            while not stop.is_set():
+                for found in await (await conn.execute(NEW_OUTBOX, (last,))).fetchall():
+                    last = int(found["outbox_id"])
+                    future = self.waiting.pop(found["user_id"], None)
+                    if future is not None and not future.done():
+                        future.set_result(time.perf_counter())
+                await asyncio.sleep(0.001)
+        finally:
+            await conn.close()
+
+
+def purchase(rng: random.Random, user: str) -> dict[str, Any]:
+    product = rng.choice(PRODUCTS)
+    return {"type": "track", "event": "purchase", "userId": user, "messageId": uuid.uuid4().hex,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "properties": {"value": max(100.0, product.price), "sku": product.sku,
+                           "category": product.category, "product_name": product.name}}  # fmt: skip
+
+
+def identify(user: str) -> dict[str, Any]:
+    traits = {"first_name": "Bench", "email": f"{user}@example.com", "consent_email": True}
+    return {"type": "identify", "userId": user, "traits": traits}
+
+
+@asynccontextmanager
+async def pipeline(settings: Settings, stores: Stores, push: bool, poll: timedelta) -> AsyncIterator[str]:
+    """The app, the trigger service and two rules-brain workers; yields the base URL."""
+    port = free_port()
+    web = _QuietServer(create_app(settings, stores), port)
+    stop = asyncio.Event()
+    async with (
+        trigger_service(settings, stores, start="latest", push=push) as triggers,
+        agent_runtime(settings, stores, workers=2, model=RulesModel()) as agents,
+    ):
+        await triggers.step_stream()
+        tasks = [
+            asyncio.create_task(web.serve()),
+            asyncio.create_task(agents.run(stop)),
+            asyncio.create_task(triggers.run(stop, poll=poll)),
+        ]
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
                 while True:
                     try:
                         if (await http.get("/healthz")).status_code == 200:
                             break
                     except httpx.HTTPError:
                         await asyncio.sleep(0.05)
-                for n in range(args.events + args.warm_up):
-                    product = rng.choice(PRODUCTS)
-                    user = user_id_of(rng.randrange(args.users)) + f"-e2e{n}"
-                    body = {"type": "track", "event": "purchase", "userId": user,
-                            "messageId": uuid.uuid4().hex,
-                            "timestamp": datetime.now(UTC).isoformat(),
-                            "properties": {"value": max(100.0, product.price), "sku": product.sku,
-                                           "category": product.category,
-                                           "product_name": product.name}}  # fmt: skip
-                    # A fresh customer: identify first (consent, email), not timed.
-                    await http.post("/ingest", json={"type": "identify", "userId": user, "traits": {
-                        "first_name": "Bench", "email": f"{user}@example.com",
-                        "consent_email": True}})  # fmt: skip
-                    started = time.perf_counter()
-                    response = await http.post("/ingest", json=body)
-                    assert response.status_code == 202, response.text
-                    deadline = started + 10
-                    while time.perf_counter() < deadline:
-                        if await (await ops.execute(OUTBOX, (user,))).fetchone():
-                            break
-                        await asyncio.sleep(0.001)
-                    else:
-                        raise AssertionError(f"no outbox row for {user} within 10 s")
-                    if n >= args.warm_up:
-                        samples.append((time.perf_counter() - started) * 1000)
-            finally:
-                stop.set()
-                web.stop()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await ops.close()
-    print(
-        f"event posted -> action in outbox (rules brain, trigger poll {args.poll_ms} ms): n={len(samples)} "
-        f"p50={statistics.median(samples):.1f} ms p99={percentile(samples, 0.99):.1f} ms "
-        f"max={max(samples):.1f} ms"
-    )
+            yield base
+        finally:
+            stop.set()
+            web.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def timed_event(
+    http: httpx.AsyncClient, watcher: OutboxWatcher, rng: random.Random, user: str
+) -> float | None:
+    """Milliseconds from posting the purchase to its outbox row; None if none came in time."""
+    arrived = watcher.expect(user)
+    started = time.perf_counter()
+    response = await http.post("/ingest", json=purchase(rng, user))
+    assert response.status_code == 202, response.text
+    try:
+        return (await asyncio.wait_for(arrived, TIMEOUT_S) - started) * 1000
+    except TimeoutError:
+        return None
+
+
+async def one_at_a_time(
+    base: str, watcher: OutboxWatcher, users: list[str], warm_up: int
+) -> list[float | None]:
+    rng = random.Random(3)
+    samples: list[float | None] = []
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        await http.post("/ingest", json={"batch": [identify(u) for u in users]})
+        for n, user in enumerate(users):
+            latency = await timed_event(http, watcher, rng, user)
+            if n >= warm_up:
+                samples.append(latency)
+    return samples
+
+
+async def at_rate(base: str, watcher: OutboxWatcher, users: list[str], rate: float) -> list[float | None]:
+    rng = random.Random(5)
+    limits = httpx.Limits(max_connections=200)
+    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as http:
+        await http.post("/ingest", json={"batch": [identify(u) for u in users]})
+        began = time.perf_counter()
+        tasks = []
+        for n, user in enumerate(users):
+            delay = began + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(timed_event(http, watcher, rng, user)))
+        return list(await asyncio.gather(*tasks))
+
+
+async def run(args: argparse.Namespace) -> None:
+    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings, stores = world(args.users, args.users * 10, Path(tmp))
+        for n in range(args.rounds):
+            for name, (push, poll) in PIPELINES.items():
+                watcher, stop = OutboxWatcher(stores.ops_url), asyncio.Event()
+                watching = asyncio.create_task(watcher.run(stop))
+                try:
+                    async with pipeline(settings, stores, push, poll) as base:
+                        tag = f"r{n}{name[:4]}{uuid.uuid4().hex[:4]}"
+                        users = [f"e2e-{tag}-{i}" for i in range(args.events + args.warm_up)]
+                        single = await one_at_a_time(base, watcher, users, args.warm_up)
+                        rated = [f"e2e-{tag}-rate-{i}" for i in range(int(args.rate * args.rate_seconds))]
+                        burst = await at_rate(base, watcher, rated, args.rate)
+                finally:
+                    stop.set()
+                    await watching
+                for load, results in (("one at a time", single), (f"{args.rate:g} events/s", burst)):
+                    samples = [r for r in results if r is not None]
+                    p50, p99 = statistics.median(samples), percentile(samples, 0.99)
+                    figures.setdefault((load, name), []).append((p50, p99))
+                    missing = len(results) - len(samples)
+                    print(
+                        f"round {n + 1} {name:<9} {load:<14} n={len(samples)} p50={p50:.1f} ms "
+                        f"p99={p99:.1f} ms; no outbox row within {TIMEOUT_S:g} s: {missing}",
+                        flush=True,
+                    )
+    print("figure | value | floor | value | ratio")
+    print("---|---|---|---|---")
+    for load in ("one at a time", f"{args.rate:g} events/s"):
+        for q, label in ((0, "p50"), (1, "p99")):
+            value = statistics.median(f[q] for f in figures[(load, "push")])
+            floor = statistics.median(f[q] for f in figures[(load, "poll 1 ms")])
+            print(
+                f"event -> outbox {label} ms, {load}, push | {value:.1f} | "
+                f"same with a 1 ms poll | {floor:.1f} | {value / floor:.2f}"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=200)
-    parser.add_argument("--warm-up", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=100, help="Timed events one at a time, a round.")
+    parser.add_argument("--warm-up", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=200.0, help="Events/s of the open-loop load.")
+    parser.add_argument("--rate-seconds", type=float, default=5.0)
     parser.add_argument("--users", type=int, default=2_000)
-    parser.add_argument("--poll-ms", type=int, default=100)
     asyncio.run(run(parser.parse_args()))
 
 

@@ -5,7 +5,10 @@ as little of the machine's CPU as possible. Prints one JSON object with the figu
 
     python bench/loadgen.py --url http://127.0.0.1:8080/ingest --mode batch --seconds 10
     modes: batch (closed loop, --batch events a request), single (closed loop, one event),
-           rate (open loop at --rate requests/s; latency from the scheduled send time)
+           rate (open loop at --rate requests/s; latency from the scheduled send time),
+           copy (the floor for batch: the same events as rows, ``COPY events FROM STDIN`` of
+                 --batch rows a transaction over --connections database connections; --url is
+                 then the database URL)
 """
 
 from __future__ import annotations
@@ -120,18 +123,79 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def copy_rows(batch: int) -> list[list[object]]:
+    """The events of ``event_body(batch)`` as the rows ``/ingest`` stores (columns COPY_COLUMNS)."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    ts = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    rows: list[list[object]] = []
+    for event in json.loads(event_body(batch)).get("batch") or [json.loads(event_body(1))]:
+        props = event["properties"]
+        rows.append(
+            [event["messageId"], event["userId"], event["event"], ts, now, "segment", props["revenue"],
+             props["points"], props["sku"], props["category"], None, json.dumps(props)]
+        )  # fmt: skip
+    return rows
+
+
+COPY_COLUMNS = (
+    "event_id, user_id, event_type, ts, received_at, source, value, points, sku, category, text, properties"
+)
+
+
+async def copy_loop(
+    url: str, connections: int, batch: int, seconds: float
+) -> tuple[list[float], dict[int, int]]:
+    """Closed loop of COPY transactions: what loading these rows costs without mca in the way."""
+    import psycopg
+
+    template = copy_rows(batch)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    conns = [await psycopg.AsyncConnection.connect(url) for _ in range(connections)]
+    deadline = time.perf_counter() + seconds
+
+    async def run(conn: psycopg.AsyncConnection[object], prefix: str) -> None:
+        counter = 0
+        while time.perf_counter() < deadline:
+            counter += 1
+            unique = f"{prefix}{counter}"
+            start = time.perf_counter()
+            async with conn.cursor() as cur, cur.copy(f"COPY events ({COPY_COLUMNS}) FROM STDIN") as copy:
+                for row in template:
+                    await copy.write_row([str(row[0]).replace(ID_MARK.decode(), unique), *row[1:]])
+            await conn.commit()
+            latencies.append(time.perf_counter() - start)
+            statuses[202] = statuses.get(202, 0) + 1
+
+    try:
+        await asyncio.gather(*(run(c, f"copy{uuid.uuid4().hex[:4]}") for c in conns))
+    finally:
+        for c in conns:
+            await c.close()
+    return latencies, statuses
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
-    parser.add_argument("--mode", choices=["batch", "single", "rate"], default="batch")
+    parser.add_argument("--mode", choices=["batch", "single", "rate", "copy"], default="batch")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rate", type=float, default=500)
     parser.add_argument("--warmup", type=float, default=1.0)
     args = parser.parse_args()
+    batch = args.batch if args.mode in ("batch", "copy") else 1
+    if args.mode == "copy":
+        if args.warmup:
+            await copy_loop(args.url, args.connections, batch, args.warmup)
+        began = time.perf_counter()
+        latencies, statuses = await copy_loop(args.url, args.connections, batch, args.seconds)
+        print_figures(args.mode, batch, latencies, statuses, time.perf_counter() - began)
+        return
     parts = urlsplit(args.url)
-    batch = args.batch if args.mode == "batch" else 1
     body = event_body(batch)
     clients = [
         Client(parts.hostname or "127.0.0.1", parts.port or 80, parts.path, body, {})
@@ -146,12 +210,17 @@ async def main() -> None:
         latencies, statuses = await open_loop(clients, args.seconds, args.rate)
     else:
         latencies, statuses = await closed_loop(clients, args.seconds)
-    elapsed = time.perf_counter() - began
+    print_figures(args.mode, batch, latencies, statuses, time.perf_counter() - began)
+
+
+def print_figures(
+    mode: str, batch: int, latencies: list[float], statuses: dict[int, int], elapsed: float
+) -> None:
     ok = statuses.get(202, 0)
     print(
         json.dumps(
             {
-                "mode": args.mode,
+                "mode": mode,
                 "seconds": round(elapsed, 2),
                 "requests": len(latencies),
                 "statuses": statuses,

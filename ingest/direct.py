@@ -1,10 +1,14 @@
-"""The direct transport: INSERT into the state store's ``events`` table.
+"""The direct transport: rows into the state store's ``events`` table.
 
 PostgreSQL: concurrent requests are group-committed: whatever arrived while the previous
-INSERT ran goes into the next one (one ``jsonb_to_recordset`` statement, ON CONFLICT DO
-NOTHING RETURNING event_id), so the commit cost is shared and each request still hears back
-only after its own rows are committed. RisingWave: plain multi-row INSERT then FLUSH; its
-primary key makes a redelivery overwrite itself, so duplicates are not counted there.
+statement ran goes into the next transaction (one statement, see ingest/pg_store.py), so the
+commit cost is shared and each request still hears back only after its own rows are
+committed. One request the store refuses (a value PostgreSQL rejects) must not fail its
+neighbours: the group is then stored again request by request, each under its own
+savepoint in one transaction, so the valid ones commit together and only the bad one gets
+its 422. A request whose rows cannot even be encoded is refused before it joins a group.
+RisingWave: plain multi-row INSERT then FLUSH (it has no ``COPY FROM STDIN``); its primary
+key makes a redelivery overwrite itself, so duplicates are not counted there.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,8 +25,17 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ingest.errors import FieldError, TransportUnavailable, ValidationFailed
+from ingest.errors import IngestError, TransportUnavailable
 from ingest.formats import COLUMNS, Row
+from ingest.pg_store import (
+    encode_rows,
+    insert_new,
+    is_client_data_error,
+    is_transient,
+    join_encoded,
+    store,
+    store_rejected,
+)
 from ingest.transport import Receipt
 from mca.db import Engine, engine_of_version
 from mca.errors import DatabaseUnreachable
@@ -29,18 +43,6 @@ from mca.settings import mask_url
 
 log = logging.getLogger(__name__)
 
-INSERT_POSTGRES = """
-INSERT INTO events (event_id, user_id, event_type, ts, received_at, source,
-                    value, points, sku, category, text, properties)
-SELECT event_id, user_id, event_type, ts, received_at, source,
-       value, points, sku, category, text, coalesce(properties, '{}'::jsonb)
-FROM jsonb_to_recordset(%s::jsonb) AS r(
-    event_id text, user_id text, event_type text, ts timestamptz, received_at timestamptz,
-    source text, value numeric, points integer, sku text, category text, text text,
-    properties jsonb)
-ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id
-"""
 _RW_COLUMNS = ", ".join(COLUMNS)
 _RW_ROW = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
 RW_CHUNK_ROWS = 1000  # 12 parameters a row stays far below the protocol's 65,535
@@ -50,13 +52,21 @@ WRITERS = 2
 CONNECTION_WAIT_S = 5.0
 
 
-def rows_json(rows: list[Row]) -> str:
-    return orjson.dumps(rows).decode()
-
-
 def _unavailable(err: Exception) -> TransportUnavailable:
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return TransportUnavailable(f"state store unavailable: {reason}", retry_after_s=2)
+
+
+@dataclass
+class _Request:
+    """One POST's rows, already encoded, waiting for the group that commits them."""
+
+    ids: list[str]
+    payload: str
+    future: asyncio.Future[Receipt]
+
+
+Outcome = Receipt | IngestError
 
 
 class PostgresDirect:
@@ -68,7 +78,7 @@ class PostgresDirect:
         self.pool = pool
         self.max_rows = max_rows
         self.writers = writers
-        self._pending: deque[tuple[list[Row], asyncio.Future[Receipt]]] = deque()
+        self._pending: deque[_Request] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -78,19 +88,22 @@ class PostgresDirect:
         ]
 
     async def write(self, rows: list[Row]) -> Receipt:
+        if not rows:
+            return Receipt(accepted=0, duplicates=0, event_ids=[])
+        payload = encode_rows(rows)  # a row that cannot be encoded is this request's 422 alone
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
-        self._pending.append((rows, future))
+        self._pending.append(_Request([row["event_id"] for row in rows], payload, future))
         self._wake.set()
         return await future
 
-    def _take(self) -> list[tuple[list[Row], asyncio.Future[Receipt]]]:
-        taken: list[tuple[list[Row], asyncio.Future[Receipt]]] = []
+    def _take(self) -> list[_Request]:
+        taken: list[_Request] = []
         count = 0
-        while self._pending and (not taken or count + len(self._pending[0][0]) <= self.max_rows):
-            item = self._pending.popleft()
-            if not item[1].done():  # a client that went away needs no write
-                taken.append(item)
-                count += len(item[0])
+        while self._pending and (not taken or count + len(self._pending[0].ids) <= self.max_rows):
+            request = self._pending.popleft()
+            if not request.future.done():  # a client that went away needs no write
+                taken.append(request)
+                count += len(request.ids)
         if not self._pending:
             self._wake.clear()
         return taken
@@ -102,41 +115,29 @@ class PostgresDirect:
             if group:
                 await self._commit_group(group)
 
-    async def _insert(self, rows: list[Row]) -> set[str]:
-        async with self.pool.connection(timeout=CONNECTION_WAIT_S) as conn:
-            cur = await conn.execute(INSERT_POSTGRES, (rows_json(rows),))
-            found: list[Any] = await cur.fetchall()  # dict rows (mca.db.open_pool)
-            return {r["event_id"] for r in found}
-
-    async def _commit_group(self, group: list[tuple[list[Row], asyncio.Future[Receipt]]]) -> None:
+    async def _commit_group(self, group: list[_Request]) -> None:
         try:
-            inserted = await self._insert([row for rows, _ in group for row in rows])
-        except (psycopg.OperationalError, PoolTimeout) as err:
-            for _, future in group:
-                _settle(future, exc=_unavailable(err))
-            return
+            async with self.pool.connection(timeout=CONNECTION_WAIT_S) as conn:
+                outcomes = await _store_group(conn, group)
+        except PoolTimeout as err:
+            outcomes = [_unavailable(err)] * len(group)
         except psycopg.Error as err:
-            if len(group) == 1:
-                _settle(group[0][1], exc=_store_rejected(err))
+            if not is_transient(err):
+                log.exception("storing %d requests failed", len(group))
+                for request in group:
+                    _settle(request.future, exc=err)
                 return
-            # One request's rows broke the statement: retry each alone so only it fails.
-            for item in group:
-                await self._commit_group([item])
-            return
+            outcomes = [_unavailable(err)] * len(group)
         except Exception as err:  # never leave a client hanging
-            for _, future in group:
-                _settle(future, exc=err)
+            log.exception("storing %d requests failed", len(group))
+            for request in group:
+                _settle(request.future, exc=err)
             return
-        for rows, future in group:
-            ids = [row["event_id"] for row in rows]
-            new = 0
-            for event_id in ids:
-                # The first claimant of a returned id is the one that inserted it; a repeat
-                # within the same group (or request) is a duplicate.
-                if event_id in inserted:
-                    inserted.discard(event_id)
-                    new += 1
-            _settle(future, result=Receipt(accepted=new, duplicates=len(ids) - new, event_ids=ids))
+        for request, outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, Receipt):
+                _settle(request.future, result=outcome)
+            else:
+                _settle(request.future, exc=outcome)
 
     async def ready(self) -> str | None:
         return await _ping(self.pool)
@@ -147,9 +148,76 @@ class PostgresDirect:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for _, future in self._pending:
-            _settle(future, exc=TransportUnavailable("shutting down", retry_after_s=1))
+        for request in self._pending:
+            _settle(request.future, exc=TransportUnavailable("shutting down", retry_after_s=1))
         self._pending.clear()
+
+
+async def _store_group(conn: psycopg.AsyncConnection[Any], group: list[_Request]) -> list[Outcome]:
+    """The whole group in one transaction: a plain INSERT when every event is new, else the
+    duplicate-counting one; if the store refuses the group for a request's data, each
+    request again under its own savepoint (see _isolate)."""
+    payload = join_encoded([r.payload for r in group])
+    try:
+        async with conn.transaction():
+            await insert_new(conn, payload)
+        return _receipts(group, set(), {})
+    except psycopg.errors.UniqueViolation:
+        pass  # a redelivery, or one id twice in the group: count duplicates
+    except psycopg.Error as err:
+        if not is_client_data_error(err):
+            raise
+        return await _isolate(conn, group, err)
+    try:
+        async with conn.transaction():
+            stored_before = await store(conn, payload, [i for r in group for i in r.ids])
+        return _receipts(group, stored_before, {})
+    except psycopg.Error as err:
+        if not is_client_data_error(err):
+            raise
+        return await _isolate(conn, group, err)
+
+
+async def _isolate(
+    conn: psycopg.AsyncConnection[Any], group: list[_Request], err: psycopg.Error
+) -> list[Outcome]:
+    """Each request under its own savepoint, in one transaction: a refusal undoes that
+    request only, and every other one commits with the same single commit."""
+    if len(group) == 1:
+        return [store_rejected(err)]
+    log.warning("the state store refused a group of %d requests (%s); isolating", len(group), err)
+    rejected: dict[int, IngestError] = {}
+    stored_before: set[str] = set()
+    async with conn.transaction():
+        for index, request in enumerate(group):
+            try:
+                async with conn.transaction():
+                    stored_before |= await store(conn, request.payload, request.ids)
+            except psycopg.Error as refused:
+                if not is_client_data_error(refused):
+                    raise
+                rejected[index] = store_rejected(refused)
+    return _receipts(group, stored_before, rejected)
+
+
+def _receipts(
+    group: list[_Request], stored_before: set[str], rejected: dict[int, IngestError]
+) -> list[Outcome]:
+    """The first claimant of an id in the group inserted it; a repeat (in the same request or a
+    later one) or an id stored before this transaction is a duplicate."""
+    claimed: set[str] = set()
+    outcomes: list[Outcome] = []
+    for index, request in enumerate(group):
+        if index in rejected:
+            outcomes.append(rejected[index])
+            continue
+        new = 0
+        for event_id in request.ids:
+            if event_id not in stored_before and event_id not in claimed:
+                claimed.add(event_id)
+                new += 1
+        outcomes.append(Receipt(accepted=new, duplicates=len(request.ids) - new, event_ids=request.ids))
+    return outcomes
 
 
 class RisingWaveDirect:
@@ -164,6 +232,7 @@ class RisingWaveDirect:
         return None
 
     async def write(self, rows: list[Row]) -> Receipt:
+        encode_rows(rows)  # refuse what cannot be written before any chunk is sent (422)
         try:
             async with self.pool.connection(timeout=CONNECTION_WAIT_S) as conn:
                 await conn.set_autocommit(True)
@@ -179,7 +248,9 @@ class RisingWaveDirect:
         except (psycopg.OperationalError, PoolTimeout) as err:
             raise _unavailable(err) from None
         except psycopg.Error as err:
-            raise _store_rejected(err) from None
+            if is_client_data_error(err):
+                raise store_rejected(err) from None
+            raise
         return Receipt(accepted=len(rows), duplicates=None, event_ids=[r["event_id"] for r in rows])
 
     async def ready(self) -> str | None:
@@ -198,11 +269,6 @@ def _rw_value(row: Row, column: str) -> Any:
 
 def _dumps_str(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def _store_rejected(err: psycopg.Error) -> ValidationFailed:
-    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return ValidationFailed([FieldError("body", f"the state store rejected these events: {reason}")])
 
 
 def _settle(

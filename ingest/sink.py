@@ -19,8 +19,9 @@ import orjson
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
-from ingest.direct import INSERT_POSTGRES
-from ingest.errors import SinkError
+from ingest.errors import SinkError, ValidationFailed
+from ingest.formats import COLUMNS
+from ingest.pg_store import STORE_EVENTS, encode_rows
 from mca.db import Engine, connect, detect_engine
 from mca.errors import DatabaseUnreachable
 
@@ -65,7 +66,7 @@ def _parse(message: Message, stats: SinkStats) -> dict[str, Any] | None:
             message.offset(),
         )
         return None
-    return row
+    return {column: row.get(column) for column in COLUMNS}
 
 
 class Sink:
@@ -138,11 +139,15 @@ class Sink:
 
     def _store(self, rows: list[dict[str, Any]], stop: threading.Event) -> bool:
         """Insert and commit, retrying while the store is away; False if stopped meanwhile."""
-        payload = orjson.dumps(rows).decode()
+        try:
+            payload = encode_rows(rows)
+        except ValidationFailed:
+            self._store_each(rows)
+            return True
         while True:
             conn = self.conn
             try:
-                found = conn.execute(INSERT_POSTGRES, (payload,)).fetchall()
+                stored = _stored(conn, payload)
                 conn.commit()
             except psycopg.OperationalError as err:
                 log.warning("state store unavailable, retrying: %s", str(err).strip()[:200])
@@ -161,23 +166,28 @@ class Sink:
                 log.error("state store refused a batch (%s); storing row by row", str(err).strip()[:200])
                 self._store_each(rows)
                 return True
-            self.stats.inserted += len(found)
-            self.stats.duplicates += len(rows) - len(found)
+            self.stats.inserted += stored
+            self.stats.duplicates += len(rows) - stored
             return True
 
     def _store_each(self, rows: list[dict[str, Any]]) -> None:
         conn = self.conn
         for row in rows:
             try:
-                found = conn.execute(INSERT_POSTGRES, (orjson.dumps([row]).decode(),)).fetchall()
+                stored = _stored(conn, encode_rows([row]))
                 conn.commit()
-            except psycopg.Error as err:
+            except (psycopg.Error, ValidationFailed) as err:
                 conn.rollback()
                 self.stats.skipped += 1
                 log.error("skipping event %s: %s", row.get("event_id"), str(err).strip()[:200])
                 continue
-            self.stats.inserted += len(found)
-            self.stats.duplicates += 1 - len(found)
+            self.stats.inserted += stored
+            self.stats.duplicates += 1 - stored
+
+
+def _stored(conn: psycopg.Connection[Any], payload: str) -> int:
+    row = conn.execute(STORE_EVENTS, (payload,)).fetchone()
+    return int(row["stored"]) if row else 0
 
 
 def _commit_offsets(consumer: Consumer) -> None:
