@@ -15,7 +15,8 @@ Contracts other packages rely on (kept stable):
   server's ``local_caller`` ("agent" in-process; ``mca mcp --stdio`` uses "stdio", which the
   default policy treats as a read-only ``default`` caller; ``--caller agent`` trusts it). Over HTTP
   the caller is the name of its bearer token in ``Settings.mcp_tokens`` (no/unknown token →
-  401, checked by ``mca.auth``; in open mode, nothing configured, the caller is "anonymous"). What a caller may do is the policy's ``callers:`` entry; only ``trust_meta: true``
+  401, checked by ``mca.auth``; in open mode, nothing configured, the caller is "anonymous").
+  What a caller may do is the policy's ``callers:`` entry; only ``trust_meta: true``
   callers may pick their trigger through meta, others always act as their configured
   trigger, so meta cannot widen anyone's permissions. A trusted caller's decision id that names
   a job (``agent_jobs``) binds the call to that job's trigger, customer and tools (the triggers

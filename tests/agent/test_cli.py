@@ -35,7 +35,7 @@ async def test_bad_options_are_refused(settings) -> None:
 async def test_agent_status_prints_queue_counts_with_expired(aconn, settings) -> None:
     import json
 
-    await add_events(aconn, event_row("e1", "u1", "purchase", T0, value=250))
+    await add_events(aconn, event_row("e1", "u1", "purchase", datetime.now(UTC), value=250))
     runner = CliRunner()
     queued = await asyncio.to_thread(
         runner.invoke, cli_app, ["trigger", "--once", "--start", "earliest"], obj=settings
