@@ -83,7 +83,7 @@ def _walk(value: Any, visit_str: Any, visit_key: Any) -> Any:
         if depth >= MAX_DEPTH:
             into[slot] = TOO_DEEP
             continue
-        nested = []
+        nested: list[tuple[Any, Any, Any, Any, int]] = []
         if isinstance(item, list | tuple):
             seq: list[Any] = list(item)
             into[slot] = seq

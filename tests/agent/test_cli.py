@@ -46,6 +46,7 @@ async def test_agent_status_prints_queue_counts_with_expired(aconn, settings) ->
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output) == {"queued": 0, "running": 0, "done": 0, "dead": 0, "expired": 1}
 
+
 def test_triggers_check_says_ok_or_lists_every_problem(tmp_path) -> None:
     from mca.settings import Settings
 
