@@ -115,6 +115,10 @@ def _relations(state_dir: Path) -> dict[str, dict[str, Kind]]:
             if found is None:
                 continue
             name, columns = found
+            if migration.engine_only is not None and name in kinds:
+                # The portable definition is the contract; an engine's own rewrite of the
+                # same relation (PostgreSQL's maintained user_stats) must keep its columns.
+                continue
             schema[name] = {c: t.sql("postgres") for c, t in columns.items() if t is not None}
             kinds[name] = {c: _kind_of_sql(t) for c, t in columns.items()}
     return kinds

@@ -12,10 +12,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from mca.embedding import DEFAULT_MODEL, get_embedder, resolve_model_path
-from mca.errors import ConfigError
+from mca.embedding import get_embedder
 
 PROBE = """
 import sys
@@ -46,24 +44,3 @@ def test_a_cached_graph_needs_no_torch(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         vectors, get_embedder().embed(["waterproof hiking boots", "a matte lipstick"]), atol=1e-5
     )
-
-
-@pytest.mark.slow
-def test_the_first_process_exports_and_the_next_skips_torch(tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    heavy_first, first = _probe(tmp_path, cache, "cold")
-    assert "torch" in heavy_first  # nothing cached: the model is loaded to export the graph
-    assert list((cache / "mca" / "onnx").glob("minilm-*.onnx"))
-    heavy_next, again = _probe(tmp_path, cache, "warm")
-    assert heavy_next == ""
-    np.testing.assert_allclose(again, first, atol=1e-6)
-
-
-def test_no_graph_and_no_model_to_export_it_is_a_config_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from mca.onnx_encoder import OnnxEncoder
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    with pytest.raises(ConfigError, match="no ONNX encoder at"):
-        OnnxEncoder(resolve_model_path(DEFAULT_MODEL))
