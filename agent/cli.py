@@ -45,7 +45,7 @@ def trigger(
     import logging
 
     from agent.runtime import run_trigger_service, trigger_service
-    from mca.cli import settings_of
+    from mca.cli_context import settings_of
     from mca.db import resolve_stores
 
     if start not in ("latest", "earliest"):
@@ -84,7 +84,7 @@ def agent(
     from agent.providers import make_model
     from agent.queue import counts
     from agent.runtime import agent_runtime
-    from mca.cli import settings_of
+    from mca.cli_context import settings_of
     from mca.db import connect_async, resolve_stores
 
     settings = settings_of(ctx)
@@ -130,7 +130,7 @@ def explain(
     from agent import records
     from agent.errors import DecisionNotFound
     from agent.explain import explain as story
-    from mca.cli import settings_of
+    from mca.cli_context import settings_of
     from mca.db import connect_async, resolve_stores
 
     stores = resolve_stores(settings_of(ctx))
@@ -159,7 +159,7 @@ def triggers_check(
     """Check a triggers file as the trigger service would load it: OK, or every problem and exit 1."""
     from agent.errors import TriggerConfigError
     from agent.trigger_config import load_triggers
-    from mca.cli import settings_of
+    from mca.cli_context import settings_of
 
     settings = settings_of(ctx)
     path = file or settings.triggers_file

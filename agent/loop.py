@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from agent.clock import Clock
 from agent.errors import ModelTimeout
 from agent.model import SIDE_EFFECT_TOOLS, Brief, ChatModel, Message, ModelRequest, ToolCall, ToolSpec
 from agent.toolbox import Toolbox
+from mca.clock import Clock
 from mca.untrusted import unstorable
 
 ACCEPTED = frozenset({"allowed", "deferred", "held", "shadow"})

@@ -20,7 +20,6 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from agent.clock import Clock, system_clock
 from agent.loop import Limits
 from agent.model import ChatModel
 from agent.prompts import PromptSet
@@ -29,6 +28,7 @@ from agent.toolbox import open_toolbox
 from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
 from agent.worker import AgentDeps, OnDecision, Worker
+from mca.clock import Clock, system_clock
 from mca.db import CONNECT_TIMEOUT_S, Engine, Stores, connect_async, engine_of_version
 from mca.errors import DatabaseUnreachable
 from mca.settings import Settings, mask_url
@@ -105,7 +105,7 @@ def build_tool_server(settings: Settings, stores: Stores, *, clock: Clock | None
     from mcp_tools.server import build_server
 
     if embedder is None:
-        from mca.embedding import get_embedder
+        from state.embedding import get_embedder
 
         embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
     return build_server(settings, stores, clock=clock, embedder=QueryEmbeddingCache.shared(embedder))

@@ -17,11 +17,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from agent.clock import Clock, system_clock
 from agent.queue import NewJob, enqueue
 from agent.sources import Start, StreamSource, Wakeable, dedupe
 from agent.trigger_config import Opportunity, Rule, TriggerFile, TriggerSpec
 from mca.backfill import is_backfill
+from mca.clock import Clock, system_clock
 from mca.untrusted import typed_facts
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agent.api import router
-from mca.app import Extension
 from mca.db import Stores, open_pool
+from mca.extension import Extension
 from mca.settings import Settings
 
 

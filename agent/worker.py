@@ -20,14 +20,14 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from agent import queue, records
-from agent.clock import Clock, system_clock
 from agent.errors import ModelAuthError, ModelError, ToolSessionError
 from agent.loop import Limits, Transcript, run_loop
 from agent.model import Brief, ChatModel
 from agent.prompts import PromptSet
 from agent.records import DecisionRecord
 from agent.toolbox import Toolbox
-from mca.context import load_context
+from mca.clock import Clock, system_clock
+from state.context import load_context
 
 log = logging.getLogger(__name__)
 

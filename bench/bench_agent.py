@@ -44,12 +44,12 @@ from agent.providers.scripted import ScriptedModel, call
 from agent.queue import NewJob, enqueue
 from agent.runtime import agent_runtime, trigger_service
 from agent.toolbox import open_toolbox
+from demo.seed.load import ensure_catalogue, seed_world
+from demo.seed.products import PRODUCTS
+from demo.seed.world import user_id_of
 from mca.db import Stores, connect, connect_async
-from mca.embedding import get_embedder
-from mca.seed.load import ensure_catalogue, seed_world
-from mca.seed.products import PRODUCTS
-from mca.seed.world import user_id_of
 from mca.settings import PROJECT_ROOT, Settings
+from state.embedding import get_embedder
 
 INSERT = (
     "INSERT INTO events (event_id, user_id, event_type, ts, value, sku, category, properties) "

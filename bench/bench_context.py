@@ -6,7 +6,7 @@
     .venv/bin/python bench/bench_context.py --scaling-only        # one customer at 10 ... 100k events
 
 The world is seeded once into the benchmark server (.mca-bench/) and reused; a world with
-heavy customers is a copy of it. Lookups go through ``mca.context.load_context`` on one
+heavy customers is a copy of it. Lookups go through ``state.context.load_context`` on one
 async connection, as the agent worker does (round trip and JSON decoding included), taking
 turns with the floors on the same connection: ``SELECT 1`` (a round trip) and a primary-key
 read of the same user's context precomputed into a table (what a maintained row costs).
@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_seed import bench_database, ensure_world
 from report import Comparison, Samples, print_table, record
 
-from mca.context import CONTEXT_SQL, load_context
+from demo.seed.world import user_id_of
 from mca.db import connect, connect_async
-from mca.seed.world import user_id_of
+from state.context import CONTEXT_SQL, load_context
 
 FLOOR_TABLE = "bench_context_floor"
 FLOOR_SQL = f"SELECT context FROM {FLOOR_TABLE} WHERE user_id = %s"

@@ -98,13 +98,13 @@ def peak_rss(pid: int) -> int:
 
 
 def load_catalogue(url: str) -> None:
-    from mca.assets import load_assets
     from mca.db import connect
-    from mca.embedding import get_embedder
+    from state.catalogue import load_assets
+    from state.embedding import get_embedder
 
     with connect(url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM assets LIMIT 1").fetchone() is None:
-            catalogue = PROJECT_ROOT / "mca" / "seed" / "catalogue.json"
+            catalogue = PROJECT_ROOT / "demo" / "seed" / "catalogue.json"
             load_assets(conn, catalogue, get_embedder(), progress=False)
 
 
@@ -159,8 +159,8 @@ def measure_serve() -> Comparison:
 ENCODER_ALONE = """
 import sys
 from pathlib import Path
-from mca.embedding import resolve_model_path, DEFAULT_MODEL
-from mca.onnx_encoder import OnnxEncoder
+from state.embedding import resolve_model_path, DEFAULT_MODEL
+from state.onnx_encoder import OnnxEncoder
 OnnxEncoder(resolve_model_path(DEFAULT_MODEL)).encode(["a stove for camping"])
 status = Path("/proc/self/status").read_text().splitlines()
 print(next(line for line in status if line.startswith("VmHWM:")).split()[1])

@@ -37,13 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_agent import percentile, world
 
-from agent.demo import _QuietServer
 from agent.providers.rules import RulesModel
 from agent.runtime import agent_runtime, trigger_service
+from demo.product import _QuietServer
+from demo.seed.products import PRODUCTS
 from mca.app import create_app
 from mca.db import Stores, connect_async
 from mca.net import free_port
-from mca.seed.products import PRODUCTS
 from mca.settings import Settings
 
 NEW_OUTBOX = "SELECT outbox_id, user_id FROM outbox WHERE outbox_id > %s ORDER BY outbox_id"

@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_seed import bench_database
 
-from mca.asset_rows import AssetRow, validate_rows
-from mca.assets import _search_statement, search_assets, search_by_vector, upsert_assets, vector_literal
+from demo.seed.catalogue import build_catalogue
+from demo.seed.products import CATEGORIES
 from mca.db import connect, connect_async
-from mca.embedding import Embedder, get_embedder
-from mca.seed.catalogue import build_catalogue
-from mca.seed.products import CATEGORIES
+from state.asset_rows import AssetRow, validate_rows
+from state.catalogue import _search_statement, search_assets, search_by_vector, upsert_assets, vector_literal
+from state.embedding import Embedder, get_embedder
 
 EDITIONS = [
     ("Spring", "Fresh for the first warm weekends of spring."),

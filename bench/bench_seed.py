@@ -19,10 +19,10 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from demo.seed.load import seed_world, world_loaded
 from mca.db import connect
 from mca.embedded import EmbeddedPostgres
 from mca.migrate import migrate
-from mca.seed.load import seed_world, world_loaded
 from mca.settings import Settings
 
 BENCH_DIR = Path(os.environ.get("MCA_BENCH_DIR", ".mca-bench"))

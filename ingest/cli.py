@@ -1,7 +1,6 @@
-"""`mca serve` (the HTTP service) and `mca sink` (the Kafka → PostgreSQL worker).
+"""`mca sink`: the Kafka → PostgreSQL worker.
 
-Only typer and the standard library load with the CLI; the app and Kafka client load
-inside the commands.
+Only typer and the standard library load with the CLI; the Kafka client loads inside the command.
 """
 
 from __future__ import annotations
@@ -15,41 +14,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(serve)
     app.command()(sink)
-
-
-def serve(
-    ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Bind address (default MCA_HTTP_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default MCA_HTTP_PORT).")] = None,
-    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
-) -> None:
-    """Run the HTTP service: POST /ingest, /healthz, /readyz, OpenAPI docs at /docs.
-
-    With no credentials configured (open mode) it listens on loopback only, whatever --host says.
-    """
-    import uvicorn
-
-    from mca.app import create_app, discover_extensions, gc_tuning
-    from mca.auth import bind_host
-    from mca.cli import settings_of
-    from mca.db import resolve_stores
-
-    settings = settings_of(ctx)
-    stores = resolve_stores(settings)
-    # gc_tuning goes last: its lifespan freezes what every other part set up at start.
-    application = create_app(settings, stores, [*discover_extensions(settings, stores), gc_tuning()])
-    bound, notice = bind_host(host or settings.http_host, application.state.auth)
-    if notice:
-        typer.secho(notice, fg=typer.colors.YELLOW, err=True)
-    uvicorn.run(
-        application,
-        host=bound,
-        port=settings.http_port if port is None else port,
-        access_log=access_log,
-        log_level="info",
-    )
 
 
 def sink(
@@ -66,7 +31,7 @@ def sink(
     Offsets are committed after the database commit; SIGTERM or SIGINT stops it gracefully.
     """
     from ingest.sink import Sink, wait_for_broker
-    from mca.cli import settings_of
+    from mca.cli_context import settings_of
     from mca.db import resolve_stores
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -18,10 +18,10 @@ from ingest.formats import RequestMeta, to_rows
 from ingest.kafka_transport import KafkaTransport
 from ingest.openapi import REQUEST_BODY, RESPONSES
 from ingest.transport import Transport
-from mca.app import Extension
 from mca.auth import AuthError, authenticator_of
 from mca.backfill import BACKFILL_HEADER, backfill_requested, mark_backfill
 from mca.db import Stores, open_pool
+from mca.extension import Extension
 from mca.settings import Settings
 
 router = APIRouter(tags=["ingest"])

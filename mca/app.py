@@ -1,60 +1,35 @@
-"""The one HTTP application `mca serve` runs (FastAPI on uvicorn).
+"""The one HTTP application `mca serve` runs (FastAPI on uvicorn): the composition root's app factory.
 
-Packages contribute to it through *extensions*: a module listed in ``EXTENSION_MODULES``
-exposes ``extension(settings, stores) -> Extension``; create_app includes its routers, mounts
-its sub-applications, and enters its lifespan (open pools, start workers) in list order,
-leaving them in reverse order at shutdown. A listed module that does not exist yet is skipped.
-
-To add routes: write ``<pkg>/web.py`` with ``extension()`` returning
-``Extension(name="agent", routers=[router])``; for an ASGI sub-app (the MCP streamable-HTTP
-server) use ``mounts=[("/mcp", asgi_app)]`` and put whatever must run while it serves (its
-session manager) in ``lifespan``. Shared objects go on ``app.state.<name>`` from a lifespan.
+Each package contributes an ``Extension`` (`mca.extension`) from its ``web`` module; this
+module imports them directly and assembles them in order: ingest, the agent, the tools.
 """
 
 from __future__ import annotations
 
 import gc
-import importlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from mca.auth import Authenticator, AuthError
 from mca.db import Stores
+from mca.extension import Extension
 from mca.settings import Settings
 
-EXTENSION_MODULES = ("ingest.web", "agent.web", "mcp_tools.web")
 
-Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-# A readiness check: None when its dependency is reachable, else a one-line reason.
-ReadyCheck = Callable[[FastAPI], Awaitable[str | None]]
+def default_extensions(settings: Settings, stores: Stores) -> list[Extension]:
+    """Every package's part of the app, in the order their lifespans must start."""
+    from agent.web import extension as agent_extension
+    from ingest.web import extension as ingest_extension
+    from mcp_tools.web import extension as tools_extension
 
-
-@dataclass
-class Extension:
-    name: str
-    routers: Sequence[APIRouter] = ()
-    mounts: Sequence[tuple[str, Any]] = ()
-    lifespan: Lifespan | None = None
-    ready_checks: Sequence[ReadyCheck] = ()
-    tags: Sequence[dict[str, str]] = field(default_factory=list)
-
-
-def discover_extensions(settings: Settings, stores: Stores) -> list[Extension]:
-    found: list[Extension] = []
-    for module_name in EXTENSION_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name in (module_name, module_name.rpartition(".")[0]):
-                continue
-            raise
-        found.append(module.extension(settings, stores))
-    return found
+    return [
+        ingest_extension(settings, stores),
+        agent_extension(settings, stores),
+        tools_extension(settings, stores),
+    ]
 
 
 # A server's cyclic GC: collect the young generation less often, and freeze everything that
@@ -83,11 +58,11 @@ def gc_tuning() -> Extension:
 
 
 def create_app(settings: Settings, stores: Stores, extensions: Sequence[Extension] | None = None) -> FastAPI:
-    """The app with every extension (discovered from EXTENSION_MODULES when None is given).
+    """The app with every extension (every package's when None is given).
     One ``Authenticator`` (``app.state.auth``) serves every route; routes ask for a permission
     with ``Depends(mca.auth.require(...))`` and refusals render in one shape."""
     auth = Authenticator(settings)  # bad credentials settings fail here, at start-up
-    parts = list(discover_extensions(settings, stores) if extensions is None else extensions)
+    parts = list(default_extensions(settings, stores) if extensions is None else extensions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,4 +1,5 @@
-"""The `mca` command line. Settings are read once here and handed to every command.
+"""The `mca` command line, the composition root: settings are read once here, every package's
+commands are registered here, and `mca serve` assembles the app here.
 
 Each package adds its own commands through ``register(app)`` in its ``cli`` module; those
 modules import only typer at load time and their heavy parts inside the command bodies, so
@@ -15,8 +16,9 @@ from typing import Annotated
 
 import typer
 
+from mca.cli_context import settings_of
 from mca.errors import MCAError
-from mca.settings import Settings, load_settings, mask_url
+from mca.settings import load_settings, mask_url
 
 app = typer.Typer(
     name="mca",
@@ -26,14 +28,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The embedded PostgreSQL server.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-
-def settings_of(ctx: typer.Context) -> Settings:
-    root = ctx.find_root()
-    if root.obj is None:
-        root.obj = load_settings()
-    assert isinstance(root.obj, Settings)
-    return root.obj
 
 
 @app.callback()
@@ -141,19 +135,52 @@ def migrate(
 
 
 def _register_packages() -> None:
-    import importlib
+    # Each package's `cli` module imports only typer at load time (heavy parts load inside the
+    # command bodies), so `mca --help` stays fast.
+    from agent import cli as agent_cli
+    from demo import cli as demo_cli
+    from ingest import cli as ingest_cli
+    from mcp_tools import cli as tools_cli
+    from state import cli as state_cli
 
-    for module_name in ("mca.commands", "ingest.cli", "mcp_tools.cli", "agent.cli"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name == module_name:
-                continue
-            raise
+    for module in (state_cli, demo_cli, ingest_cli, tools_cli, agent_cli):
         module.register(app)
 
 
 _register_packages()
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (default MCA_HTTP_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default MCA_HTTP_PORT).")] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Run the HTTP service: POST /ingest, /healthz, /readyz, OpenAPI docs at /docs.
+
+    With no credentials configured (open mode) it listens on loopback only, whatever --host says.
+    """
+    import uvicorn
+
+    from mca.app import create_app, default_extensions, gc_tuning
+    from mca.auth import bind_host
+    from mca.db import resolve_stores
+
+    settings = settings_of(ctx)
+    stores = resolve_stores(settings)
+    # gc_tuning goes last: its lifespan freezes what every other part set up at start.
+    application = create_app(settings, stores, [*default_extensions(settings, stores), gc_tuning()])
+    bound, notice = bind_host(host or settings.http_host, application.state.auth)
+    if notice:
+        typer.secho(notice, fg=typer.colors.YELLOW, err=True)
+    uvicorn.run(
+        application,
+        host=bound,
+        port=settings.http_port if port is None else port,
+        access_log=access_log,
+        log_level="info",
+    )
 
 
 def main() -> None:

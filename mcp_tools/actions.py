@@ -11,11 +11,11 @@ from typing import Any
 
 import psycopg
 
-from mca.context import load_contact
 from mca.limits import MAX_ID_CHARS
 from mcp_tools.errors import ToolInputError
 from mcp_tools.policy import Policy
 from mcp_tools.sms import sms_length
+from state.context import load_contact
 
 ASSET_SQL = (
     "SELECT asset_id, kind, title, value, currency, category, active, valid_from, valid_until "

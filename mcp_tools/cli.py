@@ -15,7 +15,7 @@ import typer
 
 
 def _stores(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from mca.cli import settings_of
+    from mca.cli_context import settings_of
     from mca.db import resolve_stores
 
     settings = settings_of(ctx)
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
         path: Annotated[Path | None, typer.Argument(help="Policy file (default: MCA_POLICY_FILE).")] = None,
     ) -> None:
         """Validate a policy file; errors name the line."""
-        from mca.cli import settings_of
+        from mca.cli_context import settings_of
         from mcp_tools.policy import load_policy
 
         policy = load_policy(path or settings_of(ctx).policy_file)

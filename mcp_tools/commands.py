@@ -83,9 +83,9 @@ def list_holds(stores: Stores) -> list[dict[str, Any]]:
 async def set_switch(
     settings: Settings, stores: Stores, name: str, enabled: bool, by: str, reason: str
 ) -> dict[str, Any]:
+    from mca.clock import system_clock
     from mca.db import connect_async
     from mcp_tools import switches
-    from mcp_tools.clock import system_clock
     from mcp_tools.policy import load_policy
 
     conn = await connect_async(stores.ops_url)

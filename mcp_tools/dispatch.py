@@ -26,9 +26,8 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from mca.context import load_contact
+from mca.clock import Clock
 from mcp_tools import ledger
-from mcp_tools.clock import Clock
 from mcp_tools.errors import DeliveryError, PermanentDelivery, RetryableDelivery, SuppressDelivery
 from mcp_tools.guard import CallContext
 from mcp_tools.ledger_sql import UPDATE_CALL
@@ -36,6 +35,7 @@ from mcp_tools.policy import Policy, PolicyStore
 from mcp_tools.providers.base import OutboxItem, Provider
 from mcp_tools.rejudge import Claimed, Redecision, channel_of, rejudge
 from mcp_tools.switches import effective_policy
+from state.context import load_contact
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mca.auth import MCP, Authenticator, AuthError
+from mca.clock import Clock
 from mca.db import Stores
 from mca.settings import Settings
-from mcp_tools.clock import Clock
 from mcp_tools.server import build_server
 
 

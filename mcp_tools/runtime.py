@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from mca.clock import Clock, system_clock
 from mca.db import Stores, open_pool
 from mca.settings import Settings
-from mcp_tools.clock import Clock, system_clock
 from mcp_tools.policy import PolicyStore
 from mcp_tools.service import ToolService
 
 if TYPE_CHECKING:
-    from mca.embedding import Embedder
+    from state.embedding import Embedder
 
 
 @dataclass
@@ -37,7 +37,7 @@ class ToolDeps:
 
     async def get_embedder(self) -> Embedder:
         if self.embedder is None:
-            from mca.embedding import get_embedder
+            from state.embedding import get_embedder
 
             # Loading the model takes seconds: off the event loop, once per process.
             self.embedder = await asyncio.to_thread(

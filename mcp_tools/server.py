@@ -10,11 +10,11 @@ from typing import Any
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 
+from mca.clock import Clock, system_clock
 from mca.db import Stores
 from mca.settings import Settings
 from mcp_tools import tools
 from mcp_tools.auth import request_call_context
-from mcp_tools.clock import Clock, system_clock
 from mcp_tools.runtime import Runtime, ToolDeps
 
 INSTRUCTIONS = (

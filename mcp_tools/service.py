@@ -16,8 +16,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from mca.clock import Clock
 from mcp_tools import actions, ledger, scope, sms_content
-from mcp_tools.clock import Clock
 from mcp_tools.errors import NotFound, ToolInputError
 from mcp_tools.guard import Action, CallContext, Verdict, check_tool_allowed, judge
 from mcp_tools.ledger_sql import UPDATE_CALL

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from mca.clock import system_clock
 from mca.db import connect_async
 from mcp_tools import switches
-from mcp_tools.clock import system_clock
 from mcp_tools.errors import ToolInputError
 from mcp_tools.policy import load_policy
 

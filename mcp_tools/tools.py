@@ -15,12 +15,12 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 
-from mca.context import load_context
 from mca.untrusted import Fence
 from mcp_tools.auth import call_context
 from mcp_tools.errors import ToolInputError
 from mcp_tools.outcome import Outcome
 from mcp_tools.runtime import ToolDeps
+from state.context import load_context
 
 MAX_QUERY_CHARS = 500
 MAX_K = 20
@@ -80,7 +80,7 @@ async def search_assets(
         )
     if not 1 <= k <= MAX_K:
         return _input_error(ToolInputError("invalid_argument", f"k must be between 1 and {MAX_K}", field="k"))
-    from mca.assets import search_assets as search
+    from state.catalogue import search_assets as search
 
     embedder = await deps.get_embedder()
     async with deps.state_pool.connection() as conn:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.routing import Route
 
-from mca.app import Extension
 from mca.db import Stores
+from mca.extension import Extension
 from mca.settings import Settings
 from mcp_tools.http import asgi_app
 from mcp_tools.switch_api import router as switch_router

@@ -43,16 +43,6 @@ def product_name(event: dict[str, Any]) -> str | None:
     for key in ("product_name", "name", "title"):
         if isinstance(props.get(key), str):
             return str(props[key])
-    sku = event.get("sku")
-    if sku:
-        try:
-            from mca.seed.products import BY_SKU  # the demo world's catalogue, when present
-
-            product = BY_SKU.get(str(sku))
-            if product is not None:
-                return product.name
-        except ImportError:
-            pass
     return None
 
 

@@ -123,15 +123,15 @@ class CachedEmbedder:
 
 @pytest.fixture(scope="session")
 def embedder() -> CachedEmbedder:
-    from mca.embedding import get_embedder
+    from state.embedding import get_embedder
 
     return CachedEmbedder(get_embedder())
 
 
 def catalogue_rows() -> list[Any]:
-    from mca.asset_rows import AssetRow
+    from state.asset_rows import AssetRow
 
-    items = json.loads((PROJECT_ROOT / "mca" / "seed" / "catalogue.json").read_text())
+    items = json.loads((PROJECT_ROOT / "demo" / "seed" / "catalogue.json").read_text())
     return [AssetRow.model_validate(i) for i in items if i.get("category") in CATEGORIES]
 
 
@@ -147,8 +147,8 @@ def seed_customers(url: str, customers: dict[str, dict[str, Any]] = CUSTOMERS) -
 
 @pytest.fixture
 def agent_world(db_url: str, embedder: CachedEmbedder) -> str:
-    from mca.assets import upsert_assets
     from mca.db import connect
+    from state.catalogue import upsert_assets
 
     seed_customers(db_url)
     with connect(db_url, autocommit=True) as conn:
@@ -158,7 +158,7 @@ def agent_world(db_url: str, embedder: CachedEmbedder) -> str:
 
 @pytest.fixture
 def frozen() -> Any:
-    from mcp_tools.clock import FrozenClock
+    from mca.clock import FrozenClock
 
     return FrozenClock(NOON)
 

@@ -14,8 +14,8 @@ from agent.model import ModelReply, ModelRequest
 from agent.providers.scripted import ScriptedModel
 from agent.runtime import agent_runtime
 from mca.db import Stores
-from mca.embedding import get_embedder
 from mca.settings import Settings
+from state.embedding import get_embedder
 from tests.agent.test_worker import SCRIPT
 
 

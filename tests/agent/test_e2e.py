@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from agent.demo import run_story
 from agent.explain import explain
+from demo.product import run_story
 from tests.agent.fake_chat_server import Reply, completion, fake_chat_server
 from tests.agent.helpers import scalar, stored_decision
 

@@ -115,7 +115,7 @@ async def test_worker_killed_mid_job_is_retried_without_a_second_send(
     import sys
     import time
 
-    from agent.clock import system_clock
+    from mca.clock import system_clock
 
     job = new_job()
     await put_job(agent_stores.ops_url, job, system_clock)

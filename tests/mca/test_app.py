@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from mca.app import GC_THRESHOLDS, Extension, create_app, gc_tuning
+from mca.app import GC_THRESHOLDS, create_app, gc_tuning
 from mca.db import Stores
+from mca.extension import Extension
 from mca.settings import Settings
 
 

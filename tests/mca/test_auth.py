@@ -167,8 +167,8 @@ def test_a_route_that_is_never_open(tmp_path: Path) -> None:
     from fastapi import APIRouter, Depends
     from fastapi.testclient import TestClient
 
-    from mca.app import Extension
     from mca.auth import Principal, fingerprint, require
+    from mca.extension import Extension
 
     router = APIRouter()
 

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from mca.context import CONTEXT_SQL, load_context
 from mca.db import connect_async
+from state.context import CONTEXT_SQL, load_context
 from tests.waiting import wait_until
 
 # How the server records the statement psycopg prepared (placeholders become $n).

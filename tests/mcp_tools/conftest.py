@@ -17,9 +17,9 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp_types import RequestParamsMeta
 
+from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
-from mcp_tools.clock import FrozenClock
 from mcp_tools.runtime import Runtime
 from mcp_tools.server import build_server
 

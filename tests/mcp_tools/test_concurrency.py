@@ -17,9 +17,9 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
+from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
-from mcp_tools.clock import FrozenClock
 from mcp_tools.server import build_server
 from tests.mcp_tools.conftest import call, count
 from tests.waiting import wait_until

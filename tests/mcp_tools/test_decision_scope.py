@@ -14,9 +14,9 @@ from agent.providers.scripted import ScriptedModel
 from agent.providers.scripted import call as model_call
 from agent.queue import NewJob
 from agent.trigger_config import load_triggers
+from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
-from mcp_tools.clock import FrozenClock
 from tests.agent.helpers import decide, put_job, tool_steps
 from tests.mcp_tools.conftest import call, count, meta
 

@@ -16,9 +16,9 @@ import pytest
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
+from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import Settings
-from mcp_tools.clock import FrozenClock
 from mcp_tools.dispatch import Dispatcher
 from mcp_tools.guard import CallContext
 from mcp_tools.providers import build_providers

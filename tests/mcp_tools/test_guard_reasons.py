@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from mcp_tools.clock import FrozenClock
+from mca.clock import FrozenClock
 from mcp_tools.guard import REASONS
 from mcp_tools.runtime import Runtime
 from tests.mcp_tools.conftest import call, count, meta

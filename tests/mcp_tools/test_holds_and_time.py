@@ -9,7 +9,7 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from mcp_tools.clock import FrozenClock
+from mca.clock import FrozenClock
 from mcp_tools.errors import NotFound
 from mcp_tools.guard import quiet_until, zone_of
 from mcp_tools.runtime import Runtime

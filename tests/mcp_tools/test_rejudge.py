@@ -8,9 +8,9 @@ from typing import Any
 
 import psycopg
 
+from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import Settings
-from mcp_tools.clock import FrozenClock
 from tests.mcp_tools.conftest import count
 from tests.mcp_tools.test_dispatch import AGENT, COUPON, SMS, _outbox, _spent, dispatcher_for
 

@@ -11,9 +11,9 @@ from typing import Any
 import psycopg
 from mcp import Client
 
+from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import Settings
-from mcp_tools.clock import FrozenClock
 from mcp_tools.server import build_server
 from tests.mcp_tools.conftest import NOON, count, meta
 

@@ -7,11 +7,11 @@ from typing import Any
 import psycopg
 from mcp import Client
 
+from mca.clock import FrozenClock
 from mca.db import Stores
-from mca.embedding import get_embedder
 from mca.settings import Settings
-from mcp_tools.clock import FrozenClock
 from mcp_tools.server import build_server
+from state.embedding import get_embedder
 from tests.mcp_tools.conftest import call
 
 

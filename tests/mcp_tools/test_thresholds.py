@@ -12,9 +12,9 @@ import psycopg
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
+from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import Settings
-from mcp_tools.clock import FrozenClock
 from mcp_tools.runtime import Runtime
 from mcp_tools.server import build_server
 from tests.mcp_tools.conftest import call, count

@@ -12,10 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from mca.assets import format_hits, load_assets, search_assets
 from mca.db import connect, connect_async
-from mca.embedding import Embedder, get_embedder
 from mca.errors import InputError
+from state.catalogue import format_hits, load_assets, search_assets
+from state.embedding import Embedder, get_embedder
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -137,8 +137,8 @@ async def test_inactive_and_out_of_window_are_excluded(
 
 
 async def test_filtered_index_search_still_fills_k(db_url: str, embedder: Embedder) -> None:
-    from mca.assets import _search_statement, vector_literal
-    from mca.seed.load import ensure_catalogue
+    from demo.seed.load import ensure_catalogue
+    from state.catalogue import _search_statement, vector_literal
 
     with connect(db_url, autocommit=True) as conn:
         ensure_catalogue(conn, embedder, progress=False)

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from agent.demo_story import Cast, history_rows, story_posts
 from agent.records import DecisionRecord
+from demo.story import Cast, history_rows, story_posts
 from mca.net import free_port
 from mca.settings import Settings
 
@@ -74,10 +74,10 @@ def prepare(settings: Settings, echo: Echo) -> Any:
     """Stores up, migrated, a small world and the catalogue loaded; returns the Stores."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from demo.seed.load import ensure_catalogue, seed_world
     from mca.db import connect, resolve_stores
-    from mca.embedding import get_embedder
     from mca.migrate import migrate
-    from mca.seed.load import ensure_catalogue, seed_world
+    from state.embedding import get_embedder
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         embedder = pool.submit(get_embedder, settings.embedding_model, settings.embedding_batch_size)
@@ -108,10 +108,10 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
     from agent.runtime import agent_runtime, trigger_service
     from mca.app import create_app
     from mca.db import connect, connect_async
-    from mca.embedding import get_embedder
     from mcp_tools.commands import make_dispatcher
     from mcp_tools.dispatch import run_forever
     from mcp_tools.runtime import Runtime
+    from state.embedding import get_embedder
 
     report = DemoReport()
     announced: set[str] = set()  # job ids whose trigger line is printed

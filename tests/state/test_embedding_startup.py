@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mca.embedding import get_embedder
+from state.embedding import get_embedder
 
 PROBE = """
 import sys
 import numpy as np
-from mca.embedding import get_embedder
+from state.embedding import get_embedder
 vector = get_embedder().embed(["waterproof hiking boots", "a matte lipstick"])
 np.save(sys.argv[1], vector)
 heavy = sorted(name for name in ("torch", "sentence_transformers", "transformers") if name in sys.modules)

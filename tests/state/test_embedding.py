@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mca.embedding import DEFAULT_MODEL, DIMENSIONS, Embedder, get_embedder, resolve_model_path
 from mca.errors import ConfigError
+from state.embedding import DEFAULT_MODEL, DIMENSIONS, Embedder, get_embedder, resolve_model_path
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +82,7 @@ def test_onnx_encoder_matches_sentence_transformers(embedder: Embedder) -> None:
 
 
 def test_a_corrupt_onnx_cache_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mca import onnx_encoder
+    from state import onnx_encoder
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     model_path = resolve_model_path(DEFAULT_MODEL)

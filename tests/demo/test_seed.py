@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from demo.seed.catalogue import CATALOGUE_PATH, build_catalogue, render_catalogue
+from demo.seed.load import ensure_catalogue, seed_world
+from demo.seed.world import HISTORY_DAYS, event_budgets, generate_events
 from mca.db import connect
-from mca.embedding import Embedder, get_embedder
 from mca.errors import InputError
-from mca.seed.catalogue import CATALOGUE_PATH, build_catalogue, render_catalogue
-from mca.seed.load import ensure_catalogue, seed_world
-from mca.seed.world import HISTORY_DAYS, event_budgets, generate_events
+from state.embedding import Embedder, get_embedder
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from mca.seed.products import BY_SKU
-from mca.seed.world import COLUMNS, EventRow
+from demo.seed.products import BY_SKU
+from demo.seed.world import COLUMNS, EventRow
 
 if TYPE_CHECKING:
-    from mca.assets import AssetHit
-    from mca.embedding import Embedder
     from mca.settings import Settings
+    from state.catalogue import AssetHit
+    from state.embedding import Embedder
 
 DEMO_USER = "demo-alice"
 DEMO_USERS = 200
@@ -174,8 +174,8 @@ def _expanded_display(url: str, user_id: str) -> str:
 async def next_best_assets(
     url: str, embedder: Embedder, query: str = NEXT_NEED_QUERY, k: int = 5
 ) -> list[AssetHit]:
-    from mca.assets import search_assets
     from mca.db import connect_async
+    from state.catalogue import search_assets
 
     conn = await connect_async(url, autocommit=True)
     try:
@@ -193,9 +193,9 @@ class DemoResult:
 
 def prepare_world(settings: Settings, echo: Callable[[str], None], embedder_future: Future[Embedder]) -> str:
     """Start/migrate the stores, seed the small world and the catalogue; returns the state URL."""
+    from demo.seed.load import ensure_catalogue, seed_world
     from mca.db import connect, resolve_stores
     from mca.migrate import migrate
-    from mca.seed.load import ensure_catalogue, seed_world
 
     stores = resolve_stores(settings)
     migrate(settings, stores.state_url, stores.ops_url)
@@ -211,14 +211,14 @@ def prepare_world(settings: Settings, echo: Callable[[str], None], embedder_futu
 
 
 def run_demo(settings: Settings, echo: Callable[[str], None]) -> DemoResult:
-    from mca.embedding import get_embedder
+    from state.embedding import get_embedder
 
     # Loading the model takes seconds: do it while the server starts and the world loads.
     with ThreadPoolExecutor(max_workers=1) as pool:
         embedder_future = pool.submit(get_embedder, settings.embedding_model, settings.embedding_batch_size)
         url = prepare_world(settings, echo, embedder_future)
         embedder = embedder_future.result()
-    from mca.assets import format_hits
+    from state.catalogue import format_hits
 
     context_text = context_as_psql(url)
     echo(f"\n=== unified_context for {DEMO_USER} (psql -x) ===")

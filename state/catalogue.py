@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from mca.asset_rows import AssetRow, read_asset_file
 from mca.db import Engine, engine_of_version
+from state.asset_rows import AssetRow, read_asset_file
 
 if TYPE_CHECKING:
-    from mca.embedding import Embedder
+    from state.embedding import Embedder
 
 __all__ = [
     "AssetHit", "AssetRow", "load_assets", "read_asset_file", "search_assets", "search_by_vector",

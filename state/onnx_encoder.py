@@ -8,7 +8,7 @@ cached under the user's cache folder, keyed by the model files, and written atom
 processes starting together do not race.
 
 The serving process never imports torch or sentence-transformers (about 400 MiB resident):
-the export runs in a child process (``python -m mca.onnx_encoder MODEL_DIR GRAPH``), and
+the export runs in a child process (``python -m state.onnx_encoder MODEL_DIR GRAPH``), and
 texts are tokenised by the ``tokenizers`` package from the model's own tokenizer.json.
 """
 
@@ -94,7 +94,7 @@ def export_in_child(model_path: Path, graph: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "mca.onnx_encoder", str(model_path), str(graph)],
+            [sys.executable, "-m", "state.onnx_encoder", str(model_path), str(graph)],
             env=env,
             capture_output=True,
             text=True,
@@ -190,7 +190,7 @@ def export(model_path: Path, target: Path) -> None:
 
 def main(argv: list[str]) -> None:
     if len(argv) != 2:
-        raise SystemExit("usage: python -m mca.onnx_encoder MODEL_DIR GRAPH")
+        raise SystemExit("usage: python -m state.onnx_encoder MODEL_DIR GRAPH")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     export(Path(argv[0]), Path(argv[1]))

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from demo.seed.world import COLUMNS, EventRow, first_event_id, generate_events
 from mca.db import Engine, detect_engine
 from mca.errors import InputError
-from mca.seed.world import COLUMNS, EventRow, first_event_id, generate_events
 
 if TYPE_CHECKING:
-    from mca.embedding import Embedder
+    from state.embedding import Embedder
 
 _COPY = f"COPY events ({', '.join(COLUMNS)}) FROM STDIN"
 _INSERT = (
@@ -122,8 +122,8 @@ def ensure_catalogue(
     conn: psycopg.Connection[Any], embedder: Embedder, *, path: Path | None = None, progress: bool = True
 ) -> int:
     """Load the demo catalogue unless every one of its assets is already there; returns rows loaded."""
-    from mca.assets import read_asset_file, upsert_assets
-    from mca.seed.catalogue import CATALOGUE_PATH
+    from demo.seed.catalogue import CATALOGUE_PATH
+    from state.catalogue import read_asset_file, upsert_assets
 
     rows = read_asset_file(path or CATALOGUE_PATH)
     ids = [r.asset_id for r in rows]

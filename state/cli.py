@@ -1,4 +1,4 @@
-"""CLI commands of the shell's data side: `mca assets load|search`, `mca seed`, `mca demo`.
+"""`mca assets load|search`: the catalogue, validated, embedded and searched by meaning.
 
 Only typer and the standard library at import time; torch and the database load inside the
 command bodies, so `mca --help` stays instant.
@@ -23,8 +23,6 @@ assets_app = typer.Typer(help="The asset catalogue: coupons, rewards, content.",
 
 def register(app: typer.Typer) -> None:
     app.add_typer(assets_app, name="assets")
-    app.command("seed")(seed)
-    app.command("demo")(demo)
 
 
 @assets_app.command("load")
@@ -33,13 +31,13 @@ def assets_load(
     file: Annotated[Path, typer.Argument(help="A JSON list of assets or a CSV with a header row.")],
 ) -> None:
     """Validate, embed and upsert every asset in FILE (all or nothing)."""
-    from mca.assets import load_assets
-    from mca.cli import settings_of
+    from mca.cli_context import settings_of
     from mca.db import connect, resolve_stores
-    from mca.embedding import get_embedder
+    from state.catalogue import load_assets
+    from state.embedding import get_embedder
 
     settings = settings_of(ctx)
-    from mca.asset_rows import read_asset_file
+    from state.asset_rows import read_asset_file
 
     read_asset_file(file)  # fail on a bad file before starting servers or loading the model
     stores = resolve_stores(settings)
@@ -72,10 +70,10 @@ def assets_search(
     """Search the catalogue by meaning; prints the best matches above a relevance floor, with scores."""
     import asyncio
 
-    from mca.assets import AssetHit, format_hits, search_assets
-    from mca.cli import settings_of
+    from mca.cli_context import settings_of
     from mca.db import connect_async, resolve_stores
-    from mca.embedding import get_embedder
+    from state.catalogue import AssetHit, format_hits, search_assets
+    from state.embedding import get_embedder
 
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
@@ -92,56 +90,3 @@ def assets_search(
             await conn.close()
 
     typer.echo(format_hits(asyncio.run(run()), min_score=min_score))
-
-
-def seed(
-    ctx: typer.Context,
-    users: Annotated[int, typer.Option(min=1, help="How many customers.")] = 1_000,
-    events: Annotated[
-        int, typer.Option(min=2, help="How many events in total (at least 2 per user).")
-    ] = 50_000,
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same world.")] = 1,
-    skip_catalogue: Annotated[bool, typer.Option(help="Do not load the demo asset catalogue.")] = False,
-) -> None:
-    """Generate and load a synthetic loyalty programme (and the demo catalogue)."""
-    from mca.cli import settings_of
-    from mca.db import connect, resolve_stores
-    from mca.migrate import migrate
-    from mca.seed.load import ensure_catalogue, seed_world
-    from mca.seed.world import event_budgets
-
-    settings = settings_of(ctx)
-    event_budgets(users, events, seed)  # bad sizes fail before anything starts
-    stores = resolve_stores(settings)
-    migrate(settings, stores.state_url, stores.ops_url)
-    with connect(stores.state_url, autocommit=True) as conn:
-        typer.echo(seed_world(conn, users, events, seed).describe())
-        if not skip_catalogue:
-            from mca.embedding import get_embedder
-
-            embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
-            loaded = ensure_catalogue(conn, embedder)
-            typer.echo(f"catalogue: {loaded} assets loaded" if loaded else "catalogue: already loaded")
-
-
-def demo(
-    ctx: typer.Context,
-    follow: Annotated[bool, typer.Option(help="Keep running after the story (Ctrl-C stops).")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the story's actions.")] = 120.0,
-    world_only: Annotated[
-        bool, typer.Option("--world-only", help="Only the state engine: one customer's context and assets.")
-    ] = False,
-) -> None:
-    """The whole product on the embedded default: ingest, triggers, agent, guard, delivery."""
-    from mca.cli import settings_of
-
-    if world_only:  # the state-engine demo (issue 2), kept as it was
-        from mca.demo_world import run_demo
-
-        run_demo(settings_of(ctx), typer.echo)
-        return
-    from agent.demo import run_product_demo  # the whole product (issue 5)
-
-    report = run_product_demo(settings_of(ctx), typer.echo, follow=follow, timeout_s=timeout)
-    if not report.finished and not follow:
-        raise typer.Exit(1)

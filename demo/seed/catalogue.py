@@ -1,7 +1,7 @@
 """The demo catalogue: coupons, rewards and content built from the products and guides.
 
 ``catalogue.json`` next to this module is the committed output of ``build_catalogue()``
-(regenerate with ``python -m mca.seed.catalogue``); a test keeps the two in step. It is an
+(regenerate with ``python -m demo.seed.catalogue``); a test keeps the two in step. It is an
 ordinary asset file, loaded through ``mca assets load`` like any customer's catalogue.
 """
 
@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mca.seed.content import CATEGORY_COUPONS, CONTENT
-from mca.seed.products import CATEGORIES, PRODUCTS, Product
+from demo.seed.content import CATEGORY_COUPONS, CONTENT
+from demo.seed.products import CATEGORIES, PRODUCTS, Product
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.json")
 ALWAYS = "2026-01-01T00:00:00Z"

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from mca.errors import InputError
-from mca.seed.people import (
+from demo.seed.people import (
     EMAIL_DOMAINS,
     FIRST_NAMES,
     LAST_INITIALS,
@@ -27,7 +26,8 @@ from mca.seed.people import (
     TIER_POINTS_MULTIPLIER,
     TIERS,
 )
-from mca.seed.products import CATEGORIES, PRODUCTS, Product, products_in
+from demo.seed.products import CATEGORIES, PRODUCTS, Product, products_in
+from mca.errors import InputError
 
 HISTORY_DAYS = 90
 POINTS_PER_DOLLAR = 10
@@ -96,6 +96,8 @@ class _UserStory:
         properties: dict[str, object] | None = None, category: str | None = None,
     ) -> None:  # fmt: skip
         event_id = f"seed{self.seed}-{self.index + 1:06d}-{len(self.rows):05d}"
+        if product is not None:  # as shops send it: the brain names the item without a catalogue lookup
+            properties = {**(properties or {}), "product_name": product.name}
         self.rows.append(
             EventRow(
                 event_id, self.user_id, event_type, ts, source,

@@ -12,20 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mca import onnx_encoder
-from mca.assets import load_assets
 from mca.db import connect
-from mca.embedding import DEFAULT_MODEL, Embedder, get_embedder
 from mca.errors import ConfigError
+from state import onnx_encoder
+from state.catalogue import load_assets
+from state.embedding import DEFAULT_MODEL, Embedder, get_embedder
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "sentence_transformers", "transformers")
 SEARCH = textwrap.dedent(
     """
     import asyncio, json, sys
-    from mca.assets import search_assets
+    from state.catalogue import search_assets
     from mca.db import connect_async
-    from mca.embedding import get_embedder
+    from state.embedding import get_embedder
 
     async def main():
         conn = await connect_async(sys.argv[1])

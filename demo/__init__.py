@@ -1,0 +1,1 @@
+"""The demo worlds and the seed programme: a leaf that production code never imports."""

@@ -1,0 +1,68 @@
+"""`mca seed` and `mca demo`: the synthetic programme and the stories told over it.
+
+Only typer at import time; the database, torch and the product load inside the commands.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("seed")(seed)
+    app.command("demo")(demo)
+
+
+def seed(
+    ctx: typer.Context,
+    users: Annotated[int, typer.Option(min=1, help="How many customers.")] = 1_000,
+    events: Annotated[
+        int, typer.Option(min=2, help="How many events in total (at least 2 per user).")
+    ] = 50_000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same world.")] = 1,
+    skip_catalogue: Annotated[bool, typer.Option(help="Do not load the demo asset catalogue.")] = False,
+) -> None:
+    """Generate and load a synthetic loyalty programme (and the demo catalogue)."""
+    from demo.seed.load import ensure_catalogue, seed_world
+    from demo.seed.world import event_budgets
+    from mca.cli_context import settings_of
+    from mca.db import connect, resolve_stores
+    from mca.migrate import migrate
+
+    settings = settings_of(ctx)
+    event_budgets(users, events, seed)  # bad sizes fail before anything starts
+    stores = resolve_stores(settings)
+    migrate(settings, stores.state_url, stores.ops_url)
+    with connect(stores.state_url, autocommit=True) as conn:
+        typer.echo(seed_world(conn, users, events, seed).describe())
+        if not skip_catalogue:
+            from state.embedding import get_embedder
+
+            embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+            loaded = ensure_catalogue(conn, embedder)
+            typer.echo(f"catalogue: {loaded} assets loaded" if loaded else "catalogue: already loaded")
+
+
+def demo(
+    ctx: typer.Context,
+    follow: Annotated[bool, typer.Option(help="Keep running after the story (Ctrl-C stops).")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the story's actions.")] = 120.0,
+    world_only: Annotated[
+        bool, typer.Option("--world-only", help="Only the state engine: one customer's context and assets.")
+    ] = False,
+) -> None:
+    """The whole product on the embedded default: ingest, triggers, agent, guard, delivery."""
+    from mca.cli_context import settings_of
+
+    if world_only:  # only the state engine: one customer's context and the catalogue
+        from demo.world import run_demo
+
+        run_demo(settings_of(ctx), typer.echo)
+        return
+    from demo.product import run_product_demo
+
+    report = run_product_demo(settings_of(ctx), typer.echo, follow=follow, timeout_s=timeout)
+    if not report.finished and not follow:
+        raise typer.Exit(1)

@@ -1,0 +1,19 @@
+"""What every command reads from the command line's context: the settings, read once.
+
+The composition root (`mca.cli`) reads them in its callback; package commands ask here, so no
+package imports the root.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from mca.settings import Settings, load_settings
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = load_settings()
+    assert isinstance(root.obj, Settings)
+    return root.obj
