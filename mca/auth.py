@@ -27,7 +27,7 @@ from fastapi import Request
 from mca.errors import ConfigError, MCAError
 from mca.settings import Settings
 
-# What an API key may be granted (README "Authentication" documents each).
+# What an API key may be granted (docs/ingest.md, "Authentication and permissions", documents each).
 KEY_PERMISSIONS = ("ingest", "read", "console", "admin", "*")
 MCP = "mcp"  # granted by MCA_MCP_TOKENS only
 _IMPLIED = {"admin": frozenset({"read", "console"}), "*": frozenset(KEY_PERMISSIONS)}

@@ -7,7 +7,7 @@ Braze will store for 24 hours" (braze-inc/braze-docs, post_send_transactional_me
 With `MCA_BRAZE_TRANSACTIONAL_CAMPAIGN_ID` set, coupons go there with the outbox key (a hex
 sha256, inside Braze's `^[a-zA-Z0-9-_+/=]+$`). Otherwise they go through /messages/send and
 /users/track, which take no key: at-least-once, and a points increment delivered twice after a
-dispatcher crash counts twice (README, "Delivery guarantees").
+dispatcher crash counts twice (docs/delivery.md, "Delivery guarantees").
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ OpenAPI spec, twilio/twilio-oai spec/json/twilio_api_v2010.json, takes none; its
 `IdempotencyKey` parameters belong to Calls/Payments). `I-Twilio-Idempotency-Token` is a header
 Twilio *sends* on its webhooks, not one it reads. So an SMS is at-least-once: a dispatcher
 killed after Twilio accepted the message but before the row was marked delivered sends it
-again when the lease runs out (README, "Delivery guarantees").
+again when the lease runs out (docs/delivery.md, "Delivery guarantees").
 """
 
 from __future__ import annotations
