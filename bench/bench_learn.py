@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import Comparison, interleaved, print_table, record
 
 from learn.allocate import SelectionMode, allocate
+from learn.offline import check_greedy
 from learn.posterior import ArmStats, RewardModel, posterior
 from learn.simulate import run_bandit
 
@@ -46,6 +47,18 @@ def regret_table(decisions: int, seeds: int) -> None:
     for name, regrets, conversions in rows:
         median = statistics.median(regrets)
         print(f"| {name} | {median:.1f} | {median / explore:.0%} | {statistics.median(conversions):.0f} |")
+
+
+def evaluation_table(decisions: int, seeds: int) -> None:
+    print(
+        f"\ndoubly robust estimate of the greedy policy's value, {decisions} logged decisions, {seeds} seeds"
+    )
+    print("| logs collected under | median relative error | 95% interval covers the truth |")
+    print("|---|---|---|")
+    for mode in (SelectionMode.EXPLORE, SelectionMode.BANDIT):
+        checks = [check_greedy(run_bandit(RATES, mode, decisions, s), RATES, s) for s in range(seeds)]
+        error = statistics.median(c.relative_error for c in checks)
+        print(f"| {mode.value} | {error:.1%} | {sum(c.covered for c in checks)}/{seeds} |")
 
 
 def cost_table() -> None:
@@ -78,6 +91,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     args = parser.parse_args()
     regret_table(args.decisions, args.seeds)
+    evaluation_table(args.decisions, args.seeds)
     cost_table()
 
 
