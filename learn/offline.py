@@ -48,6 +48,15 @@ def check_greedy(run: BanditRun, rates: Sequence[float], seed: int, resamples: i
     ]
     rng = np.random.default_rng(seed)
     columns = evaluation_arrays(logs, TargetPolicy("greedy"), posteriors, rng)
-    estimate = evaluate(Estimator.DOUBLY_ROBUST, **columns, resamples=resamples, rng=rng)
+    estimate = evaluate(
+        Estimator.DOUBLY_ROBUST,
+        columns["rewards"],
+        columns["logged_propensity"],
+        columns["target_probability"],
+        columns["model_reward"],
+        columns["model_value"],
+        resamples=resamples,
+        rng=rng,
+    )
     greedy_arm = max(range(len(arms)), key=lambda i: posteriors[arms[i]].mean)
     return OfflineCheck(estimate, float(rates[greedy_arm]))
