@@ -117,7 +117,11 @@ def _relations(state_dir: Path) -> dict[str, dict[str, Kind]]:
             name, columns = found
             if migration.engine_only is not None and name in kinds:
                 # The portable definition is the contract; an engine's own rewrite of the
-                # same relation (PostgreSQL's maintained user_stats) must keep its columns.
+                # same relation (PostgreSQL's maintained user_stats) keeps its columns and
+                # may only add new ones (CREATE OR REPLACE VIEW appends them).
+                added = {c: t for c, t in columns.items() if c not in kinds[name]}
+                schema[name] = dict(schema[name]) | {c: t.sql("postgres") for c, t in added.items() if t}
+                kinds[name] |= {c: _kind_of_sql(t) for c, t in added.items()}
                 continue
             schema[name] = {c: t.sql("postgres") for c, t in columns.items() if t is not None}
             kinds[name] = {c: _kind_of_sql(t) for c, t in columns.items()}

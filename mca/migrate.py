@@ -23,6 +23,7 @@ from mca.settings import Settings, mask_url
 
 _ENGINE_MARK = re.compile(r"^--\s*engine:\s*(postgres|risingwave)\s*$", re.MULTILINE)
 _MATVIEW = re.compile(r"\bCREATE\s+MATERIALIZED\s+VIEW\b", re.IGNORECASE)
+_DROP_MATVIEW = re.compile(r"\bDROP\s+MATERIALIZED\s+VIEW\b", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 LEDGER_DDL = """
@@ -72,6 +73,7 @@ def render(sql: str, engine: Engine, variables: Mapping[str, str]) -> str:
     """The SQL as it is sent to `engine`: dialect rewrite plus `{{name}}` placeholders."""
     if engine is Engine.POSTGRES:
         sql = _MATVIEW.sub("CREATE VIEW", sql)
+        sql = _DROP_MATVIEW.sub("DROP VIEW", sql)
 
     def substitute(match: re.Match[str]) -> str:
         key = match.group(1)
@@ -105,6 +107,10 @@ def migrate_store(
     report = MigrationReport([], [], [])
     with connect(url, autocommit=True) as conn:
         engine = detect_engine(conn)
+        if engine is Engine.RISINGWAVE:
+            # After a DROP, psycopg clears its prepared statements with DEALLOCATE ALL, which
+            # RisingWave does not accept; without server-side prepares it never sends one.
+            conn.prepare_threshold = None
         if require_postgres and engine is not Engine.POSTGRES:
             raise MigrationError(
                 f"the {store} store must be PostgreSQL, but {mask_url(url)} is {engine.value}"

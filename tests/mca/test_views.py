@@ -163,6 +163,9 @@ def test_stats_counts_points_purchases_and_window(conn: Any) -> None:
         "sessions_7d": 1,
         "purchases_7d": 1,
         "spend_7d": Decimal("30.00"),
+        "last_contacted_at": None,  # mca never touched u2
+        "contacts_7d": 0,
+        "offers_outstanding": 0,
     }
 
 
