@@ -14,6 +14,15 @@ from tests.mca.test_views import ago, insert, one
 CONTACT_COLUMNS = "last_contacted_at, contacts_7d, offers_outstanding"
 
 
+def code(user_id: str, event_type: str, ts: Any, coupon_code: str) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "event_type": event_type,
+        "ts": ts,
+        "properties": {"coupon_code": coupon_code},
+    }
+
+
 @pytest.fixture
 def conn(db_url: str) -> Any:
     with psycopg.connect(db_url, row_factory=dict_row) as c:
@@ -24,15 +33,14 @@ def test_offers_messages_and_awards_are_contacts_and_mca_codes_redeem_offers(con
     insert(
         conn,
         {"user_id": "c1", "event_type": "session_start", "ts": ago(days=20)},
-        {"user_id": "c1", "event_type": "offer_sent", "ts": ago(days=10),
-         "properties": {"coupon_code": "MCA-AAAA"}},  # outside the 7-day window, still outstanding
-        {"user_id": "c1", "event_type": "offer_sent", "ts": ago(days=3), "properties": {"coupon_code": "MCA-BBBB"}},
+        code("c1", "offer_sent", ago(days=10), "MCA-AAAA"),  # outside the 7-day window, still outstanding
+        code("c1", "offer_sent", ago(days=3), "MCA-BBBB"),
         {"user_id": "c1", "event_type": "message_sent", "ts": ago(days=2)},
         {"user_id": "c1", "event_type": "points_awarded", "ts": ago(days=1), "points": 50},
         {"user_id": "c1", "event_type": "crm_updated", "ts": ago(hours=2)},  # not a contact
         {"user_id": "c1", "event_type": "action_withheld", "ts": ago(hours=1)},  # not a contact
-        {"user_id": "c1", "event_type": "coupon_applied", "ts": ago(hours=5), "properties": {"coupon_code": "MCA-BBBB"}},
-        {"user_id": "c1", "event_type": "coupon_applied", "ts": ago(hours=4), "properties": {"coupon_code": "SHOP10"}},
+        code("c1", "coupon_applied", ago(hours=5), "MCA-BBBB"),
+        code("c1", "coupon_applied", ago(hours=4), "SHOP10"),  # not mca's code
     )  # fmt: skip
     expected = {"last_contacted_at": ago(days=1), "contacts_7d": 3, "offers_outstanding": 1}
     assert one(conn, f"SELECT {CONTACT_COLUMNS} FROM user_stats WHERE user_id = 'c1'") == expected
@@ -52,9 +60,9 @@ def test_offers_messages_and_awards_are_contacts_and_mca_codes_redeem_offers(con
 def test_redemptions_never_make_offers_outstanding_negative(conn: Any) -> None:
     insert(
         conn,
-        {"user_id": "c2", "event_type": "offer_sent", "ts": ago(days=1), "properties": {"coupon_code": "MCA-C"}},
-        {"user_id": "c2", "event_type": "coupon_applied", "ts": ago(hours=3), "properties": {"coupon_code": "MCA-C"}},
-        {"user_id": "c2", "event_type": "coupon_applied", "ts": ago(hours=2), "properties": {"coupon_code": "MCA-C"}},
+        code("c2", "offer_sent", ago(days=1), "MCA-C"),
+        code("c2", "coupon_applied", ago(hours=3), "MCA-C"),
+        code("c2", "coupon_applied", ago(hours=2), "MCA-C"),
     )  # fmt: skip
     assert one(conn, f"SELECT {CONTACT_COLUMNS} FROM user_stats WHERE user_id = 'c2'") == {
         "last_contacted_at": ago(days=1),
