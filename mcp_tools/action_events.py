@@ -30,7 +30,7 @@ WITHHELD_TYPE = "action_withheld"
 FACTS_SQL = """
 SELECT t.call_id, t.decision_id, t.trigger_name, t.tool, t.user_id, t.arguments, t.policy_version,
        j.goal, j.experiment_group, j.experiment,
-       d.brain, a.arm, a.propensity, a.mode AS selection_mode,
+       d.brain, a.arm, a.propensity, a.mode AS selection_mode, a.candidates,
        -- every budget a call draws on reserves the same cost; the global day budget always exists
        coalesce((SELECT l.amount FROM budget_ledger l
                  WHERE l.call_id = t.call_id AND l.kind = 'reserve' AND l.scope LIKE 'global:%%'
@@ -65,6 +65,7 @@ class ActionFacts:
     arm: str | None
     propensity: float | None
     selection_mode: str | None
+    candidates: list[dict[str, Any]] | None
     cost: Decimal
     payload: dict[str, Any]
 
@@ -85,6 +86,7 @@ class ActionFacts:
             arm=row.get("arm"),
             propensity=None if row.get("propensity") is None else float(row["propensity"]),
             selection_mode=row.get("selection_mode"),
+            candidates=row.get("candidates"),
             cost=Decimal(row.get("cost") or 0),
             payload=payload,
         )
@@ -108,6 +110,7 @@ def _properties(facts: ActionFacts, extra: dict[str, Any]) -> dict[str, Any]:
         "experiment": facts.experiment,
         "propensity": facts.propensity,
         "selection_mode": facts.selection_mode,
+        "candidates": facts.candidates,
         "coupon_code": facts.payload.get("coupon_code"),
         "cost": str(facts.cost),
         "call_id": facts.call_id,

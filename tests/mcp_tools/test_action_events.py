@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from mcp_tools.action_events import FACTS_SQL, ActionFacts, delivered_event, withheld_event
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+CANDIDATES = [{"arm": "CPN-10:email", "probability": 0.4}, {"arm": "CPN-5:email", "probability": 0.6}]
 
 
 def _seed_call(conn: psycopg.Connection[Any]) -> int:
@@ -39,8 +40,8 @@ def _seed_call(conn: psycopg.Connection[Any]) -> int:
     )
     conn.execute(
         "INSERT INTO decision_allocations (decision_id, arm, propensity, mode, candidates, created_at) "
-        "VALUES ('d1', 'CPN-10:email', 0.4, 'bandit', '[]', %(t)s)",
-        {"t": AT},
+        "VALUES ('d1', 'CPN-10:email', 0.4, 'bandit', %(c)s, %(t)s)",
+        {"t": AT, "c": json.dumps(CANDIDATES)},
     )
     return int(call_id)
 
@@ -66,6 +67,7 @@ def test_a_delivered_coupon_is_an_offer_sent_event_naming_its_decision(db_url: s
         "experiment": "salt-2026",
         "propensity": 0.4,
         "selection_mode": "bandit",
+        "candidates": CANDIDATES,
         "coupon_code": "MCA-7K2QX9",
         "cost": "10",
         "call_id": call_id,
@@ -77,7 +79,7 @@ def _points_facts(**over: Any) -> ActionFacts:
     base: dict[str, Any] = {
         "call_id": 9, "user_id": "u1", "tool": "award_points", "kind": "points", "decision_id": None,
         "trigger": "mcp", "goal": None, "brain": None, "policy_version": "v1", "experiment_group": None,
-        "experiment": None, "arm": None, "propensity": None, "selection_mode": None, "cost": Decimal("1.5"),
+        "experiment": None, "arm": None, "propensity": None, "selection_mode": None, "candidates": None, "cost": Decimal("1.5"),
         "payload": {"points": 150},
     }  # fmt: skip
     return ActionFacts(**(base | over))
