@@ -89,6 +89,7 @@ class Reason(StrEnum):
     MIN_GAP = "min_gap"
     BUDGET_GLOBAL_DAY = "budget_global_day"
     BUDGET_GLOBAL_MONTH = "budget_global_month"
+    BUDGET_GLOBAL_WEEK = "budget_global_week"
     BUDGET_TRIGGER = "budget_trigger"
     BUDGET_USER = "budget_user"
     ASSET_REDEMPTIONS = "asset_redemptions"
@@ -119,10 +120,12 @@ class Reason(StrEnum):
     PROTOCOL_ERROR = "protocol_error"
 
 
-GUARD_REASONS: dict[Reason, str] = {
+GUARD_REASONS: dict[str, str] = {
     Reason.KILL_SWITCH: "The kill switch is on: no action is taken until an operator turns it off.",
     Reason.TOOL_NOT_ALLOWED: "This tool is not allowed for this trigger or caller.",
-    Reason.TOOL_NOT_IN_TRIGGER: "This tool is not among the tools the decision's trigger (triggers file) gives.",
+    Reason.TOOL_NOT_IN_TRIGGER: (
+        "This tool is not among the tools the decision's trigger (triggers file) gives."
+    ),
     Reason.SUBJECT_MISMATCH: "This decision is about another customer; tools act only on that customer.",
     Reason.UNKNOWN_TRIGGER: "The trigger is not in the policy and there is no default.",
     Reason.DO_NOT_CONTACT: "The customer asked not to be contacted at all.",
@@ -136,9 +139,12 @@ GUARD_REASONS: dict[Reason, str] = {
     Reason.FREQ_CAP_MONTH: "The customer already got the most messages allowed this month.",
     Reason.CHANNEL_CAP_DAY: "The customer already got the most messages allowed on this channel today.",
     Reason.CHANNEL_CAP_WEEK: "The customer already got the most messages allowed on this channel this week.",
-    Reason.CHANNEL_CAP_MONTH: "The customer already got the most messages allowed on this channel this month.",
+    Reason.CHANNEL_CAP_MONTH: (
+        "The customer already got the most messages allowed on this channel this month."
+    ),
     Reason.MIN_GAP: "The last message to this customer was too recent.",
     Reason.BUDGET_GLOBAL_DAY: "Today's global budget cannot cover this.",
+    Reason.BUDGET_GLOBAL_WEEK: "This week's global budget cannot cover this.",
     Reason.BUDGET_GLOBAL_MONTH: "This month's global budget cannot cover this.",
     Reason.BUDGET_TRIGGER: "This trigger's budget cannot cover this.",
     Reason.BUDGET_USER: "This customer's budget for the period cannot cover this.",
@@ -150,7 +156,9 @@ GUARD_REASONS: dict[Reason, str] = {
     Reason.SMS_TOO_LONG: "The SMS (with the opt-out footer) is longer than the allowed number of segments.",
     Reason.SMS_MISSING_OPT_OUT: "The SMS lacks the required opt-out text.",
     Reason.BANNED_PHRASE: "The SMS contains a phrase the policy bans.",
-    Reason.SMS_UNKNOWN_LINK: "The SMS has a link that is neither in the catalogue nor on the policy's allow-list.",
+    Reason.SMS_UNKNOWN_LINK: (
+        "The SMS has a link that is neither in the catalogue nor on the policy's allow-list."
+    ),
     Reason.SMS_UNKNOWN_NUMBER: "The SMS has a phone number neither in the catalogue nor on the allow-list.",
     Reason.CRM_FIELD_NOT_ALLOWED: "A CRM field is not on the allow-list.",
     Reason.APPROVAL_REQUIRED: "Above the approval threshold: held until an operator approves or rejects it.",
