@@ -289,9 +289,7 @@ class RulesModel:
             parts.append("Noted the case in the CRM for a person to follow up.")
         if h.assets:
             parts.append(f"Searched the catalogue for '{plan.query}' ({len(h.assets)} candidates).")
-        refused = [
-            f"{a} ({r})" for a, r in h.tried.items() if r not in ACCEPTED
-        ]
+        refused = [f"{a} ({r})" for a, r in h.tried.items() if r not in ACCEPTED]
         if refused:
             parts.append("The guard refused: " + ", ".join(refused) + ".")
         for tool, reason in h.blocked.items():

@@ -12,8 +12,8 @@ from agent.providers.scripted import ScriptedModel, call
 from agent.runtime import agent_runtime
 from agent.sources import PostgresTail
 from agent.trigger_config import TriggerFile
-from mcp_tools.contract import ACCEPTED
 from agent.trigger_service import TriggerService
+from mcp_tools.contract import ACCEPTED
 from tests.agent.conftest import NOON, QUERIES_DIR, TRIGGERS_FILE
 from tests.agent.helpers import decide, new_job, scalar, tool_steps
 
