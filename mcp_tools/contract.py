@@ -113,6 +113,10 @@ class Reason(StrEnum):
     UNKNOWN_USER = "unknown_user"
     UNKNOWN_ASSET = "unknown_asset"
     ASSET_INACTIVE = "asset_inactive"
+    ASSET_EXPIRED = "asset_expired"
+    ASSET_NOT_YET_VALID = "asset_not_yet_valid"
+    ASSET_HAS_NO_VALUE = "asset_has_no_value"
+    TEXT_TOO_LONG = "text_too_long"
     UNKNOWN_TOOL = "unknown_tool"
     # ... or by the agent before or around the call.
     INVALID_ARGUMENTS = "invalid_arguments"
