@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mcp_tools.contract import Status, Tool
+
 OUTCOMES = {
     "acted": "acted",
     "nothing": "decided to do nothing",
@@ -65,11 +67,11 @@ def _args(arguments: dict[str, Any] | None) -> str:
 def _result(step: dict[str, Any]) -> str:
     result = step.get("result") or {}
     verdict = step.get("verdict") or "?"
-    if step.get("tool_name") == "search_assets" and result.get("assets") is not None:
+    if step.get("tool_name") == Tool.SEARCH_ASSETS and result.get("assets") is not None:
         found = result["assets"]
         top = ", ".join(f"{a['asset_id']} '{a['title']}' ({a.get('score')})" for a in found[:3])
         return f"found {len(found)}: {top}" if found else "found nothing"
-    if step.get("tool_name") == "get_user_context" and verdict == "ok":
+    if step.get("tool_name") == Tool.GET_USER_CONTEXT and verdict == Status.OK:
         return "read the context"
     text = verdict
     if step.get("reason_code"):

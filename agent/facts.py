@@ -120,7 +120,9 @@ def _relations(state_dir: Path) -> dict[str, dict[str, Kind]]:
                 # same relation (PostgreSQL's maintained user_stats) keeps its columns and
                 # may only add new ones (CREATE OR REPLACE VIEW appends them).
                 added = {c: t for c, t in columns.items() if c not in kinds[name]}
-                schema[name] = dict(schema[name]) | {c: t.sql("postgres") for c, t in added.items() if t}
+                known = schema[name]
+                assert isinstance(known, dict)
+                schema[name] = known | {c: t.sql("postgres") for c, t in added.items() if t}
                 kinds[name] |= {c: _kind_of_sql(t) for c, t in added.items()}
                 continue
             schema[name] = {c: t.sql("postgres") for c, t in columns.items() if t is not None}

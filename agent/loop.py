@@ -17,12 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from agent.errors import ModelTimeout
-from agent.model import SIDE_EFFECT_TOOLS, Brief, ChatModel, Message, ModelRequest, ToolCall, ToolSpec
+from agent.model import Brief, ChatModel, Message, ModelRequest, ToolCall, ToolSpec
 from agent.toolbox import Toolbox
 from mca.clock import Clock
 from mca.untrusted import unstorable
-
-ACCEPTED = frozenset({"allowed", "deferred", "held", "shadow"})
+from mcp_tools.contract import SIDE_EFFECTS, Outcome, Reason, Status
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,23 @@ class Step:
     content: str | None = None
     tool_name: str | None = None
     arguments: dict[str, Any] | None = None
-    verdict: str | None = None
-    reason_code: str | None = None
-    result: dict[str, Any] | None = None
+    # A tool call's answer: the tool server's, or the loop's own refusal before any tool saw it.
+    outcome: Outcome | None = None
     latency_ms: float | None = None
     tool_calls: list[dict[str, Any]] | None = None
+
+    @property
+    def verdict(self) -> Status | None:
+        """The call's status (stored in the record's `verdict` column, as the API shows it)."""
+        return self.outcome.status if self.outcome else None
+
+    @property
+    def reason_code(self) -> str | None:
+        return self.outcome.reason if self.outcome else None
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        return self.outcome.to_dict() if self.outcome else None
 
 
 @dataclass
@@ -131,57 +142,47 @@ def _limit_reached(t: Transcript, limits: Limits, remaining_s: float) -> str | N
     return None
 
 
-async def _run_call(call: ToolCall, toolbox: Toolbox, brief: Brief, t: Transcript, limits: Limits) -> str:
-    step = Step(kind="tool_call", tool_name=call.name, arguments=call.arguments)
-    t.steps.append(step)
+def _refusal(call: ToolCall, brief: Brief, t: Transcript, limits: Limits) -> Outcome | None:
+    """The loop's own answer to a call no tool should see, or None to make the call."""
     if call.error:
-        step.verdict, step.reason_code = "error", "invalid_arguments"
-        step.result = {"status": "error", "reason": "invalid_arguments", "message": call.error}
-        step.arguments = {"_raw": call.raw_arguments}
-        return json.dumps(step.result)
+        return Outcome(Status.ERROR, Reason.INVALID_ARGUMENTS, message=call.error)
     unstorable_at = unstorable(call.arguments)
     if unstorable_at is not None:
-        # Refused before any tool sees it: the tool server would fail to record the call, and
-        # the model can resend the argument without the character.
+        # The tool server would fail to record the call; the model can resend the argument
+        # without the character.
         field_name, problem = unstorable_at
-        step.verdict, step.reason_code = "error", "invalid_arguments"
-        step.result = {
-            "status": "error",
-            "reason": "invalid_arguments",
-            "field": field_name,
-            "message": f"argument {field_name!r} {problem}; send it again without that",
-        }
-        return json.dumps(step.result)
+        message = f"argument {field_name!r} {problem}; send it again without that"
+        return Outcome(Status.ERROR, Reason.INVALID_ARGUMENTS, message=message, field=field_name)
     target = call.arguments.get("user_id")
     if target is not None and str(target) != brief.user_id:
         # The decision is about one customer; a call naming another (an injected "send it to
-        # my friend") never reaches the tools.
-        step.verdict, step.reason_code = "denied", "user_mismatch"
-        step.result = {
-            "status": "denied",
-            "reason": "user_mismatch",
-            "message": f"this decision may only act for user_id {brief.user_id}",
-        }
-        return json.dumps(step.result)
+        # my friend") never reaches the tools. The tool server checks the same rule (meta
+        # `mca.user_id`) under the same code.
+        message = f"this decision may only act for user_id {brief.user_id}"
+        return Outcome(Status.DENIED, Reason.SUBJECT_MISMATCH, message=message)
     if t.tool_calls >= limits.max_tool_calls:
-        step.verdict, step.reason_code = "error", "tool_call_limit"
-        step.result = {
-            "status": "error",
-            "reason": "tool_call_limit",
-            "message": f"this decision may make at most {limits.max_tool_calls} tool calls; answer now",
-        }
-        return json.dumps(step.result)
+        message = f"this decision may make at most {limits.max_tool_calls} tool calls; answer now"
+        return Outcome(Status.ERROR, Reason.TOOL_CALL_LIMIT, message=message)
+    return None
+
+
+async def _run_call(call: ToolCall, toolbox: Toolbox, brief: Brief, t: Transcript, limits: Limits) -> str:
+    step = Step(kind="tool_call", tool_name=call.name, arguments=call.arguments)
+    t.steps.append(step)
+    refused = _refusal(call, brief, t, limits)
+    if refused is not None:
+        step.outcome = refused
+        if call.error:
+            step.arguments = {"_raw": call.raw_arguments}
+        return json.dumps(refused.to_dict())
     t.tool_calls += 1
-    result = await toolbox.call(
+    started = time.perf_counter()
+    outcome = await toolbox.call(
         call.name, call.arguments, decision_id=brief.decision_id, trigger=brief.trigger, user_id=brief.user_id
     )
-    t.tool_ms += result.latency_ms
-    step.verdict, step.reason_code, step.result, step.latency_ms = (
-        result.status,
-        result.reason,
-        result.data,
-        result.latency_ms,
-    )
-    if result.ok and call.name in SIDE_EFFECT_TOOLS and result.status in ACCEPTED:
-        t.accepted.append(f"{call.name}({result.status})")
-    return result.for_model()
+    step.outcome, step.latency_ms = outcome, (time.perf_counter() - started) * 1000
+    t.tool_ms += step.latency_ms
+    if call.name in SIDE_EFFECTS and outcome.accepted:
+        t.accepted.append(f"{call.name}({outcome.status})")
+    # What the model reads back: the server's own structured answer, compact.
+    return json.dumps(outcome.to_dict(), default=str, separators=(",", ":"))

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 Message = dict[str, Any]
-SIDE_EFFECT_TOOLS = frozenset({"send_coupon", "send_sms", "update_crm", "award_points"})
 
 
 @dataclass(frozen=True)

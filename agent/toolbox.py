@@ -3,48 +3,37 @@
 In-process by default (the official client against the server object, no network), or a URL
 for a remote server. Every call carries the decision id and trigger in the request meta: the
 server builds idempotency keys from them and applies the trigger's tool allow-list. Results
-are read from the structured content (`status`, `reason`, `message`); an error result is a
-verdict the model gets back as a tool error.
+are read from the structured content into the contract's `Outcome` (`status`, `reason`,
+`message`, ...); an error result is a verdict the model gets back as a tool error.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from mcp.client.client import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, RequestParamsMeta, TextContent
+from pydantic import ValidationError
 
 from agent.errors import ToolSessionError
 from agent.model import ToolSpec
+from mcp_tools.contract import (
+    META_DECISION_ID,
+    META_TRIGGER,
+    META_USER_ID,
+    Outcome,
+    Reason,
+    Status,
+)
 
-META_DECISION = "mca.decision_id"
-META_TRIGGER = "mca.trigger"
-# The customer the decision is about: the loop already refuses calls naming anyone else; the
-# meta lets the tool server check the same thing on its side.
-META_USER = "mca.user_id"
 
-
-@dataclass
-class ToolResult:
-    ok: bool
-    status: str
-    reason: str | None
+def read_result(result: CallToolResult) -> Outcome:
+    """The tool's answer as the contract's `Outcome` (a read tool's data rides as extra fields)."""
     data: dict[str, Any]
-    latency_ms: float
-
-    def for_model(self) -> str:
-        """What the model reads back: the server's own structured answer, compact."""
-        return json.dumps(self.data, default=str, separators=(",", ":"))
-
-
-def read_result(result: CallToolResult, latency_ms: float) -> ToolResult:
-    data: dict[str, Any] | None = None
     if isinstance(result.structured_content, dict):
         data = dict(result.structured_content)
     else:
@@ -54,24 +43,26 @@ def read_result(result: CallToolResult, latency_ms: float) -> ToolResult:
             data = parsed if isinstance(parsed, dict) else {"result": parsed}
         except json.JSONDecodeError:
             data = {"message": text}
-    if result.is_error:
-        status = str(data.get("status") or "error")
-        reason = data.get("reason")
-        if reason is None:
-            # The SDK's own errors (unknown tool, argument validation) carry no reason code.
-            message = str(data.get("message", ""))
-            reason = "unknown_tool" if message.startswith("Unknown tool") else "invalid_arguments"
-            data = {"status": "error", "reason": reason, "message": message}
-        return ToolResult(False, status, str(reason), data, latency_ms)
-    return ToolResult(True, str(data.get("status") or "ok"), data.get("reason"), data, latency_ms)
+    if result.is_error and data.get("reason") is None:
+        # The SDK's own errors (unknown tool, argument validation) carry no reason code.
+        message = str(data.get("message", ""))
+        unknown = message.startswith("Unknown tool")
+        reason = Reason.UNKNOWN_TOOL if unknown else Reason.INVALID_ARGUMENTS
+        return Outcome(Status.ERROR, reason, message=message)
+    data.setdefault("status", Status.ERROR if result.is_error else Status.OK)
+    try:
+        return Outcome.model_validate(data)
+    except ValidationError as err:
+        # A server that breaks the contract: the model learns the call failed, never half a result.
+        return Outcome(Status.ERROR, Reason.PROTOCOL_ERROR, message=f"unreadable tool result: {err}")
 
 
 def _meta(decision_id: str, trigger: str, user_id: str | None) -> RequestParamsMeta:
     meta: RequestParamsMeta = {}
-    meta[META_DECISION] = decision_id  # type: ignore[literal-required]  # open map: extra keys allowed
+    meta[META_DECISION_ID] = decision_id  # type: ignore[literal-required]  # open map: extra keys allowed
     meta[META_TRIGGER] = trigger  # type: ignore[literal-required]
     if user_id is not None:
-        meta[META_USER] = user_id  # type: ignore[literal-required]
+        meta[META_USER_ID] = user_id  # type: ignore[literal-required]
     return meta
 
 
@@ -102,20 +93,12 @@ class Toolbox:
         decision_id: str,
         trigger: str,
         user_id: str | None = None,
-    ) -> ToolResult:
-        started = time.perf_counter()
+    ) -> Outcome:
         try:
             result = await self.client.call_tool(name, arguments, meta=_meta(decision_id, trigger, user_id))
         except MCPError as err:
-            latency = (time.perf_counter() - started) * 1000
-            return ToolResult(
-                False,
-                "error",
-                "protocol_error",
-                {"status": "error", "reason": "protocol_error", "message": str(err)},
-                latency,
-            )
-        return read_result(result, (time.perf_counter() - started) * 1000)
+            return Outcome(Status.ERROR, Reason.PROTOCOL_ERROR, message=str(err))
+        return read_result(result)
 
 
 @asynccontextmanager

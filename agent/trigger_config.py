@@ -25,14 +25,14 @@ from agent.durations import parse_duration
 from agent.errors import TriggerConfigError
 from agent.facts import FactSchema, fact_schema, typed
 from mca.settings import PROJECT_ROOT
+from mcp_tools.contract import ALL_TOOLS, Tool
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T", bound=BaseModel)
 DEFAULT_PROMPTS = PROJECT_ROOT / "prompts"
-KNOWN_TOOLS = frozenset(
-    {"search_assets", "get_user_context", "send_coupon", "send_sms", "update_crm", "award_points"}
-)
+KNOWN_TOOLS = frozenset(t.value for t in ALL_TOOLS)
+DEFAULT_TOOLS = (Tool.SEARCH_ASSETS.value, Tool.GET_USER_CONTEXT.value, Tool.SEND_COUPON.value)
 
 
 class _Defaults(BaseModel):
@@ -44,7 +44,7 @@ class _Defaults(BaseModel):
     # Live rules ignore events older than this (a backfill, a replay, a device offline for a
     # month): "just bought" must mean just, and an old event must not spend the cooldown.
     max_event_age: timedelta = timedelta(hours=1)
-    tools: list[str] = Field(default_factory=lambda: ["search_assets", "get_user_context", "send_coupon"])
+    tools: list[str] = Field(default_factory=lambda: list(DEFAULT_TOOLS))
 
     _durations = field_validator("cooldown", "user_cooldown", "deadline", "max_event_age", mode="before")(
         lambda v: parse_duration(v)

@@ -28,13 +28,16 @@ Contracts other packages rely on (kept stable):
 - Switches (``mcp_tools.switches``): the ``switches`` ops table overrides the policy file's
   ``kill_switch`` / ``shadow``; ``effective_policy(pool_or_conn, policy)`` is what the guard and
   the dispatcher act on, read on every call. ``mca switch ...``, ``GET/PUT /switches`` (admin).
+- The contract (``mcp_tools.contract``): tool names (``Tool``), statuses (``Status``), reason
+  codes (``Reason``), request-meta keys (``META_*``) and the ``Outcome`` model, published as the
+  side-effecting tools' ``outputSchema``. The agent imports it; nothing else spells these names.
 - Tool results: structured content ``{"status": ..., "reason": ..., "message": ...}``.
   status ``allowed`` (``outbox_id``), ``deferred`` (``until``, ``pending_id``), ``held``
   (``approval_id`` for ``mca approve``/``reject``), ``shadow`` (recorded, never sent) are
   normal results; ``denied`` (guard reason code, maybe ``retry_at``) and ``error`` (bad input:
   ``unknown_user``, ``unknown_asset``, ``asset_inactive``, ``asset_expired``,
   ``text_too_long``, ``invalid_argument``...) are MCP error results (``isError``).
-  Reason codes: ``mcp_tools.guard.REASONS``.
+  Reason codes: ``mcp_tools.contract.Reason`` (the guard's, described, in ``GUARD_REASONS``).
 - Ops tables (``sql/ops/1xx``): ``tool_calls`` (one per judged call, ``decision_id`` indexed
   for decision records), ``budget_counters``/``budget_ledger``, ``contact_counters``/
   ``contact_last``, ``outbox``, ``audit_log``, ``pending_actions``, ``suppressions``.

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from mca.auth import Unauthorized, credential
 from mca.limits import MAX_ID_CHARS
+from mcp_tools.contract import META_DECISION_ID, META_IDEMPOTENCY_KEY, META_TRIGGER, META_USER_ID
 from mcp_tools.guard import CallContext
 
 if TYPE_CHECKING:
@@ -30,13 +31,6 @@ if TYPE_CHECKING:
 
     from mcp_tools.runtime import ToolDeps
 
-META_DECISION = "mca.decision_id"
-META_TRIGGER = "mca.trigger"
-META_SUBJECT = "mca.user_id"
-# Any caller's own idempotency key: the same key with the same tool and arguments replays the
-# first answer ("replayed": true). Without it (and without a decision id) identical calls replay
-# only within the caller's `replay_window_s`.
-META_IDEMPOTENCY = "mca.idempotency_key"
 UNSPECIFIED_TRIGGER = "unspecified"
 MAX_META_CHARS = MAX_ID_CHARS  # mca.user_id must hold any id ingest accepts
 
@@ -87,11 +81,11 @@ def request_call_context(request_ctx: ServerRequestContext[Any, Any], deps: Tool
     )
     # Only a trusted caller binds the call to its decision's customer; for anyone else meta
     # could only narrow what they may do, so it is simply not read.
-    subject = _meta_str(meta, META_SUBJECT) if policy.trust_meta else None
+    subject = _meta_str(meta, META_USER_ID) if policy.trust_meta else None
     return CallContext(
         caller=caller,
         trigger=trigger,
-        decision_id=_meta_str(meta, META_DECISION),
+        decision_id=_meta_str(meta, META_DECISION_ID),
         subject=subject,
-        idempotency_key=_meta_str(meta, META_IDEMPOTENCY),
+        idempotency_key=_meta_str(meta, META_IDEMPOTENCY_KEY),
     )

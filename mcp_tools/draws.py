@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from mcp_tools.guard import Action, CallContext, VerdictKind, period_keys, zone_of
+from mcp_tools.contract import Reason, VerdictKind
+from mcp_tools.guard import Action, CallContext, period_keys, zone_of
 from mcp_tools.policy import Amounts, Policy
 
-CEILING_REASON = {"points": "points_user_ceiling", "coupon": "coupon_user_ceiling"}
+CEILING_REASON = {"points": Reason.POINTS_USER_CEILING, "coupon": Reason.COUPON_USER_CEILING}
 
 
 @dataclass(frozen=True)
@@ -55,21 +56,27 @@ def plan(policy: Policy, ctx: CallContext, action: Action, now: datetime) -> lis
     if action.cost > 0:
         for period, limit in policy.budgets.global_.items():
             draws.append(
-                Draw(f"global:{period}", house[period], limit, action.cost, f"budget_global_{period}")
+                Draw(f"global:{period}", house[period], limit, action.cost, Reason(f"budget_global_{period}"))
             )
         trigger = policy.trigger(ctx.trigger)
         for period, limit in trigger.budget.items() if trigger else []:
             draws.append(
-                Draw(f"trigger:{ctx.trigger}:{period}", house[period], limit, action.cost, "budget_trigger")
+                Draw(
+                    f"trigger:{ctx.trigger}:{period}",
+                    house[period],
+                    limit,
+                    action.cost,
+                    Reason.BUDGET_TRIGGER,
+                )
             )
         for period, limit in policy.budgets.per_user.items():
             draws.append(
-                Draw(f"user:{action.user_id}:{period}", user[period], limit, action.cost, "budget_user")
+                Draw(f"user:{action.user_id}:{period}", user[period], limit, action.cost, Reason.BUDGET_USER)
             )
     if action.kind == "coupon" and action.asset_id and policy.budgets.per_asset_redemptions is not None:
         limit = Decimal(policy.budgets.per_asset_redemptions)
         draws.append(
-            Draw(f"asset:{action.asset_id}:redemptions", "all", limit, Decimal(1), "asset_redemptions")
+            Draw(f"asset:{action.asset_id}:redemptions", "all", limit, Decimal(1), Reason.ASSET_REDEMPTIONS)
         )
     amount = action.approval_amount
     ceilings = _ceilings(policy, action)
@@ -82,5 +89,7 @@ def plan(policy: Policy, ctx: CallContext, action: Action, now: datetime) -> lis
     if ctx.decision_id and not ctx.approved and threshold is not None and amount is not None:
         detail = f"This decision's {action.kind} would total more than {threshold:g}."
         scope = f"decision:{ctx.caller}:{ctx.decision_id}:{action.kind}"
-        draws.append(Draw(scope, "all", threshold, amount, "approval_required", kind="hold", detail=detail))
+        draws.append(
+            Draw(scope, "all", threshold, amount, Reason.APPROVAL_REQUIRED, kind="hold", detail=detail)
+        )
     return sorted(draws, key=lambda d: (d.kind == "hold", d.scope, d.key))

@@ -2,8 +2,8 @@
 user's contact row and the time. The stateful half (frequency caps, budgets, minimum gaps,
 suppressions) runs inside the ledger transaction (`mcp_tools.ledger`), so it is atomic.
 
-Every check has its own reason code (see `REASONS`); a verdict lists every failed check, the
-first one is the headline.
+Every check has its own reason code (`mcp_tools.contract.Reason`, described in `REASONS`); a
+verdict lists every failed check, the first one is the headline.
 """
 
 from __future__ import annotations
@@ -11,50 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mcp_tools.contract import GUARD_REASONS, Reason, VerdictKind
 from mcp_tools.policy import Policy
 
-VerdictKind = Literal["allow", "deny", "defer", "hold", "shadow"]
-
-REASONS: dict[str, str] = {
-    "kill_switch": "The kill switch is on: no action is taken until an operator turns it off.",
-    "tool_not_allowed": "This tool is not allowed for this trigger or caller.",
-    "tool_not_in_trigger": "This tool is not among the tools the decision's trigger (triggers file) gives.",
-    "subject_mismatch": "This decision is about another customer; tools act only on that customer.",
-    "unknown_trigger": "The trigger is not in the policy and there is no default.",
-    "do_not_contact": "The customer asked not to be contacted at all.",
-    "opted_out": "The customer opted out of this channel.",
-    "no_consent": "The customer never gave consent for this channel.",
-    "no_address": "There is no address on file for this channel.",
-    "suppressed": "This channel is suppressed for the customer (STOP received or provider refusal).",
-    "quiet_hours": "It is quiet hours in the customer's time zone; the message waits until they end.",
-    "freq_cap_day": "The customer already got the most messages allowed today (their calendar day).",
-    "freq_cap_week": "The customer already got the most messages allowed this week.",
-    "freq_cap_month": "The customer already got the most messages allowed this month.",
-    "channel_cap_day": "The customer already got the most messages allowed on this channel today.",
-    "channel_cap_week": "The customer already got the most messages allowed on this channel this week.",
-    "channel_cap_month": "The customer already got the most messages allowed on this channel this month.",
-    "min_gap": "The last message to this customer was too recent.",
-    "budget_global_day": "Today's global budget cannot cover this.",
-    "budget_global_month": "This month's global budget cannot cover this.",
-    "budget_trigger": "This trigger's budget cannot cover this.",
-    "budget_user": "This customer's budget for the period cannot cover this.",
-    "asset_redemptions": "This asset has no redemptions left.",
-    "coupon_value_ceiling": "The coupon is worth more than the policy allows.",
-    "points_ceiling": "More points than one award may give.",
-    "points_user_ceiling": "The customer already got the most points allowed for the period.",
-    "coupon_user_ceiling": "The customer already got the most coupon value allowed for the period.",
-    "sms_too_long": "The SMS (with the opt-out footer) is longer than the allowed number of segments.",
-    "sms_missing_opt_out": "The SMS lacks the required opt-out text.",
-    "banned_phrase": "The SMS contains a phrase the policy bans.",
-    "sms_unknown_link": "The SMS has a link that is neither in the catalogue nor on the policy's allow-list.",
-    "sms_unknown_number": "The SMS has a phone number neither in the catalogue nor on the allow-list.",
-    "crm_field_not_allowed": "A CRM field is not on the allow-list.",
-    "approval_required": "Above the approval threshold: held until an operator approves or rejects it.",
-    "rejected": "An operator rejected this action.",
-}
+# Every check of the guard and what it means (the codes and texts live in the contract).
+REASONS = GUARD_REASONS
 
 
 @dataclass(frozen=True)
@@ -149,17 +113,17 @@ def quiet_until(now: datetime, zone: ZoneInfo, start: str, end: str) -> datetime
 
 def check_tool_allowed(policy: Policy, ctx: CallContext, tool: str, user_id: object = None) -> Verdict | None:
     if ctx.subject is not None and user_id is not None and user_id != ctx.subject:
-        return Verdict("deny", ["subject_mismatch"], detail=f"Decision about {ctx.subject!r}.")
+        return Verdict("deny", [Reason.SUBJECT_MISMATCH], detail=f"Decision about {ctx.subject!r}.")
     caller = policy.caller(ctx.caller)
     trigger = policy.trigger(ctx.trigger)
     if trigger is None:
-        return Verdict("deny", ["unknown_trigger"], detail=f"Trigger {ctx.trigger!r}.")
+        return Verdict("deny", [Reason.UNKNOWN_TRIGGER], detail=f"Trigger {ctx.trigger!r}.")
     if tool not in caller.tools or tool not in trigger.tools:
-        return Verdict("deny", ["tool_not_allowed"], detail=f"Tool {tool!r}, trigger {ctx.trigger!r}.")
+        return Verdict("deny", [Reason.TOOL_NOT_ALLOWED], detail=f"Tool {tool!r}, trigger {ctx.trigger!r}.")
     if ctx.tools is not None and tool not in ctx.tools:
         return Verdict(
             "deny",
-            ["tool_not_in_trigger"],
+            [Reason.TOOL_NOT_IN_TRIGGER],
             detail=f"Tool {tool!r}; trigger {ctx.trigger!r} gives {sorted(ctx.tools)}.",
         )
     return None
@@ -169,15 +133,15 @@ def _consent(policy: Policy, action: Action, contact: dict[str, Any]) -> list[st
     if action.channel is None:
         return []
     if contact.get("do_not_contact"):
-        return ["do_not_contact"]
+        return [Reason.DO_NOT_CONTACT]
     consent = contact.get(f"consent_{action.channel}")
     if consent is False:
-        return ["opted_out"]
+        return [Reason.OPTED_OUT]
     if consent is None:
-        return ["no_consent"]
+        return [Reason.NO_CONSENT]
     address = {"sms": "phone", "email": "email"}.get(action.channel)
     if address and not contact.get(address):
-        return ["no_address"]
+        return [Reason.NO_ADDRESS]
     return []
 
 
@@ -192,35 +156,35 @@ def _content(policy: Policy, action: Action) -> tuple[list[str], str | None]:
     notes: list[str] = []
     banned = banned_in(text, policy.sms.banned_phrases)
     if banned:
-        reasons.append("banned_phrase")
+        reasons.append(Reason.BANNED_PHRASE)
         notes.append(f"Banned: {', '.join(repr(b) for b in banned)}.")
     links, numbers = unknown_refs(
         text, policy.sms.allowed_links, policy.sms.allowed_numbers, action.known_refs
     )
     if links:
-        reasons.append("sms_unknown_link")
+        reasons.append(Reason.SMS_UNKNOWN_LINK)
         notes.append(f"Unknown links: {', '.join(links)}.")
     if numbers:
-        reasons.append("sms_unknown_number")
+        reasons.append(Reason.SMS_UNKNOWN_NUMBER)
         notes.append(f"Unknown numbers: {', '.join(numbers)}.")
     if policy.sms.require_opt_out and policy.sms.opt_out_text.lower() not in text.lower():
-        reasons.append("sms_missing_opt_out")
+        reasons.append(Reason.SMS_MISSING_OPT_OUT)
     length = sms_length(text)
     if length.segments > policy.sms.max_segments:
-        reasons.append("sms_too_long")
+        reasons.append(Reason.SMS_TOO_LONG)
         notes.append(f"{length.segments} {length.encoding} segments, at most {policy.sms.max_segments}.")
     return reasons, " ".join(notes) or None
 
 
 def _ceilings(policy: Policy, action: Action) -> list[str]:
     if action.kind == "coupon" and action.cost > policy.coupons.max_value:
-        return ["coupon_value_ceiling"]
+        return [Reason.COUPON_VALUE_CEILING]
     if action.kind == "points" and int(action.arguments.get("points", 0)) > policy.points.max_per_award:
-        return ["points_ceiling"]
+        return [Reason.POINTS_CEILING]
     if action.kind == "crm":
         allowed = set(policy.crm.allowed_fields)
         if any(name not in allowed for name in action.payload.get("fields", {})):
-            return ["crm_field_not_allowed"]
+            return [Reason.CRM_FIELD_NOT_ALLOWED]
     return []
 
 
@@ -228,8 +192,8 @@ def _zero_caps(policy: Policy, action: Action) -> list[str]:
     """A cap of 0 denies without touching the counters (the upsert would start at 1)."""
     if action.channel is None:
         return []
-    reasons = [f"freq_cap_{p}" for p, v in policy.caps.items() if v == 0]
-    reasons += [f"channel_cap_{p}" for p, v in policy.channel(action.channel).caps.items() if v == 0]
+    reasons: list[str] = [Reason(f"freq_cap_{p}") for p, v in policy.caps.items() if v == 0]
+    reasons += [Reason(f"channel_cap_{p}") for p, v in policy.channel(action.channel).caps.items() if v == 0]
     return reasons
 
 
@@ -238,7 +202,7 @@ def judge(
 ) -> Verdict | None:
     """The stateless verdict: deny / defer / hold, or None to go on to the atomic checks."""
     if policy.kill_switch:
-        return Verdict("deny", ["kill_switch"])
+        return Verdict("deny", [Reason.KILL_SWITCH])
     denied = check_tool_allowed(policy, ctx, action.tool)
     if denied:
         return denied
@@ -250,12 +214,14 @@ def judge(
         return Verdict("deny", reasons, detail=detail)
     threshold, amount = action.approval_threshold, action.approval_amount
     if threshold is not None and amount is not None and amount > threshold and not ctx.approved:
-        return Verdict("hold", ["approval_required"])
+        return Verdict("hold", [Reason.APPROVAL_REQUIRED])
     if action.channel is not None:
         quiet = policy.channel(action.channel).quiet_hours
         if quiet is not None:
             zone = zone_of(action.timezone, policy.default_user_timezone)
             until = quiet_until(now, zone, quiet.start, quiet.end)
             if until is not None:
-                return Verdict("defer", ["quiet_hours"], until=until, detail=f"Until {until.isoformat()}.")
+                return Verdict(
+                    "defer", [Reason.QUIET_HOURS], until=until, detail=f"Until {until.isoformat()}."
+                )
     return None

@@ -18,13 +18,20 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mcp_tools.contract import ALL_TOOLS, READ_TOOLS, SIDE_EFFECT_TOOLS
 from mcp_tools.errors import PolicyError
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "ALL_TOOLS",
+    "READ_TOOLS",
+    "SIDE_EFFECT_TOOLS",
+    "Policy",
+    "PolicyStore",
+    "load_policy",
+    "parse_policy",
+]
 
-SIDE_EFFECT_TOOLS = ("send_coupon", "send_sms", "update_crm", "award_points")
-READ_TOOLS = ("search_assets", "get_user_context")
-ALL_TOOLS = READ_TOOLS + SIDE_EFFECT_TOOLS
+log = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
@@ -109,17 +116,18 @@ class Budgets(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _known_tools(tools: list[str]) -> list[str]:
+    unknown = sorted(set(tools) - set(ALL_TOOLS))
+    if unknown:
+        raise ValueError(f"unknown tools {unknown}; known: {[str(t) for t in ALL_TOOLS]}")
+    return tools
+
+
 class TriggerPolicy(_Strict):
     tools: list[str] = list(ALL_TOOLS)
     budget: Amounts = Amounts()
 
-    @field_validator("tools")
-    @classmethod
-    def _known_tools(cls, tools: list[str]) -> list[str]:
-        unknown = sorted(set(tools) - set(ALL_TOOLS))
-        if unknown:
-            raise ValueError(f"unknown tools {unknown}; known: {list(ALL_TOOLS)}")
-        return tools
+    _tools = field_validator("tools")(_known_tools)
 
 
 class CallerPolicy(_Strict):
@@ -129,6 +137,7 @@ class CallerPolicy(_Strict):
     trust_meta: bool = False
     trigger: str = "external"
     tools: list[str] = list(READ_TOOLS)
+    _tools = field_validator("tools")(_known_tools)
     # A call with neither a decision id nor an idempotency key (meta `mca.idempotency_key`)
     # replays an identical earlier call only within this many seconds; then it is judged anew.
     replay_window_s: int = Field(default=600, ge=1)

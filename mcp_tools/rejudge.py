@@ -25,12 +25,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from mcp_tools.contract import Reason
 from mcp_tools.guard import Action, CallContext, Verdict, judge
 from mcp_tools.policy import Policy
 from mcp_tools.providers.base import OutboxItem
 
 RedecisionKind = Literal["send", "hold", "wait", "expire", "cancel"]
-HOLDING_REASONS = frozenset({"kill_switch", "shadow"})
+HOLDING_REASONS = frozenset({Reason.KILL_SWITCH, Reason.SHADOW})
 
 
 @dataclass(frozen=True)
@@ -105,18 +106,18 @@ def rejudge(
 ) -> Redecision:
     """What to do with a claimed row now; `contact` is the user's contact row (None: gone)."""
     if policy.kill_switch:
-        return Redecision("hold", Verdict("deny", ["kill_switch"]))
+        return Redecision("hold", Verdict("deny", [Reason.KILL_SWITCH]))
     if policy.shadow:
-        return Redecision("hold", Verdict("shadow", ["shadow"], detail="Shadow mode: nothing is sent."))
+        return Redecision("hold", Verdict("shadow", [Reason.SHADOW], detail="Shadow mode: nothing is sent."))
     age = now - claimed.created_at
     if age > max_age:
         detail = f"Not delivered within {max_age}; allowed at {claimed.created_at.isoformat()}."
-        return Redecision("expire", Verdict("deny", ["expired"], detail=detail))
+        return Redecision("expire", Verdict("deny", [Reason.EXPIRED], detail=detail))
     if contact is None:
-        return Redecision("cancel", Verdict("deny", ["unknown_user"], detail="The customer is gone."))
+        return Redecision("cancel", Verdict("deny", [Reason.UNKNOWN_USER], detail="The customer is gone."))
     channel = channel_of(claimed.item)
     if channel is not None and channel in claimed.suppressed:
-        return Redecision("cancel", Verdict("deny", ["suppressed"]))
+        return Redecision("cancel", Verdict("deny", [Reason.SUPPRESSED]))
     verdict = judge(policy, claimed.ctx, action_of(claimed, contact), contact, now)
     if verdict is None:
         return Redecision("send", Verdict("allow"))

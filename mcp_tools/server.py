@@ -15,11 +15,12 @@ from mca.db import Stores
 from mca.settings import Settings
 from mcp_tools import tools
 from mcp_tools.auth import request_call_context
+from mcp_tools.contract import SIDE_EFFECT_TOOLS, Tool
 from mcp_tools.runtime import Runtime, ToolDeps
 
 INSTRUCTIONS = (
-    "Tools of mca, a loyalty marketing engine. Read a customer with get_user_context, find what "
-    "to offer with search_assets, then act with send_coupon, send_sms, update_crm or award_points. "
+    f"Tools of mca, a loyalty marketing engine. Read a customer with {Tool.GET_USER_CONTEXT}, find "
+    f"what to offer with {Tool.SEARCH_ASSETS}, then act with {', '.join(SIDE_EFFECT_TOOLS)}. "
     "Every action passes a policy guard: a refusal is an error result with a `reason` code and a "
     "`message`; choose another action or do nothing. Doing nothing is often right."
 )
@@ -66,7 +67,8 @@ def build_server(
         "mca", instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan, log_level="WARNING"
     )
     server.middleware.append(show_callable_tools)
-    for fn in tools.ALL:
-        # Dedented: the docstring is what a model reads to decide when to use the tool.
-        server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), structured_output=False)
+    for name, fn in tools.ALL.items():
+        # Dedented: the docstring is what a model reads to decide when to use the tool. The
+        # output schema comes from the return annotation (the side-effecting tools' `Outcome`).
+        server.add_tool(fn, name=name.value, description=inspect.cleandoc(fn.__doc__ or ""))
     return server

@@ -4,26 +4,32 @@ Read tools return data. Side-effecting tools never act themselves: they ask the 
 which resolves the action from the stores, passes it through the PolicyGuard and records it.
 Every refusal comes back as an MCP error result whose structured content carries a
 machine-readable `reason` and a human `message`, so a model can choose another action.
+Side-effecting tools are annotated with the contract's `Outcome`: MCP publishes its JSON schema
+as their `outputSchema`, and the SDK checks every non-error answer against it.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 
 from mca.untrusted import Fence
 from mcp_tools.auth import call_context
+from mcp_tools.contract import Outcome, Status, Tool
 from mcp_tools.errors import ToolInputError
-from mcp_tools.outcome import Outcome
 from mcp_tools.runtime import ToolDeps
 from state.context import load_context
 
 MAX_QUERY_CHARS = 500
 MAX_K = 20
+# What a side-effecting tool returns: a CallToolResult (it may be an error result) whose
+# structured content is an `Outcome`.
+Acted = Annotated[CallToolResult, Outcome]
 
 
 def _deps(ctx: Context) -> ToolDeps:
@@ -44,10 +50,7 @@ def _outcome(outcome: Outcome) -> CallToolResult:
 
 
 def _input_error(err: ToolInputError) -> CallToolResult:
-    data = {"status": "error", "reason": err.code, "message": str(err)}
-    if err.field:
-        data["field"] = err.field
-    return _result(data, error=True)
+    return _outcome(Outcome(Status.ERROR, err.code, message=str(err), field=err.field))
 
 
 async def search_assets(
@@ -69,7 +72,7 @@ async def search_assets(
     deps = _deps(ctx)
     cctx = call_context(ctx, deps)
     args = {"query": query, "kind": kind, "category": category, "max_value": max_value, "k": k}
-    denied = await deps.service.check_read("search_assets", cctx, args)
+    denied = await deps.service.check_read(Tool.SEARCH_ASSETS, cctx, args)
     if denied is not None:
         return _outcome(denied)
     if not query.strip() or len(query) > MAX_QUERY_CHARS:
@@ -108,7 +111,7 @@ async def search_assets(
         }
         for h in hits
     ]
-    return _result({"status": "ok", "assets": items})
+    return _result({"status": Status.OK, "assets": items})
 
 
 async def get_user_context(user_id: str, ctx: Context) -> CallToolResult:
@@ -120,7 +123,7 @@ async def get_user_context(user_id: str, ctx: Context) -> CallToolResult:
     """
     deps = _deps(ctx)
     cctx = call_context(ctx, deps)
-    denied = await deps.service.check_read("get_user_context", cctx, {"user_id": user_id})
+    denied = await deps.service.check_read(Tool.GET_USER_CONTEXT, cctx, {"user_id": user_id})
     if denied is not None:
         return _outcome(denied)
     async with deps.state_pool.connection() as conn:
@@ -132,16 +135,16 @@ async def get_user_context(user_id: str, ctx: Context) -> CallToolResult:
     # The same fence as the agent's prompt: free text becomes references to labelled blocks.
     fence = Fence.for_decision(cctx.decision_id) if cctx.decision_id else Fence(secrets.token_hex(5))
     fenced = fence.apply(context, label="context")
-    return _result({"status": "ok", "context": fenced, "untrusted_text": fence.notice()})
+    return _result({"status": Status.OK, "context": fenced, "untrusted_text": fence.notice()})
 
 
-async def _act(ctx: Context, tool: str, args: dict[str, Any]) -> CallToolResult:
+async def _act(ctx: Context, tool: Tool, args: dict[str, Any]) -> CallToolResult:
     deps = _deps(ctx)
     outcome = await deps.service.act(tool, args, call_context(ctx, deps))
     return _outcome(outcome)
 
 
-async def send_coupon(user_id: str, asset_id: str, reason: str, ctx: Context) -> CallToolResult:
+async def send_coupon(user_id: str, asset_id: str, reason: str, ctx: Context) -> Acted:
     """Send the customer a coupon or reward from the catalogue (by asset_id from search_assets).
 
     The value is the asset's own; you cannot change it. Delivery channel, consent, quiet hours,
@@ -149,36 +152,44 @@ async def send_coupon(user_id: str, asset_id: str, reason: str, ctx: Context) ->
     coupon now (kept in the audit). Result status: allowed, deferred (sent later), held (waits
     for a person's approval), shadow, or an error with a `reason` code you can act on.
     """
-    return await _act(ctx, "send_coupon", {"user_id": user_id, "asset_id": asset_id, "reason": reason})
+    return await _act(ctx, Tool.SEND_COUPON, {"user_id": user_id, "asset_id": asset_id, "reason": reason})
 
 
-async def send_sms(user_id: str, text: str, reason: str, ctx: Context) -> CallToolResult:
+async def send_sms(user_id: str, text: str, reason: str, ctx: Context) -> Acted:
     """Send the customer a short SMS. The phone number comes from their profile.
 
     Keep it short (one segment is 160 plain characters, 70 with emoji or non-Latin letters);
     the opt-out footer is added for you. Only for customers who consented to SMS; quiet hours
     defer the message. `reason` says why (kept in the audit).
     """
-    return await _act(ctx, "send_sms", {"user_id": user_id, "text": text, "reason": reason})
+    return await _act(ctx, Tool.SEND_SMS, {"user_id": user_id, "text": text, "reason": reason})
 
 
 async def update_crm(
     user_id: str, fields: dict[str, str | int | float | bool | None], reason: str, ctx: Context
-) -> CallToolResult:
+) -> Acted:
     """Write fields on the customer's CRM record (only fields on the policy's allow-list, such
     as next_best_action or churn_risk_note), e.g. to note a follow-up for a human agent.
     `reason` says why (kept in the audit).
     """
-    return await _act(ctx, "update_crm", {"user_id": user_id, "fields": fields, "reason": reason})
+    return await _act(ctx, Tool.UPDATE_CRM, {"user_id": user_id, "fields": fields, "reason": reason})
 
 
-async def award_points(user_id: str, points: int, reason: str, ctx: Context) -> CallToolResult:
+async def award_points(user_id: str, points: int, reason: str, ctx: Context) -> Acted:
     """Give the customer loyalty points (a goodwill gesture, a milestone, an apology).
 
     Large awards are held for a person's approval; the number of points per award and the
     budgets are capped. `reason` says why (kept in the audit).
     """
-    return await _act(ctx, "award_points", {"user_id": user_id, "points": points, "reason": reason})
+    return await _act(ctx, Tool.AWARD_POINTS, {"user_id": user_id, "points": points, "reason": reason})
 
 
-ALL = (search_assets, get_user_context, send_coupon, send_sms, update_crm, award_points)
+# Every tool of the contract and its implementation (tests check that none is missing).
+ALL: dict[Tool, Callable[..., Awaitable[CallToolResult]]] = {
+    Tool.SEARCH_ASSETS: search_assets,
+    Tool.GET_USER_CONTEXT: get_user_context,
+    Tool.SEND_COUPON: send_coupon,
+    Tool.SEND_SMS: send_sms,
+    Tool.UPDATE_CRM: update_crm,
+    Tool.AWARD_POINTS: award_points,
+}

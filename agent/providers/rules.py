@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.model import Brief, ModelReply, ModelRequest, ToolCall
+from mcp_tools.contract import ACCEPTED, Status, Tool
 
 ASSET_SPECIFIC = frozenset(
     {"asset_expired", "asset_has_no_value", "asset_inactive", "asset_not_yet_valid", "asset_redemptions",
@@ -183,21 +184,21 @@ class History:
 
     def _absorb(self, name: str, args: dict[str, Any], result: dict[str, Any]) -> None:
         status, reason = str(result.get("status")), str(result.get("reason") or result.get("status"))
-        ok = status in ("ok", "allowed", "deferred", "held", "shadow")
-        if name == "search_assets":
+        ok = status == Status.OK or status in ACCEPTED
+        if name == Tool.SEARCH_ASSETS:
             self.searched += 1
             if ok:
                 seen = {a["asset_id"] for a in self.assets}
                 self.assets += [a for a in result.get("assets") or [] if a["asset_id"] not in seen]
-        elif name == "update_crm":
+        elif name == Tool.UPDATE_CRM:
             self.crm_done = True
-        elif name == "send_coupon":
+        elif name == Tool.SEND_COUPON:
             self.tried[str(args.get("asset_id"))] = status if ok else reason
             if ok:
                 self.accepted.append(f"coupon {args.get('asset_id')} ({status})")
             elif reason not in ASSET_SPECIFIC:
                 self.blocked[name] = reason
-        elif name == "send_sms":
+        elif name == Tool.SEND_SMS:
             self.sms_tried = True
             if ok:
                 self.accepted.append(f"sms ({status})")
@@ -244,29 +245,29 @@ class RulesModel:
         s = Situation.of(b)
         plan = plan_for(b, s)
         h = History.of(request)
-        if plan.crm_note and "update_crm" in allowed and not h.crm_done:
-            return _call("update_crm", user_id=b.user_id, fields={"agent_note": plan.crm_note},
+        if plan.crm_note and Tool.UPDATE_CRM in allowed and not h.crm_done:
+            return _call(Tool.UPDATE_CRM, user_id=b.user_id, fields={"agent_note": plan.crm_note},
                          reason=f"{b.trigger}: hand the case to a person")  # fmt: skip
-        if "search_assets" in allowed and h.searched == 0:
+        if Tool.SEARCH_ASSETS in allowed and h.searched == 0:
             args: dict[str, Any] = {"query": plan.query, "k": 5}
             if plan.kind:
                 args["kind"] = plan.kind
             if plan.max_value:
                 args["max_value"] = plan.max_value
-            return _call("search_assets", **args)
-        if h.searched == 1 and not h.assets and plan.category and "search_assets" in allowed:
-            return _call("search_assets", query=plan.query, kind=plan.kind or "coupon", k=5)
+            return _call(Tool.SEARCH_ASSETS, **args)
+        if h.searched == 1 and not h.assets and plan.category and Tool.SEARCH_ASSETS in allowed:
+            return _call(Tool.SEARCH_ASSETS, query=plan.query, kind=plan.kind or "coupon", k=5)
         offers_tried = len([v for v in h.tried.values()])
-        if not h.accepted and "send_coupon" in allowed and "send_coupon" not in h.blocked \
+        if not h.accepted and Tool.SEND_COUPON in allowed and Tool.SEND_COUPON not in h.blocked \
                 and offers_tried < MAX_OFFER_ATTEMPTS:  # fmt: skip
             asset = _pick(h.assets, plan, s, h)
             if asset is not None:
-                return _call("send_coupon", user_id=b.user_id, asset_id=asset["asset_id"],
+                return _call(Tool.SEND_COUPON, user_id=b.user_id, asset_id=asset["asset_id"],
                              reason=f"{b.trigger}: {plan.situation_line} "
                                     f"Offer: {asset.get('title')}")  # fmt: skip
-        if not h.accepted and "send_sms" in allowed and s.sms_ok and not h.sms_tried \
+        if not h.accepted and Tool.SEND_SMS in allowed and s.sms_ok and not h.sms_tried \
                 and b.goal in ("cart_recovery", "points_expiry", "birthday"):  # fmt: skip
-            return _call("send_sms", user_id=b.user_id, text=self._sms_text(b, s),
+            return _call(Tool.SEND_SMS, user_id=b.user_id, text=self._sms_text(b, s),
                          reason=f"{b.trigger}: {plan.situation_line}")  # fmt: skip
         return ModelReply(text=self._rationale(plan, s, h))
 
@@ -288,13 +289,11 @@ class RulesModel:
             parts.append("Noted the case in the CRM for a person to follow up.")
         if h.assets:
             parts.append(f"Searched the catalogue for '{plan.query}' ({len(h.assets)} candidates).")
-        refused = [
-            f"{a} ({r})" for a, r in h.tried.items() if r not in ("allowed", "deferred", "held", "shadow")
-        ]
+        refused = [f"{a} ({r})" for a, r in h.tried.items() if r not in ACCEPTED]
         if refused:
             parts.append("The guard refused: " + ", ".join(refused) + ".")
         for tool, reason in h.blocked.items():
-            if tool == "send_sms":
+            if tool == Tool.SEND_SMS:
                 parts.append(f"SMS refused ({reason}).")
         if h.accepted:
             parts.append("Acted: " + "; ".join(h.accepted) + ".")

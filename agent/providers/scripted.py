@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent.model import ModelReply, ModelRequest, ToolCall, ToolSpec
+from mcp_tools.contract import Tool
 
 Turn = str | Sequence[ToolCall] | Callable[[ModelRequest], ModelReply]
 _ids = itertools.count(1)
@@ -54,7 +55,7 @@ def example_value(name: str, schema: dict[str, Any], request: ModelRequest) -> A
         return request.brief.user_id
     if name == "asset_id":
         for m in reversed(request.messages):
-            if m["role"] == "tool" and m.get("name") == "search_assets":
+            if m["role"] == "tool" and m.get("name") == Tool.SEARCH_ASSETS:
                 assets = json.loads(m["content"]).get("assets") or []
                 if assets:
                     return assets[0]["asset_id"]

@@ -14,8 +14,9 @@ from agent.queue import NewJob, enqueue
 from agent.runtime import agent_runtime
 from mca.db import Stores, connect_async
 from mca.settings import Settings
+from mcp_tools import contract
 
-ALL_TOOLS = ("search_assets", "get_user_context", "send_coupon", "send_sms", "update_crm", "award_points")
+ALL_TOOLS = tuple(t.value for t in contract.ALL_TOOLS)
 
 
 def new_job(

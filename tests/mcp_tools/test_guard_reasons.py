@@ -55,6 +55,12 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[str, dict[str, Any]]], tuple[s
         ("send_coupon", COUPON),
     ),
     (
+        "budget_global_week",
+        {"budgets": {"global": {"day": 500, "week": 15}}},
+        [("send_coupon", COUPON)],
+        ("send_coupon", COUPON),
+    ),
+    (
         "budget_global_month",
         {"budgets": {"global": {"day": 500, "month": 15}}},
         [("send_coupon", COUPON)],

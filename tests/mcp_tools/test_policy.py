@@ -71,3 +71,16 @@ async def test_hot_reload_takes_effect_without_restart(server: MCPServer[Any], p
         _rewrite(policy_path, policy_path.read_text() + "\n  oops: [\n")
         _, data = await call(client, "send_coupon", coupon, decision="x3")
         assert data["reason"] == "kill_switch"  # the broken edit did not replace the policy in force
+
+
+def test_tool_names_come_from_the_contract() -> None:
+    """A trigger's or a caller's tools must be tools of the contract; the error names them all."""
+    from mcp_tools.contract import ALL_TOOLS
+
+    policy = parse_policy("callers:\n  desk:\n    tools: [search_assets, award_points]\n")
+    assert policy.callers["desk"].tools == ["search_assets", "award_points"]
+    for section in ("triggers:\n  t", "callers:\n  c"):
+        with pytest.raises(PolicyError) as err:
+            parse_policy(f"{section}:\n    tools: [send_fax]\n")
+        assert "unknown tools ['send_fax']" in str(err.value) and err.value.line == 3
+        assert all(str(t) in str(err.value) for t in ALL_TOOLS)

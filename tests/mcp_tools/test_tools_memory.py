@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
+from mcp_tools import tools
+from mcp_tools.contract import ALL_TOOLS, SIDE_EFFECT_TOOLS, Outcome, Status, Tool
 from tests.mcp_tools.conftest import call, count
 
 
@@ -22,9 +25,43 @@ async def test_lists_the_six_tools_with_docstrings(server: MCPServer[Any]) -> No
             "update_crm",
             "award_points",
         }
+        assert names == set(ALL_TOOLS) == set(tools.ALL)
         for tool in listed.tools:
             assert tool.description and len(tool.description) > 40
             assert "ctx" not in tool.input_schema["properties"]
+
+
+async def test_side_effecting_tools_publish_the_outcome_schema(server: MCPServer[Any], world: str) -> None:
+    """tools/list carries the contract's Outcome as outputSchema for every tool that acts, and a
+    real answer (allowed, and a structured denial) validates against it and parses back."""
+    async with Client(server) as client:
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+        for name in SIDE_EFFECT_TOOLS:
+            schema = listed[name].output_schema
+            assert schema is not None, name
+            assert {"status", "reason", "message", "outbox_id", "until", "retry_at"} <= set(
+                schema["properties"]
+            )
+            assert set(schema["required"]) == {"status"}
+        for name in (Tool.SEARCH_ASSETS, Tool.GET_USER_CONTEXT):
+            assert listed[name].output_schema is None, name
+        schema = listed[Tool.SEND_COUPON].output_schema
+        assert schema is not None
+        allowed = await client.call_tool(
+            Tool.SEND_COUPON, {"user_id": "u_ok", "asset_id": "A10", "reason": "bought a tent"}
+        )
+        denied = await client.call_tool(
+            Tool.SEND_COUPON, {"user_id": "u_ok", "asset_id": "A60", "reason": "too generous"}
+        )
+    assert not allowed.is_error and denied.is_error
+    for result in (allowed, denied):
+        assert result.structured_content is not None
+        jsonschema.validate(result.structured_content, schema)
+        outcome = Outcome.model_validate(result.structured_content)
+        assert outcome.to_dict() == result.structured_content
+    assert Outcome.model_validate(allowed.structured_content).status is Status.ALLOWED
+    refused = Outcome.model_validate(denied.structured_content)
+    assert refused.status is Status.DENIED and refused.reason == "coupon_value_ceiling"
 
 
 async def test_send_coupon_allowed_writes_call_reservation_and_outbox(
