@@ -23,9 +23,10 @@ from psycopg.types.json import Jsonb
 
 INSERT_JOB = """
 INSERT INTO agent_jobs (job_id, dedup_key, trigger_name, user_id, goal, tools, event, max_attempts,
-                        run_after, deadline, decision_id, created_at)
+                        run_after, deadline, decision_id, created_at, experiment_group, experiment)
 VALUES (%(job_id)s, %(dedup_key)s, %(trigger_name)s, %(user_id)s, %(goal)s, %(tools)s, %(event)s,
-        %(max_attempts)s, %(now)s, %(deadline)s, %(decision_id)s, %(now)s)
+        %(max_attempts)s, %(now)s, %(deadline)s, %(decision_id)s, %(now)s, %(experiment_group)s,
+        %(experiment)s)
 ON CONFLICT (dedup_key) DO NOTHING
 RETURNING job_id
 """
@@ -120,6 +121,10 @@ class NewJob:
     event: dict[str, Any]
     max_attempts: int
     deadline_in: timedelta
+    # The customer's group when the trigger fired (holdout, control, treatment) and the
+    # experiment (salt) that assigned it; None outside any experiment.
+    experiment_group: str | None = None
+    experiment: str | None = None
 
     @property
     def job_id(self) -> str:
@@ -144,6 +149,8 @@ class Job:
     deadline: datetime
     decision_id: str
     dedup_key: str
+    experiment_group: str | None = None
+    experiment: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -159,6 +166,8 @@ class Job:
             deadline=row["deadline"],
             decision_id=row["decision_id"],
             dedup_key=row["dedup_key"],
+            experiment_group=row.get("experiment_group"),
+            experiment=row.get("experiment"),
         )
 
 
@@ -178,6 +187,8 @@ async def enqueue(conn: psycopg.AsyncConnection[Any], job: NewJob, *, now: datet
             "now": now,
             "deadline": now + job.deadline_in,
             "decision_id": job.decision_id,
+            "experiment_group": job.experiment_group,
+            "experiment": job.experiment,
         },
     )
     return await cur.fetchone() is not None

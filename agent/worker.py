@@ -70,7 +70,11 @@ class Worker:
             context=context or {},
             allowed_tools=job.tools,
         )
-        if context is None:
+        if job.experiment_group == "holdout":
+            # The global holdout is never contacted: no brain, no tool call, only the record
+            # that the moment happened (intent-to-treat counts it).
+            transcript = Transcript(outcome="nothing", rationale="holdout: this customer is never contacted")
+        elif context is None:
             transcript = Transcript(outcome="nothing", rationale=f"no live context for user {job.user_id}")
         else:
             tools = [s for s in await self.toolbox.specs() if s.name in job.tools]

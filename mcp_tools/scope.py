@@ -14,6 +14,9 @@ Only a trusted caller's decision id is looked up (its meta already names the dec
 other callers a decision id is only an idempotency key, and their tools are their `callers:`
 entry. A decision id that names no job (a desktop assistant trusted as the agent, tests) is
 judged by the policy alone, as before.
+
+The job also carries the customer's experiment group: a control (or holdout) decision's calls
+are judged in shadow mode, so the experiment's "decided but not sent" cannot leak a send.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ from mcp_tools.guard import CallContext
 from mcp_tools.policy import Policy
 from mcp_tools.switches import READ_AS_JSON, apply_switches
 
+WITHHELD_GROUPS = frozenset({"control", "holdout"})
+
 SCOPE = f"""
 SELECT {READ_AS_JSON} AS switches,
-       (SELECT jsonb_build_object('tools', to_jsonb(j.tools), 'trigger', j.trigger_name, 'user_id', j.user_id)
+       (SELECT jsonb_build_object('tools', to_jsonb(j.tools), 'trigger', j.trigger_name, 'user_id', j.user_id,
+                                  'group', j.experiment_group)
         FROM agent_jobs j WHERE j.decision_id = %(decision_id)s LIMIT 1) AS scope
 """
 
@@ -45,6 +51,11 @@ async def resolve(
     effective = apply_switches(policy, switches or {})
     if not scope:
         return effective, ctx
+    if scope.get("group") in WITHHELD_GROUPS and not effective.shadow:
+        # A control decision is judged in full and recorded, and nothing is sent: shadow mode
+        # for this one decision. The holdout never reaches the brain (agent.worker); should one
+        # of its calls arrive anyway, it is withheld the same way.
+        effective = effective.model_copy(update={"shadow": True})
     bound = replace(
         ctx, trigger=str(scope["trigger"]), subject=str(scope["user_id"]), tools=frozenset(scope["tools"])
     )
