@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agent.conditions import Condition, parse_condition
 from agent.durations import parse_duration
 from agent.errors import TriggerConfigError
+from agent.experiment import DEFAULT_CONTROL, DEFAULT_HOLDOUT, DEFAULT_SALT, Experiment
 from agent.facts import FactSchema, fact_schema, typed
 from mca.settings import PROJECT_ROOT
 from mcp_tools.contract import ALL_TOOLS, Tool
@@ -51,6 +52,15 @@ class _Defaults(BaseModel):
     )
 
 
+class _Experiments(BaseModel):
+    """The holdout and control groups (agent.experiment): a new salt starts a new experiment."""
+
+    model_config = ConfigDict(extra="forbid")
+    salt: str = Field(default=DEFAULT_SALT, min_length=1, max_length=64)
+    holdout: float = Field(default=DEFAULT_HOLDOUT, ge=0, lt=1)
+    control: float = Field(default=DEFAULT_CONTROL, ge=0, lt=1)
+
+
 class _Trigger(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -60,6 +70,7 @@ class _Trigger(BaseModel):
     user_cooldown: timedelta | None = None
     max_attempts: int | None = Field(default=None, ge=1, le=20)
     deadline: timedelta | None = None
+    control: float | None = Field(default=None, ge=0, lt=1)  # this trigger's control share
 
     @field_validator("cooldown", "user_cooldown", "deadline", mode="before")
     @classmethod
@@ -94,6 +105,7 @@ class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = 1
     defaults: _Defaults = Field(default_factory=_Defaults)
+    experiments: _Experiments = Field(default_factory=_Experiments)
     # Items are validated one by one (`_items`), so one bad rule does not hide another's problems.
     rules: list[Any] = Field(default_factory=list)
     opportunities: list[Any] = Field(default_factory=list)
@@ -110,6 +122,7 @@ class TriggerSpec:
     user_cooldown: timedelta
     max_attempts: int
     deadline: timedelta
+    control_share: float
 
 
 @dataclass(frozen=True)
@@ -134,6 +147,7 @@ class TriggerSet:
     rules: tuple[Rule, ...]
     opportunities: tuple[Opportunity, ...]
     by_event: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+    experiment: Experiment = field(default_factory=Experiment)
 
     def spec(self, name: str) -> TriggerSpec | None:
         for trigger in (*self.rules, *self.opportunities):
@@ -184,9 +198,16 @@ class _Builder:
     """Turns the validated file into triggers, collecting every problem with its place."""
 
     def __init__(
-        self, defaults: _Defaults, *, queries_dir: Path, prompts_dir: Path, schema: FactSchema
+        self,
+        defaults: _Defaults,
+        *,
+        queries_dir: Path,
+        prompts_dir: Path,
+        schema: FactSchema,
+        control: float = DEFAULT_CONTROL,
     ) -> None:
         self.defaults = defaults
+        self.control = control
         self.queries_dir = queries_dir
         self.prompts_dir = prompts_dir
         self.goals = known_goals(prompts_dir)
@@ -214,6 +235,7 @@ class _Builder:
             "user_cooldown": t.user_cooldown if t.user_cooldown is not None else d.user_cooldown,
             "max_attempts": t.max_attempts or d.max_attempts,
             "deadline": t.deadline or d.deadline,
+            "control_share": self.control if t.control is None else t.control,
         }
 
     def rule(self, r: _Rule) -> Rule:
@@ -254,7 +276,10 @@ def parse_triggers(
         schema = fact_schema(state_dir or queries_dir.parent / "state")
     except ValueError as err:
         raise TriggerConfigError(f"{source}: {err}") from None
-    build = _Builder(parsed.defaults, queries_dir=queries_dir, prompts_dir=prompts_dir, schema=schema)
+    exp = parsed.experiments
+    build = _Builder(
+        parsed.defaults, queries_dir=queries_dir, prompts_dir=prompts_dir, schema=schema, control=exp.control
+    )
     rules = [build.rule(r) for r in _items(_Rule, "rules", parsed.rules, build.problems)]
     opportunities = [
         o
@@ -273,6 +298,7 @@ def parse_triggers(
         rules=tuple(rules),
         opportunities=tuple(opportunities),
         by_event={k: tuple(v) for k, v in by_event.items()},
+        experiment=Experiment(exp.salt, exp.holdout, exp.control),
     )
 
 

@@ -182,6 +182,7 @@ class TriggerService:
         ):
             report.cooled += 1
             return
+        assignment = self.triggers.refresh().experiment.assign(match.user_id, spec.name, spec.control_share)
         job = NewJob(
             dedup_key=match.dedup_key,
             trigger_name=spec.name,
@@ -191,6 +192,8 @@ class TriggerService:
             event=match.event,
             max_attempts=spec.max_attempts,
             deadline_in=spec.deadline,
+            experiment_group=assignment.group.value,
+            experiment=assignment.experiment,
         )
         if await enqueue(self.ops, job, now=now):
             report.jobs.append(job.job_id)

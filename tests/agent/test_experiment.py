@@ -1,0 +1,67 @@
+"""Holdout and control assignment: deterministic, sticky, the configured sizes, independent across
+salts; and the triggers file refuses an invalid share naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from agent.errors import TriggerConfigError
+from agent.experiment import Experiment, Group
+from agent.trigger_config import parse_triggers
+from mca.settings import PROJECT_ROOT
+
+USERS = [f"user-{i}" for i in range(20_000)]
+
+
+def test_assignment_is_sticky_and_has_the_configured_sizes() -> None:
+    experiment = Experiment(salt="s1", holdout=0.05, control=0.10)
+    groups = [experiment.assign(u, "churn_risk").group for u in USERS]
+    assert groups == [experiment.assign(u, "churn_risk").group for u in USERS]
+    holdout = groups.count(Group.HOLDOUT)
+    control = groups.count(Group.CONTROL)
+    # Two-sided binomial tests at the configured shares (control is 10% of the non-holdout).
+    assert stats.binomtest(holdout, len(USERS), 0.05).pvalue > 0.001
+    assert stats.binomtest(control, len(USERS) - holdout, 0.10).pvalue > 0.001
+
+
+def test_the_holdout_is_the_same_customers_for_every_trigger() -> None:
+    experiment = Experiment(salt="s1")
+    a = {u for u in USERS if experiment.assign(u, "churn_risk").group is Group.HOLDOUT}
+    b = {u for u in USERS if experiment.assign(u, "big_purchase").group is Group.HOLDOUT}
+    assert a == b and a
+
+
+def test_a_new_salt_is_a_new_experiment() -> None:
+    old, new = Experiment(salt="s1"), Experiment(salt="s2")
+    held_old = {u for u in USERS if old.assign(u, "t").group is Group.HOLDOUT}
+    held_new = {u for u in USERS if new.assign(u, "t").group is Group.HOLDOUT}
+    overlap = len(held_old & held_new)
+    # Independent draws: about 5% of the old holdout is in the new one.
+    assert stats.binomtest(overlap, len(held_old), 0.05).pvalue > 0.001
+    assert old.assign(USERS[0], "t").experiment == "s1"
+
+
+def test_a_triggers_control_share_overrides_the_default() -> None:
+    experiment = Experiment(salt="s1", holdout=0.0, control=0.10)
+    groups = [experiment.assign(u, "t", control=0.5).group for u in USERS[:4000]]
+    assert stats.binomtest(groups.count(Group.CONTROL), 4000, 0.5).pvalue > 0.001
+
+
+def _parse(text: str) -> object:
+    return parse_triggers(text, queries_dir=PROJECT_ROOT / "sql" / "triggers", source="t.yaml")
+
+
+def test_the_triggers_file_sets_the_experiment_and_refuses_bad_shares(tmp_path: Path) -> None:
+    rules = "rules:\n  - {name: r, event: purchase, goal: post_purchase, control: 0.25}\n"
+    parsed = _parse("experiments: {salt: spring, holdout: 0.02, control: 0.2}\n" + rules)
+    assert parsed.experiment == Experiment("spring", 0.02, 0.2)  # type: ignore[attr-defined]
+    assert parsed.rules[0].control_share == 0.25  # type: ignore[attr-defined]
+    with pytest.raises(TriggerConfigError, match="experiments.holdout: Input should be less than 1"):
+        _parse("experiments: {holdout: 1.5}\n")
+    with pytest.raises(
+        TriggerConfigError, match=r"rules\[r\].control: Input should be greater than or equal to 0"
+    ):
+        _parse("rules:\n  - {name: r, event: purchase, goal: post_purchase, control: -0.1}\n")
