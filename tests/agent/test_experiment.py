@@ -59,7 +59,7 @@ def test_the_triggers_file_sets_the_experiment_and_refuses_bad_shares(tmp_path: 
     parsed = _parse("experiments: {salt: spring, holdout: 0.02, control: 0.2}\n" + rules)
     assert parsed.experiment == Experiment("spring", 0.02, 0.2)  # type: ignore[attr-defined]
     assert parsed.rules[0].control_share == 0.25  # type: ignore[attr-defined]
-    with pytest.raises(TriggerConfigError, match="experiments.holdout: Input should be less than 1"):
+    with pytest.raises(TriggerConfigError, match=r"experiments\.holdout: Input should be less than 1"):
         _parse("experiments: {holdout: 1.5}\n")
     with pytest.raises(
         TriggerConfigError, match=r"rules\[r\].control: Input should be greater than or equal to 0"
