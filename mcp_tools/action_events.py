@@ -164,7 +164,7 @@ def _row(
         "ts": at,
         "received_at": at,
         "source": EVENT_SOURCE,
-        "value": None if value is None else Decimal(str(value)),
+        "value": None if value is None else round(float(value), 2),  # as ingest stores a value
         "points": None if points is None else int(points),
         "sku": None,
         "category": None,

@@ -55,7 +55,7 @@ def test_a_delivered_coupon_is_an_offer_sent_event_naming_its_decision(db_url: s
     event = delivered_event(facts, AT, provider="braze", points_echoed=False)
     assert event["event_type"] == "offer_sent"
     assert event["event_id"] == f"mca-offer_sent-{call_id}"
-    assert event["source"] == "mca" and event["value"] == Decimal("10.00")
+    assert event["source"] == "mca" and event["value"] == 10.0
     assert event["properties"] == {
         "decision_id": "d1",
         "trigger": "cart_abandoned",
