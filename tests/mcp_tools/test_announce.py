@@ -17,31 +17,44 @@ from mcp_tools.announce import announce
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
+JOB = (
+    "INSERT INTO agent_jobs (job_id, dedup_key, trigger_name, user_id, goal, tools, run_after, deadline, "
+    "decision_id, created_at, experiment_group, experiment) VALUES (%(j)s, %(j)s, 'churn_risk', %(u)s, "
+    "'retention', ARRAY['send_coupon'], %(t)s, %(t)s, %(d)s, %(t)s, %(g)s, 's')"
+)
+CALL = (
+    "INSERT INTO tool_calls (idem_key, decision_id, caller, trigger_name, tool, user_id, arguments, "
+    "verdict, status, result, policy_version, created_at, updated_at) VALUES (%(k)s, %(d)s, 'agent', "
+    "'churn_risk', 'send_coupon', %(u)s, '{}', 'allow', 'allowed', '{}', 'v1', %(t)s, %(t)s) "
+    "RETURNING call_id"
+)
+OUTBOX = (
+    "INSERT INTO outbox (call_id, idem_key, kind, user_id, payload, status, next_attempt_at, created_at, "
+    "updated_at, delivered_at, provider) VALUES (%(c)s, %(k)s, 'coupon', %(u)s, %(p)s, %(s)s, %(t)s, "
+    "%(t)s, %(t)s, %(dt)s, %(prov)s)"
+)
+
+
 def _seed(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for n, (group, status) in enumerate((("treatment", "delivered"), ("control", "shadow"))):
-            user, decision = f"u{n}", f"d{n}"
-            conn.execute(
-                "INSERT INTO agent_jobs (job_id, dedup_key, trigger_name, user_id, goal, tools, run_after, "
-                "deadline, decision_id, created_at, experiment_group, experiment) VALUES (%(j)s, %(j)s, "
-                "'churn_risk', %(u)s, 'retention', ARRAY['send_coupon'], %(t)s, %(t)s, %(d)s, %(t)s, %(g)s, 's')",
-                {"j": f"j{n}", "u": user, "d": decision, "t": AT, "g": group},
-            )
-            call = conn.execute(
-                "INSERT INTO tool_calls (idem_key, decision_id, caller, trigger_name, tool, user_id, arguments, "
-                "verdict, status, result, policy_version, created_at, updated_at) VALUES (%(k)s, %(d)s, 'agent', "
-                "'churn_risk', 'send_coupon', %(u)s, '{}', 'allow', 'allowed', '{}', 'v1', %(t)s, %(t)s) "
-                "RETURNING call_id",
-                {"k": f"{decision}:1", "d": decision, "u": user, "t": AT},
-            ).fetchone()[0]  # type: ignore[index]
+            ids = {"u": f"u{n}", "d": f"d{n}", "k": f"d{n}:1", "t": AT}
+            conn.execute(JOB, {**ids, "j": f"j{n}", "g": group})
+            row = conn.execute(CALL, ids).fetchone()
+            assert row is not None
             payload = {"asset_id": "CPN-10", "channel": "email", "value": "10", "coupon_code": f"MCA-{n}"}
+            delivered = status == "delivered"
             conn.execute(
-                "INSERT INTO outbox (call_id, idem_key, kind, user_id, payload, status, next_attempt_at, "
-                "created_at, updated_at, delivered_at, provider) VALUES (%(c)s, %(k)s, 'coupon', %(u)s, %(p)s, "
-                "%(s)s, %(t)s, %(t)s, %(t)s, %(dt)s, %(prov)s)",
-                {"c": call, "k": f"{decision}:1", "u": user, "p": json.dumps(payload), "s": status, "t": AT,
-                 "dt": AT if status == "delivered" else None, "prov": "log" if status == "delivered" else None},
-            )  # fmt: skip
+                OUTBOX,
+                {
+                    **ids,
+                    "c": row[0],
+                    "p": json.dumps(payload),
+                    "s": status,
+                    "dt": AT if delivered else None,
+                    "prov": "log" if delivered else None,
+                },
+            )
 
 
 async def test_actions_are_announced_once_and_show_in_the_live_views(db_url: str) -> None:
