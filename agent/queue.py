@@ -23,10 +23,11 @@ from psycopg.types.json import Jsonb
 
 INSERT_JOB = """
 INSERT INTO agent_jobs (job_id, dedup_key, trigger_name, user_id, goal, tools, event, max_attempts,
-                        run_after, deadline, decision_id, created_at, experiment_group, experiment)
+                        run_after, deadline, decision_id, created_at, experiment_group, experiment,
+                        attribution_window_s)
 VALUES (%(job_id)s, %(dedup_key)s, %(trigger_name)s, %(user_id)s, %(goal)s, %(tools)s, %(event)s,
         %(max_attempts)s, %(now)s, %(deadline)s, %(decision_id)s, %(now)s, %(experiment_group)s,
-        %(experiment)s)
+        %(experiment)s, %(attribution_window_s)s)
 ON CONFLICT (dedup_key) DO NOTHING
 RETURNING job_id
 """
@@ -125,6 +126,7 @@ class NewJob:
     # experiment (salt) that assigned it; None outside any experiment.
     experiment_group: str | None = None
     experiment: str | None = None
+    attribution_window: timedelta | None = None  # the goal's, from the triggers file
 
     @property
     def job_id(self) -> str:
@@ -189,6 +191,9 @@ async def enqueue(conn: psycopg.AsyncConnection[Any], job: NewJob, *, now: datet
             "decision_id": job.decision_id,
             "experiment_group": job.experiment_group,
             "experiment": job.experiment,
+            "attribution_window_s": (
+                None if job.attribution_window is None else int(job.attribution_window.total_seconds())
+            ),
         },
     )
     return await cur.fetchone() is not None

@@ -34,6 +34,7 @@ _T = TypeVar("_T", bound=BaseModel)
 DEFAULT_PROMPTS = PROJECT_ROOT / "prompts"
 KNOWN_TOOLS = frozenset(t.value for t in ALL_TOOLS)
 DEFAULT_TOOLS = (Tool.SEARCH_ASSETS.value, Tool.GET_USER_CONTEXT.value, Tool.SEND_COUPON.value)
+DEFAULT_WINDOW = timedelta(days=7)
 
 
 class _Defaults(BaseModel):
@@ -59,6 +60,33 @@ class _Experiments(BaseModel):
     salt: str = Field(default=DEFAULT_SALT, min_length=1, max_length=64)
     holdout: float = Field(default=DEFAULT_HOLDOUT, ge=0, lt=1)
     control: float = Field(default=DEFAULT_CONTROL, ge=0, lt=1)
+
+
+class _Attribution(BaseModel):
+    """How long after a decision an outcome still counts for it: a default, and per goal."""
+
+    model_config = ConfigDict(extra="forbid")
+    window: timedelta = DEFAULT_WINDOW
+    goals: dict[str, timedelta] = Field(default_factory=dict)
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> timedelta:
+        return _positive_window(value)
+
+    @field_validator("goals", mode="before")
+    @classmethod
+    def _goal_windows(cls, value: Any) -> dict[str, timedelta]:
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping of goal to window, e.g. {cart_recovery: 3d}")
+        return {str(goal): _positive_window(window) for goal, window in value.items()}
+
+
+def _positive_window(value: Any) -> timedelta:
+    window = parse_duration(value)
+    if not timedelta(minutes=1) <= window <= timedelta(days=90):
+        raise ValueError(f"an attribution window must be between 1m and 90d, got {value!r}")
+    return window
 
 
 class _Trigger(BaseModel):
@@ -106,6 +134,7 @@ class _File(BaseModel):
     version: int = 1
     defaults: _Defaults = Field(default_factory=_Defaults)
     experiments: _Experiments = Field(default_factory=_Experiments)
+    attribution: _Attribution = Field(default_factory=_Attribution)
     # Items are validated one by one (`_items`), so one bad rule does not hide another's problems.
     rules: list[Any] = Field(default_factory=list)
     opportunities: list[Any] = Field(default_factory=list)
@@ -123,6 +152,7 @@ class TriggerSpec:
     max_attempts: int
     deadline: timedelta
     control_share: float
+    attribution_window: timedelta
 
 
 @dataclass(frozen=True)
@@ -205,9 +235,11 @@ class _Builder:
         prompts_dir: Path,
         schema: FactSchema,
         control: float = DEFAULT_CONTROL,
+        attribution: _Attribution | None = None,
     ) -> None:
         self.defaults = defaults
         self.control = control
+        self.attribution = attribution or _Attribution()
         self.queries_dir = queries_dir
         self.prompts_dir = prompts_dir
         self.goals = known_goals(prompts_dir)
@@ -236,6 +268,7 @@ class _Builder:
             "max_attempts": t.max_attempts or d.max_attempts,
             "deadline": t.deadline or d.deadline,
             "control_share": self.control if t.control is None else t.control,
+            "attribution_window": self.attribution.goals.get(t.goal, self.attribution.window),
         }
 
     def rule(self, r: _Rule) -> Rule:
@@ -278,8 +311,17 @@ def parse_triggers(
         raise TriggerConfigError(f"{source}: {err}") from None
     exp = parsed.experiments
     build = _Builder(
-        parsed.defaults, queries_dir=queries_dir, prompts_dir=prompts_dir, schema=schema, control=exp.control
+        parsed.defaults,
+        queries_dir=queries_dir,
+        prompts_dir=prompts_dir,
+        schema=schema,
+        control=exp.control,
+        attribution=parsed.attribution,
     )
+    for goal in sorted(set(parsed.attribution.goals) - build.goals):
+        build.problems.append(
+            f"attribution.goals.{goal}: no such goal (goals: {', '.join(sorted(build.goals))})"
+        )
     rules = [build.rule(r) for r in _items(_Rule, "rules", parsed.rules, build.problems)]
     opportunities = [
         o

@@ -194,6 +194,7 @@ class TriggerService:
             deadline_in=spec.deadline,
             experiment_group=assignment.group.value,
             experiment=assignment.experiment,
+            attribution_window=spec.attribution_window,
         )
         if await enqueue(self.ops, job, now=now):
             report.jobs.append(job.job_id)

@@ -1,10 +1,14 @@
-"""Announce delivered and withheld actions as events (mcp_tools.action_events) to the stream.
+"""Announce decisions and their actions as events to the stream (DESIGN, "Closing the loop").
 
-A sweep, run by the dispatcher after each round: take the outbox rows that were delivered or
-recorded as shadow and are not announced yet, build each one's event from its decision's facts,
-write them all through the event sink (the configured ingest transport), then mark them. At
-least once: a crash between the write and the mark announces again, and the events table drops
-the repeat by event id.
+Two sweeps, run by the dispatcher after each round, each taking what is not announced yet,
+writing it through the event sink (the configured ingest transport) and marking it:
+- every recorded decision becomes a ``decision_recorded`` event at the moment its trigger
+  fired, with its experiment group and attribution window: the attribution views count every
+  triggered customer from these, whether anything was sent (intent to treat);
+- every delivered outbox row, and every row recorded as shadow (shadow mode, a control
+  decision), becomes its action event (mcp_tools.action_events).
+At least once: a crash between the write and the mark announces again, and the events table
+drops the repeat by event id.
 """
 
 from __future__ import annotations
@@ -15,7 +19,14 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from mcp_tools.action_events import FACTS_SQL, ActionFacts, EventSink, delivered_event, withheld_event
+from mcp_tools.action_events import (
+    EVENT_SOURCE,
+    FACTS_SQL,
+    ActionFacts,
+    EventSink,
+    delivered_event,
+    withheld_event,
+)
 
 PENDING = f"""
 WITH due AS (
@@ -28,6 +39,17 @@ SELECT due.*, facts.* FROM due
 CROSS JOIN LATERAL ({FACTS_SQL.replace("%(call_id)s", "due.call_id")}) AS facts
 """
 MARK = "UPDATE outbox SET announced_at = %(now)s WHERE outbox_id = ANY(%(ids)s)"
+DECISIONS_DUE = """
+SELECT d.decision_id, d.user_id, d.trigger_name, d.goal, d.brain, d.outcome, d.started_at,
+       j.created_at AS triggered_at, j.experiment_group, j.experiment, j.attribution_window_s
+FROM decisions d LEFT JOIN agent_jobs j ON j.decision_id = d.decision_id
+WHERE d.announced_at IS NULL
+ORDER BY d.decision_id LIMIT %(n)s
+FOR UPDATE OF d SKIP LOCKED
+"""
+MARK_DECISIONS = "UPDATE decisions SET announced_at = %(now)s WHERE decision_id = ANY(%(ids)s)"
+DECISION_TYPE = "decision_recorded"
+DEFAULT_WINDOW_S = 7 * 24 * 3600  # a decision made outside any trigger's window setting
 
 
 def event_of(row: dict[str, Any], *, points_echoed: bool) -> dict[str, Any]:
@@ -39,6 +61,34 @@ def event_of(row: dict[str, Any], *, points_echoed: bool) -> dict[str, Any]:
     return withheld_event(facts, row["updated_at"], reason)
 
 
+def decision_event(row: dict[str, Any]) -> dict[str, Any]:
+    at: datetime = row["triggered_at"] or row["started_at"]
+    properties = {
+        "decision_id": row["decision_id"],
+        "trigger": row["trigger_name"],
+        "goal": row["goal"],
+        "brain": row["brain"],
+        "outcome": row["outcome"],
+        "experiment_group": row["experiment_group"],
+        "experiment": row["experiment"],
+        "window_s": row["attribution_window_s"] or DEFAULT_WINDOW_S,
+    }
+    return {
+        "event_id": f"mca-{DECISION_TYPE}-{row['decision_id']}",
+        "user_id": row["user_id"],
+        "event_type": DECISION_TYPE,
+        "ts": at,
+        "received_at": at,
+        "source": EVENT_SOURCE,
+        "value": None,
+        "points": None,
+        "sku": None,
+        "category": None,
+        "text": None,
+        "properties": {k: v for k, v in properties.items() if v is not None},
+    }
+
+
 async def announce(
     ops_pool: AsyncConnectionPool[Any],
     sink: EventSink,
@@ -47,7 +97,28 @@ async def announce(
     points_echoed: bool = False,
     limit: int = 500,
 ) -> int:
-    """Announce up to `limit` actions; how many were written."""
+    """Announce up to `limit` decisions and up to `limit` actions; how many events were written."""
+    return await _announce_decisions(ops_pool, sink, now, limit) + await _announce_actions(
+        ops_pool, sink, now, points_echoed, limit
+    )
+
+
+async def _announce_decisions(
+    ops_pool: AsyncConnectionPool[Any], sink: EventSink, now: datetime, limit: int
+) -> int:
+    async with ops_pool.connection() as conn, conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
+        rows = await (await cur.execute(DECISIONS_DUE, {"n": limit})).fetchall()
+        if not rows:
+            return 0
+        await sink.write([decision_event(r) for r in rows])
+        await conn.execute(MARK_DECISIONS, {"now": now, "ids": [r["decision_id"] for r in rows]})
+    return len(rows)
+
+
+async def _announce_actions(
+    ops_pool: AsyncConnectionPool[Any], sink: EventSink, now: datetime, points_echoed: bool, limit: int
+) -> int:
     async with ops_pool.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
         rows = await (await cur.execute(PENDING, {"n": limit})).fetchall()

@@ -3,7 +3,9 @@ salts; and the triggers file refuses an invalid share naming the field."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scipy import stats
@@ -65,3 +67,17 @@ def test_the_triggers_file_sets_the_experiment_and_refuses_bad_shares(tmp_path: 
         TriggerConfigError, match=r"rules\[r\].control: Input should be greater than or equal to 0"
     ):
         _parse("rules:\n  - {name: r, event: purchase, goal: post_purchase, control: -0.1}\n")
+
+
+def test_attribution_windows_are_per_goal_and_bad_ones_are_refused() -> None:
+    rules = (
+        "rules:\n  - {name: a, event: purchase, goal: post_purchase}\n"
+        "  - {name: b, event: session_start, goal: win_back}\n"
+    )
+    parsed: Any = _parse("attribution: {window: 5d, goals: {win_back: 2d}}\n" + rules)
+    windows = {r.name: r.attribution_window for r in parsed.rules}
+    assert windows == {"a": timedelta(days=5), "b": timedelta(days=2)}
+    with pytest.raises(TriggerConfigError, match=r"attribution\.window: .*between 1m and 90d, got '365d'"):
+        _parse("attribution: {window: 365d}\n")
+    with pytest.raises(TriggerConfigError, match=r"attribution\.goals\.nope: no such goal"):
+        _parse("attribution: {goals: {nope: 1d}}\n")
