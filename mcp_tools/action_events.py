@@ -92,18 +92,23 @@ class ActionFacts:
         )
 
 
-def _arm(facts: ActionFacts) -> dict[str, Any]:
-    channel = facts.payload.get("channel") or {"sms": "sms", "points": "points", "crm": "crm"}.get(facts.kind)
-    return {"asset_id": facts.payload.get("asset_id"), "channel": channel}
+def _arm(facts: ActionFacts) -> tuple[str, str | None, str]:
+    """(arm, asset id, channel): an arm is `asset:channel`, or the kind for actions without an asset."""
+    channel = str(facts.payload.get("channel") or facts.kind)
+    asset = facts.payload.get("asset_id")
+    return facts.arm or f"{asset or facts.kind}:{channel}", asset, channel
 
 
 def _properties(facts: ActionFacts, extra: dict[str, Any]) -> dict[str, Any]:
+    arm, asset_id, channel = _arm(facts)
     props = {
         "decision_id": facts.decision_id,
         "trigger": facts.trigger,
         "goal": facts.goal,
         "tool": facts.tool,
-        "arm": facts.arm or _arm(facts),
+        "arm": arm,
+        "asset_id": asset_id,
+        "channel": channel,
         "brain": facts.brain,
         "policy_version": facts.policy_version,
         "experiment_group": facts.experiment_group,

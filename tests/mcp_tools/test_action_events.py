@@ -62,6 +62,8 @@ def test_a_delivered_coupon_is_an_offer_sent_event_naming_its_decision(db_url: s
         "goal": "recover the cart",
         "tool": "send_coupon",
         "arm": "CPN-10:email",
+        "asset_id": "CPN-10",
+        "channel": "email",
         "policy_version": "v7",
         "experiment_group": "treatment",
         "experiment": "salt-2026",
@@ -95,7 +97,8 @@ def test_awarded_points_move_the_balance_unless_the_platform_echoes_them() -> No
         150,
     )
     assert (echoed["points"], echoed["properties"]["points"]) == (None, 150)
-    assert counted["properties"]["arm"] == {"asset_id": None, "channel": "points"}
+    assert counted["properties"]["arm"] == "points:points"
+    assert "asset_id" not in counted["properties"]
 
 
 def test_a_withheld_action_says_what_it_would_have_been_and_why() -> None:
