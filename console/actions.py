@@ -86,7 +86,9 @@ async def flip_switch(
     policy = await asyncio.to_thread(load_policy, request.app.state.settings.policy_file)
     async with request.app.state.ops_pool.connection() as conn:
         try:
-            await switches.set_switch(conn, policy, name, on == "on", by=who, reason=reason, now=system_clock())
+            await switches.set_switch(
+                conn, policy, name, on == "on", by=who, reason=reason, now=system_clock()
+            )
         except ToolInputError as err:
             raise ConsoleRefusal(422, f"{err.field}: {err}") from None
     return _back("switches")

@@ -10,6 +10,7 @@ shows (static/console.js), so a row appears once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -42,7 +43,7 @@ async def rows_after(
     seen: dict[str, datetime] = {}
     cursor = since
     while not stop.is_set():
-        rows = await queries.feed(pool, cursor - OVERLAP, **filters)
+        rows = await queries.feed(pool, cursor - OVERLAP, filters)
         for row in sorted(rows, key=lambda r: r["at"]):
             if row["item_id"] not in seen and row["at"] > since:
                 seen[row["item_id"]] = row["at"]
@@ -50,10 +51,8 @@ async def rows_after(
         if rows:
             cursor = max(cursor, max(r["at"] for r in rows))
         seen = {k: at for k, at in seen.items() if at > cursor - OVERLAP}
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), POLL_S)
-        except TimeoutError:
-            pass
 
 
 @router.get("/live/stream")

@@ -26,7 +26,10 @@ MAX_QUERY_CHARS = 500
 
 def page(request: Request, name: str, viewer: Viewer, status: int = 200, **context: Any) -> Response:
     return templates.TemplateResponse(
-        request, name, {"viewer": viewer, "section": name.removesuffix(".html"), **context}, status_code=status
+        request,
+        name,
+        {"viewer": viewer, "section": name.removesuffix(".html"), **context},
+        status_code=status,
     )
 
 
@@ -47,7 +50,9 @@ async def login_form(request: Request) -> Response:
 
 
 @router.post("/login")
-async def login(request: Request, key: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+async def login(
+    request: Request, key: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = ""
+) -> Response:
     sessions = sessions_of(request)
     sessions.check_login_token(csrf)
     cookie, _viewer = sessions.login(authenticator_of(request), key)
@@ -79,7 +84,7 @@ async def live(
     now = system_clock()
     filters = {"trigger": blank(trigger), "verdict": blank(verdict), "user_id": blank(user_id)}
     pool = request.app.state.ops_pool
-    rows = await queries.feed(pool, now - timedelta(hours=1), **filters)
+    rows = await queries.feed(pool, now - timedelta(hours=1), filters)
     counts = await queries.counters(pool, now)
     query = urlencode({k: v for k, v in filters.items() if v})
     return page(
@@ -113,7 +118,8 @@ async def governance(request: Request, viewer: Seen) -> Response:
     policy = await asyncio.to_thread(load_policy, request.app.state.settings.policy_file)
     async with pool.connection() as conn:
         states = await switches.status(conn, policy)
-    denials = await queries.fetch(pool, "denials", since=now - timedelta(hours=24))
+    since = now - timedelta(hours=24)
+    denials = await queries.fetch(pool, "denials", since=since)
     return page(
         request,
         "governance.html",
@@ -122,18 +128,19 @@ async def governance(request: Request, viewer: Seen) -> Response:
         caps=await queries.fetch(pool, "cap_pressure"),
         holds=await queries.fetch(pool, "holds"),
         decided=await queries.fetch(pool, "decided_holds"),
-        denials=queries.denial_series(denials),
+        denials=queries.denial_series(denials, since, now),
         switches=states,
     )
 
 
 @router.get("/governance/audit.csv")
-async def audit_csv(request: Request, _viewer: Seen, since: Annotated[str, Query(max_length=40)] = "24h") -> Response:
-    from mcp_tools.audit import export, parse_since, rows_since
-    from mcp_tools.errors import ToolInputError
-
+async def audit_csv(
+    request: Request, _viewer: Seen, since: Annotated[str, Query(max_length=40)] = "24h"
+) -> Response:
     from console.session import ConsoleRefusal
     from mca.db import connect
+    from mcp_tools.audit import export, parse_since, rows_since
+    from mcp_tools.errors import ToolInputError
 
     try:
         start = parse_since(since)

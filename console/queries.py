@@ -4,6 +4,7 @@ packages' public reads (a customer's live context, decision stories, catalogue s
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from state.context import load_context
 SQL_DIR = Path(__file__).parent / "sql"
 FEED_LIMIT = 100
 DECISIONS_SHOWN = 20
+FILTERS = ("trigger", "verdict", "user_id")
 
 
 @cache
@@ -34,15 +36,12 @@ async def fetch(pool: AsyncConnectionPool[Any], name: str, **params: Any) -> lis
 async def feed(
     pool: AsyncConnectionPool[Any],
     since: datetime,
-    *,
-    trigger: str | None = None,
-    verdict: str | None = None,
-    user_id: str | None = None,
+    filters: Mapping[str, str | None],
     limit: int = FEED_LIMIT,
 ) -> list[dict[str, Any]]:
-    return await fetch(
-        pool, "feed", since=since, trigger=trigger, verdict=verdict, user_id=user_id, limit=limit
-    )
+    """Feed rows since `since`; `filters` may narrow by trigger, verdict and user_id (None: any)."""
+    wanted = {name: filters.get(name) for name in FILTERS}
+    return await fetch(pool, "feed", since=since, limit=limit, **wanted)
 
 
 async def counters(pool: AsyncConnectionPool[Any], now: datetime) -> dict[str, int]:
@@ -69,15 +68,19 @@ async def customer(
     return {"context": context, "decisions": stories, "actions": actions}
 
 
-def denial_series(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Hourly denial counts as uPlot data: x = epoch seconds, one series per reason."""
-    hours = sorted({r["hour"] for r in rows})
+def denial_series(rows: list[dict[str, Any]], start: datetime, end: datetime) -> dict[str, Any]:
+    """Hourly denial counts from `start` to `end` as uPlot data: x = epoch seconds of each hour
+    (hours without a denial count 0, so the axis always spans the window), one series per reason."""
+    first = start.replace(minute=0, second=0, microsecond=0)
+    hours = [first + timedelta(hours=n) for n in range(int((end - first).total_seconds() // 3600) + 1)]
     by_reason: dict[str, dict[datetime, int]] = defaultdict(dict)
     for r in rows:
         by_reason[r["reason"]][r["hour"]] = int(r["n"])
     reasons = sorted(by_reason)
     return {
-        "x": [int(h.timestamp()) for h in hours],
-        "series": [{"reason": name, "counts": [by_reason[name].get(h, 0) for h in hours]} for name in reasons],
+        "x": [int(h.timestamp()) for h in hours] if reasons else [],
+        "series": [
+            {"reason": name, "counts": [by_reason[name].get(h, 0) for h in hours]} for name in reasons
+        ],
         "totals": {name: sum(by_reason[name].values()) for name in reasons},
     }

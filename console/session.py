@@ -72,7 +72,8 @@ class Sessions:
         try:
             self._login.loads(token, max_age=LOGIN_FORM_MAX_AGE_S)
         except BadSignature:
-            raise ConsoleRefusal(403, "the login form is stale or forged (CSRF): reload it and try again")
+            stale = "the login form is stale or forged (CSRF): reload it and try again"
+            raise ConsoleRefusal(403, stale) from None
 
     def login(self, auth: Authenticator, key: str) -> tuple[str, Viewer]:
         """The cookie value for a key that may open the console; refused otherwise."""

@@ -73,13 +73,13 @@ class Product:
             self.loop.close()
 
     async def _serve(self) -> None:
+        import httpx
+
         from agent.runtime import agent_runtime, trigger_service
         from mca.app import create_app
         from mcp_tools.commands import make_dispatcher
         from mcp_tools.dispatch import run_forever
         from mcp_tools.runtime import Runtime
-
-        import httpx
 
         self._stop = stop = asyncio.Event()
         app = create_app(self.settings, self.stores)

@@ -13,7 +13,13 @@ from mca.db import Stores
 from mca.settings import Settings
 
 KEYS = {"k-admin": ["admin"], "k-read": ["console"], "k-ingest": ["ingest"]}
-PAGES = ["/console/live", "/console/customers", "/console/governance", "/console/experiments", "/console/catalogue"]
+PAGES = [
+    "/console/live",
+    "/console/customers",
+    "/console/governance",
+    "/console/experiments",
+    "/console/catalogue",
+]
 
 
 def _client(settings: Settings, stores: Stores) -> TestClient:
@@ -67,7 +73,11 @@ def test_login_sets_a_strict_httponly_cookie_and_logout_ends_it(locked: Settings
 
 @pytest.mark.parametrize(
     ("key", "status", "reason"),
-    [("nope", 401, "unknown API key"), ("k-ingest", 403, "lacks the console permission"), ("", 401, "unknown")],
+    [
+        ("nope", 401, "unknown API key"),
+        ("k-ingest", 403, "lacks the console permission"),
+        ("", 401, "unknown"),
+    ],
 )
 def test_a_wrong_key_is_refused_clearly(
     locked: Settings, stores: Stores, key: str, status: int, reason: str
@@ -111,7 +121,9 @@ def test_a_reader_sees_switches_disabled_and_cannot_post(locked: Settings, store
         page = client.get("/console/governance")
         assert page.status_code == 200 and 'id="read-only"' in page.text
         assert page.text.count("<fieldset disabled>") >= 2
-        got = client.post("/console/switches/kill", data={"on": "on", "reason": "r", "by": "b", "csrf": token})
+        got = client.post(
+            "/console/switches/kill", data={"on": "on", "reason": "r", "by": "b", "csrf": token}
+        )
         assert got.status_code == 403 and "admin permission" in got.text
 
 

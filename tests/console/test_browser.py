@@ -124,7 +124,9 @@ def test_the_kill_switch_denies_the_next_call_at_once(page: Any, product: Produc
     form.locator("#flip-kill").click()
     expect(page.locator("#switch-kill .state")).to_have_text("ON")
     try:
-        denied = act(product, "send_coupon", {**HELD_COUPON, "asset_id": "cpn-out-002"}, decision="console-kill")
+        denied = act(
+            product, "send_coupon", {**HELD_COUPON, "asset_id": "cpn-out-002"}, decision="console-kill"
+        )
         assert denied.status == "denied" and denied.reason == "kill_switch", denied
         page.goto(f"{product.base}/console/live?verdict=deny")
         expect(page.locator("#feed tr.kind-verdict", has_text="kill_switch").first).to_be_visible()
@@ -138,7 +140,9 @@ def test_the_kill_switch_denies_the_next_call_at_once(page: Any, product: Produc
     expect(page.locator("#denials-chart canvas")).to_have_count(1)  # uPlot drew the kill_switch denial
     expect(page.get_by_role("table", name="Denials by reason")).to_contain_text("kill_switch")
     shot(page, "governance-denials")
-    audited = scalar(product, "SELECT count(*) FROM audit_log WHERE tool = 'switch:kill' AND caller LIKE 'bob (key#%%'")
+    audited = scalar(
+        product, "SELECT count(*) FROM audit_log WHERE tool = 'switch:kill' AND caller LIKE 'bob (key#%%'"
+    )
     assert audited == 2
 
 
@@ -154,7 +158,9 @@ def test_a_reader_sees_the_switches_disabled_and_is_refused(page: Any, product: 
         form={"on": "on", "reason": "sneaky", "by": "mallory", "csrf": csrf},
     )
     assert refused.status == 403 and "admin permission" in refused.text()
-    no_csrf = page.request.post(f"{product.base}/console/switches/kill", form={"on": "on", "reason": "x", "by": "x"})
+    no_csrf = page.request.post(
+        f"{product.base}/console/switches/kill", form={"on": "on", "reason": "x", "by": "x"}
+    )
     assert no_csrf.status == 403 and "CSRF" in no_csrf.text()
     assert scalar(product, "SELECT count(*) FROM switches WHERE set_by LIKE 'mallory%%'") == 0
     shot(page, "governance-read-only")
