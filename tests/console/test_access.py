@@ -147,3 +147,20 @@ def test_open_mode_needs_no_login_and_says_so(settings: Settings, stores: Stores
         page = client.get("/console/live", headers={})
         # TestClient's peer is "testclient", not a loopback address: open mode refuses it.
         assert page.status_code == 403 and "loopback" in page.text
+
+
+def test_open_mode_on_loopback_opens_without_login_and_says_so(settings: Settings, stores: Stores) -> None:
+    import httpx
+
+    from tests.threaded_server import serve_in_thread
+
+    app = create_app(settings, stores, extensions=[extension(settings, stores)])
+    with serve_in_thread(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        page = http.get("/console/governance")
+        assert (
+            page.status_code == 200 and 'id="open-mode"' in page.text and "loopback clients only" in page.text
+        )
+        assert "<fieldset disabled>" not in page.text  # the open operator is the admin, as with the CLI
+        missing = http.post("/console/switches/shadow", data={"on": "on", "reason": "r", "by": "b"})
+        assert missing.status_code == 403 and "CSRF" in missing.text
+        assert http.get("/console/login", follow_redirects=False).status_code == 303
