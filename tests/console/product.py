@@ -19,27 +19,10 @@ import uvicorn
 from mca.db import Stores
 from mca.net import free_port
 from mca.settings import Settings
+from tests.threaded_server import _SignallingServer  # uvicorn that says when it listens
 
 T = TypeVar("T")
 START_TIMEOUT_S = 60.0
-
-
-class _Server(uvicorn.Server):
-    """uvicorn that says when it listens, and leaves signals to the test runner."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.started_event = asyncio.Event()
-
-    async def startup(self, sockets: Any = None) -> None:
-        try:
-            await super().startup(sockets=sockets)
-        finally:
-            self.started_event.set()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class Product:
@@ -83,7 +66,7 @@ class Product:
 
         self._stop = stop = asyncio.Event()
         app = create_app(self.settings, self.stores)
-        server = _Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        server = _SignallingServer(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         async with (
             trigger_service(self.settings, self.stores, start="latest") as triggers,
             agent_runtime(self.settings, self.stores, workers=1, embedder=self.embedder) as agents,
@@ -100,7 +83,7 @@ class Product:
                 asyncio.create_task(run_forever(dispatcher, deps.service.release_due, stop, 0.1)),
             ]
             await asyncio.wait(
-                [web, asyncio.create_task(server.started_event.wait())],
+                [web, asyncio.create_task(asyncio.to_thread(server.ready.wait, START_TIMEOUT_S))],
                 timeout=START_TIMEOUT_S,
                 return_when=asyncio.FIRST_COMPLETED,
             )

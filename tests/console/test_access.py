@@ -164,3 +164,26 @@ def test_open_mode_on_loopback_opens_without_login_and_says_so(settings: Setting
         missing = http.post("/console/switches/shadow", data={"on": "on", "reason": "r", "by": "b"})
         assert missing.status_code == 403 and "CSRF" in missing.text
         assert http.get("/console/login", follow_redirects=False).status_code == 303
+
+
+def test_an_expired_session_is_refused_and_asks_for_a_new_login(locked: Settings, stores: Stores) -> None:
+    import time
+
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    from console.session import SESSION_MAX_AGE_S, signing_secret
+
+    class Yesterday(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - SESSION_MAX_AGE_S - 60
+
+    old = URLSafeTimedSerializer(signing_secret(locked), salt="console-session", signer=Yesterday)
+    cookie = old.dumps({"who": "key#00000000", "admin": True, "csrf": "t"})
+    with _client(locked, stores) as client:
+        client.cookies.set("mca_console", cookie, path="/console")
+        got = client.get("/console/governance", follow_redirects=False)
+        assert got.status_code == 401 and "session expired" in got.text and 'id="key"' in got.text
+        posted = client.post(
+            "/console/switches/kill", data={"on": "on", "reason": "r", "by": "b", "csrf": "t"}
+        )
+        assert posted.status_code == 401

@@ -47,6 +47,13 @@ def scalar(product: Product, sql: str, *params: Any) -> Any:
 def test_login_then_a_posted_event_becomes_a_decision_on_live(page: Any, product: Product) -> None:
     login(page, product, "k-admin")
     assert unlabelled_controls(page) == []
+    # When each decision row enters the page, by the browser's clock (the same machine's).
+    page.evaluate(
+        """window.seenAt = {};
+           new MutationObserver(() => document.querySelectorAll('#feed tr.kind-decision').forEach(
+               tr => { if (!(tr.id in seenAt)) seenAt[tr.id] = Date.now(); })
+           ).observe(document.getElementById('feed'), {childList: true})"""
+    )
     event = {
         "type": "track",
         "messageId": "console-e1",
@@ -66,6 +73,11 @@ def test_login_then_a_posted_event_becomes_a_decision_on_live(page: Any, product
     rationale = decision.locator("q.data").inner_text()
     stored = scalar(product, "SELECT rationale FROM decisions WHERE user_id = 'u_ana'")
     assert rationale == stored and rationale
+    committed = scalar(product, "SELECT finished_at FROM decisions WHERE user_id = 'u_ana'")
+    seen_ms = page.evaluate("Object.values(window.seenAt)[0]")
+    lag_ms = seen_ms - committed.timestamp() * 1000
+    print(f"decision commit -> visible on Live: {lag_ms:.0f} ms")
+    assert lag_ms < 1000, lag_ms  # the issue's bound: within one second of its commit
     shot(page, "live")
 
 
