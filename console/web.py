@@ -68,6 +68,8 @@ async def refused(request: Request, err: Exception) -> Response:
         )
     if err.login:
         response.delete_cookie(COOKIE, path=PATH)
+        if request.headers.get("hx-request"):  # a fragment poll: send the whole tab to the login page
+            response.headers["HX-Redirect"] = f"{PATH}/login"
     return response
 
 

@@ -53,6 +53,8 @@ def test_nothing_answers_without_a_session(locked: Settings, stores: Stores) -> 
             assert "customer" not in got.text.lower() or "log in" in got.text.lower()
         posted = client.post("/console/switches/kill", data={"on": "on", "reason": "x", "by": "x"})
         assert posted.status_code == 401
+        polled = client.get("/console/live/counters", headers={"HX-Request": "true"})
+        assert polled.status_code == 401 and polled.headers["hx-redirect"] == "/console/login"
 
 
 def test_login_sets_a_strict_httponly_cookie_and_logout_ends_it(locked: Settings, stores: Stores) -> None:
