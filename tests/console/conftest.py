@@ -91,7 +91,24 @@ def page(browser: Any) -> Iterator[Any]:
         tab.close()
 
 
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js"  # from the npm registry, MPL-2.0
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's WCAG 2 A/AA violations on the page as shown, one line each (rule: nodes).
+    Evaluated over the DevTools protocol, so the page's own CSP stays in force."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate("() => {" + AXE.read_text() + "\n}")
+    found = page.evaluate(
+        """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations
+             .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"""
+    )
+    return list(found)
+
+
 def shot(page: Any, name: str) -> Path:
+    """A screenshot of the page under .mca-console-shots/, once axe-core finds nothing wrong with it."""
+    assert axe_violations(page) == [], name
     SHOTS.mkdir(exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
