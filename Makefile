@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first: left to the resolver, sentence-transformers pulls a CUDA build of several GB.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The console's browser tests drive Debian's chromium (Playwright's own browser download fails offline).
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	touch $(STAMP)
 
 install: $(STAMP)

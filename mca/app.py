@@ -22,6 +22,7 @@ from mca.settings import Settings
 def default_extensions(settings: Settings, stores: Stores) -> list[Extension]:
     """Every package's part of the app, in the order their lifespans must start."""
     from agent.web import extension as agent_extension
+    from console.web import extension as console_extension
     from ingest.web import extension as ingest_extension
     from mcp_tools.web import extension as tools_extension
 
@@ -29,6 +30,7 @@ def default_extensions(settings: Settings, stores: Stores) -> list[Extension]:
         ingest_extension(settings, stores),
         agent_extension(settings, stores),
         tools_extension(settings, stores),
+        console_extension(settings, stores),
     ]
 
 

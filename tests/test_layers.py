@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("mca", "state", "ingest", "mcp_tools", "learn", "agent", "demo")
+PACKAGES = ("mca", "state", "ingest", "mcp_tools", "learn", "agent", "console", "demo")
 LINT = str(Path(sys.executable).with_name("lint-imports"))
 
 
@@ -45,6 +45,8 @@ def test_the_floors_hold() -> None:
         ("ingest/formats.py", "from mcp_tools import guard", "Packages import only the floors below them"),
         ("state/context.py", "import agent.loop", "Packages import only the floors below them"),
         ("agent/worker.py", "import demo.seed.world", "Production code never imports the demo package"),
+        ("agent/worker.py", "import console.web", "Packages import only the floors below them"),
+        ("console/web.py", "import demo.seed.world", "Production code never imports the demo package"),
     ],
 )
 def test_a_lower_floor_importing_a_higher_one_is_refused(
