@@ -29,7 +29,7 @@ WITHHELD_TYPE = "action_withheld"
 # Everything the action event says about its decision, read in one statement by call id.
 FACTS_SQL = """
 SELECT t.call_id, t.decision_id, t.trigger_name, t.tool, t.user_id, t.arguments, t.policy_version,
-       j.goal, j.experiment_group, j.experiment,
+       j.goal, j.experiment_group, j.experiment, j.attribution_window_s,
        d.brain, a.arm, a.propensity, a.mode AS selection_mode, a.candidates,
        -- every budget a call draws on reserves the same cost; the global day budget always exists
        coalesce((SELECT l.amount FROM budget_ledger l
@@ -65,6 +65,7 @@ class ActionFacts:
     arm: str | None
     propensity: float | None
     selection_mode: str | None
+    window_s: int | None
     candidates: list[dict[str, Any]] | None
     cost: Decimal
     payload: dict[str, Any]
@@ -87,6 +88,7 @@ class ActionFacts:
             propensity=None if row.get("propensity") is None else float(row["propensity"]),
             selection_mode=row.get("selection_mode"),
             candidates=row.get("candidates"),
+            window_s=row.get("attribution_window_s"),
             cost=Decimal(row.get("cost") or 0),
             payload=payload,
         )
@@ -107,15 +109,16 @@ def _properties(facts: ActionFacts, extra: dict[str, Any]) -> dict[str, Any]:
         "goal": facts.goal,
         "tool": facts.tool,
         "arm": arm,
-        "asset_id": asset_id,
+        "asset": asset_id,
         "channel": channel,
         "brain": facts.brain,
         "policy_version": facts.policy_version,
         "experiment_group": facts.experiment_group,
-        "experiment": facts.experiment,
+        "experiment_id": facts.experiment,
         "propensity": facts.propensity,
         "selection_mode": facts.selection_mode,
         "candidates": facts.candidates,
+        "window_s": facts.window_s,
         "coupon_code": facts.payload.get("coupon_code"),
         "cost": str(facts.cost),
         "call_id": facts.call_id,

@@ -70,7 +70,7 @@ def decision_event(row: dict[str, Any]) -> dict[str, Any]:
         "brain": row["brain"],
         "outcome": row["outcome"],
         "experiment_group": row["experiment_group"],
-        "experiment": row["experiment"],
+        "experiment_id": row["experiment"],
         "window_s": row["attribution_window_s"] or DEFAULT_WINDOW_S,
     }
     return {

@@ -62,11 +62,11 @@ def test_a_delivered_coupon_is_an_offer_sent_event_naming_its_decision(db_url: s
         "goal": "recover the cart",
         "tool": "send_coupon",
         "arm": "CPN-10:email",
-        "asset_id": "CPN-10",
+        "asset": "CPN-10",
         "channel": "email",
         "policy_version": "v7",
         "experiment_group": "treatment",
-        "experiment": "salt-2026",
+        "experiment_id": "salt-2026",
         "propensity": 0.4,
         "selection_mode": "bandit",
         "candidates": CANDIDATES,
@@ -81,7 +81,7 @@ def _points_facts(**over: Any) -> ActionFacts:
     base: dict[str, Any] = {
         "call_id": 9, "user_id": "u1", "tool": "award_points", "kind": "points", "decision_id": None,
         "trigger": "mcp", "goal": None, "brain": None, "policy_version": "v1", "experiment_group": None,
-        "experiment": None, "arm": None, "propensity": None, "selection_mode": None, "candidates": None,
+        "experiment": None, "arm": None, "propensity": None, "selection_mode": None, "window_s": None, "candidates": None,
         "cost": Decimal("1.5"),
         "payload": {"points": 150},
     }  # fmt: skip
@@ -98,7 +98,7 @@ def test_awarded_points_move_the_balance_unless_the_platform_echoes_them() -> No
     )
     assert (echoed["points"], echoed["properties"]["points"]) == (None, 150)
     assert counted["properties"]["arm"] == "points:points"
-    assert "asset_id" not in counted["properties"]
+    assert "asset" not in counted["properties"]
 
 
 def test_a_withheld_action_says_what_it_would_have_been_and_why() -> None:
