@@ -81,7 +81,8 @@ def _points_facts(**over: Any) -> ActionFacts:
     base: dict[str, Any] = {
         "call_id": 9, "user_id": "u1", "tool": "award_points", "kind": "points", "decision_id": None,
         "trigger": "mcp", "goal": None, "brain": None, "policy_version": "v1", "experiment_group": None,
-        "experiment": None, "arm": None, "propensity": None, "selection_mode": None, "window_s": None, "candidates": None,
+        "experiment": None, "arm": None, "propensity": None, "selection_mode": None, "window_s": None,
+        "candidates": None,
         "cost": Decimal("1.5"),
         "payload": {"points": 150},
     }  # fmt: skip
