@@ -1,0 +1,199 @@
+"""`mca simulate`: synthetic customers drive the real product on a simulated clock.
+
+Nothing is modelled but the customers. Their events go through `POST /ingest`; the trigger
+service, the agent (rules brain), the guard, the dispatcher and the announcer do their real
+work, stepped one round per simulated day so the run is deterministic for a seed; the
+customers answer with outcome events through `/ingest` again, converting with the hidden
+probabilities of `demo.population`. At the end the uplift report reads the attribution views,
+and the simulator prints the true lift it knows beside it.
+
+The simulation runs in its own database on the embedded server (`mca_simulation`, recreated
+each run), so it never mixes synthetic customers into the programme's own data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from demo.population import Customer, Truth, population
+from mca.errors import ConfigError
+from mca.settings import Settings
+
+Echo = Callable[[str], None]
+DATABASE = "mca_simulation"
+TRIGGER = "churn_risk"
+WINDOW = timedelta(days=7)
+REDEEM_SHARE = 0.7  # of converting customers who were sent a coupon, how many use its code
+DAY_TIME = timedelta(hours=12)  # when each simulated day's churn scores arrive (noon UTC)
+
+
+class SimulatedClock:
+    """The product's clock during a simulation: it stands still until the simulator moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    customers: int = 2_000
+    days: int = 28
+    seed: int = 1
+    control: float = 0.3  # a larger control group than production's default, for a tighter interval
+    holdout: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.customers < 10:
+            raise ConfigError(f"--customers: at least 10, got {self.customers}")
+        if self.days < WINDOW.days + 1:
+            raise ConfigError(
+                f"--days: at least {WINDOW.days + 1} (the last {WINDOW.days} only let windows close), "
+                f"got {self.days}"
+            )
+
+
+@dataclass
+class Outcome:
+    at: datetime
+    user_id: str
+    value: float
+    coupon_code: str | None
+
+
+@dataclass
+class SimulationRun:
+    config: SimulationConfig
+    started: datetime
+    truth: Truth = field(default_factory=Truth)
+    decisions: int = 0
+    sent: int = 0
+    pending: list[Outcome] = field(default_factory=list)
+
+
+def simulation_files(directory: Path, config: SimulationConfig, policy_file: Path) -> tuple[Path, Path]:
+    """A triggers file with the one trigger the simulation measures, and the policy with its
+    budgets lifted (the simulation measures the offers, not the budget)."""
+    triggers = {
+        "version": 1,
+        "experiments": {"salt": f"sim-{config.seed}", "holdout": config.holdout, "control": config.control},
+        "attribution": {"window": f"{WINDOW.days}d"},
+        "defaults": {"cooldown": "365d", "user_cooldown": "0s", "max_event_age": "1h"},
+        "rules": [
+            {
+                "name": TRIGGER,
+                "event": "churn_scored",
+                "when": ["event.properties.score >= 0.8"],
+                "goal": "retention",
+                "tools": ["search_assets", "get_user_context", "send_coupon"],
+            }
+        ],
+    }
+    policy = yaml.safe_load(policy_file.read_text())
+    policy["budgets"] = {**policy.get("budgets", {}), "global": {"day": 1_000_000, "month": 10_000_000},
+                         "per_user": {"month": 1_000}}  # fmt: skip
+    policy.pop("triggers", None)
+    triggers_path, policy_path = directory / "triggers.yaml", directory / "policy.yaml"
+    triggers_path.write_text(yaml.safe_dump(triggers))
+    policy_path.write_text(yaml.safe_dump(policy))
+    return triggers_path, policy_path
+
+
+def identify_call(customer: Customer, at: datetime) -> dict[str, Any]:
+    name = customer.user_id.rsplit("-", 1)[-1]
+    return {
+        "type": "identify",
+        "userId": customer.user_id,
+        "messageId": f"{customer.user_id}-identify",
+        "timestamp": at.isoformat(),
+        "traits": {"first_name": f"Sim{name}", "email": f"{customer.user_id}@example.com", "timezone": "UTC",
+                   "tier": "silver", "consent_email": True, "consent_sms": False},
+    }  # fmt: skip
+
+
+def churn_call(customer: Customer, at: datetime, day: int) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "event": "churn_scored",
+        "userId": customer.user_id,
+        "messageId": f"{customer.user_id}-churn-{day}",
+        "timestamp": at.isoformat(),
+        "properties": {"score": 0.85},
+    }
+
+
+def outcome_calls(outcome: Outcome, n: int) -> list[dict[str, Any]]:
+    props: dict[str, Any] = {"order_id": f"o-{outcome.user_id}-{n}", "revenue": round(outcome.value, 2)}
+    calls = []
+    if outcome.coupon_code:
+        props["coupon"] = outcome.coupon_code
+        calls.append({"type": "track", "event": "Coupon Applied", "userId": outcome.user_id,
+                      "messageId": f"{outcome.user_id}-coupon-{n}", "timestamp": outcome.at.isoformat(),
+                      "properties": {"coupon": outcome.coupon_code}})  # fmt: skip
+    calls.append({"type": "track", "event": "Order Completed", "userId": outcome.user_id,
+                  "messageId": f"{outcome.user_id}-order-{n}", "timestamp": outcome.at.isoformat(),
+                  "properties": props})  # fmt: skip
+    return calls
+
+
+def draw_outcome(
+    customer: Customer, sent: tuple[str, str | None] | None, decided_at: datetime, rng: np.random.Generator
+) -> Outcome | None:
+    """Whether and when the customer converts within the window, given what mca sent them."""
+    asset, code = sent if sent is not None else (None, None)
+    if rng.random() >= customer.rate(asset):
+        return None
+    at = decided_at + timedelta(seconds=float(rng.uniform(3600, WINDOW.total_seconds() - 3600)))
+    value = customer.segment.order_value * float(rng.uniform(0.8, 1.2))
+    redeem = code is not None and rng.random() < REDEEM_SHARE
+    return Outcome(at, customer.user_id, value, code if redeem else None)
+
+
+def simulation_settings(settings: Settings, directory: Path, config: SimulationConfig) -> Settings:
+    if not settings.uses_embedded:
+        raise ConfigError(
+            "mca simulate runs on the embedded server only (it creates its own database of synthetic "
+            "customers); unset MCA_STATE_URL and MCA_OPS_URL"
+        )
+    triggers, policy = simulation_files(directory, config, Path(settings.policy_file))
+    return settings.model_copy(update={"triggers_file": triggers, "policy_file": policy})
+
+
+def run_simulation(settings: Settings, config: SimulationConfig, echo: Echo, *, progress: bool = True) -> Any:
+    """Prepare the simulation's database, drive the product through it, report."""
+    from demo.simulation_driver import drive, prepare
+
+    with tempfile.TemporaryDirectory(prefix="mca-sim-") as tmp:
+        sim_settings = simulation_settings(settings, Path(tmp), config)
+        stores = prepare(sim_settings, DATABASE, echo)
+        started = (datetime.now(UTC) - timedelta(days=config.days + 1)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        run = SimulationRun(config, started)
+        return asyncio.run(drive(sim_settings, stores, run, echo, progress=progress))
+
+
+def _customers_json(customers: list[Customer]) -> str:  # for a reader who wants the hidden truth
+    return json.dumps([{"user_id": c.user_id, "segment": c.segment.name} for c in customers])
+
+
+__all__ = [
+    "SimulatedClock",
+    "SimulationConfig",
+    "SimulationRun",
+    "draw_outcome",
+    "population",
+    "run_simulation",
+]
