@@ -69,15 +69,17 @@ class ReloadingFile(Generic[T]):
         return self._value
 
     def _reload(self, stamp: Stamp) -> None:
-        # The stamp moves even on a rejected edit: the same bad file is not re-parsed on every read.
-        self._stamp = stamp
+        # The stamp moves last: a reader on the lock-free path that sees the new stamp must also
+        # see the new value. It moves on a rejected edit too, so a bad file is parsed once.
         try:
             value = self._load(self.path)
         except self._rejects as err:
             self.last_error = err
+            self._stamp = stamp
             log.error("%s %s rejected, the previous one stays in force: %s", self._what, self.path, err)
             return
         self.last_error = None
         previous, self._value = self._value, value
+        self._stamp = stamp
         if self._on_reload is not None:
             self._on_reload(previous, value)

@@ -82,4 +82,5 @@ def test_concurrent_readers_load_a_change_once(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join(timeout=5)
-    assert results == [42] * 8 and len(loads) == 2
+    assert results == [42] * 8
+    assert len(loads) == 2
