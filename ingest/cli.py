@@ -5,9 +5,6 @@ Only typer and the standard library load with the CLI; the Kafka client loads in
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from typing import Annotated
 
 import typer
@@ -33,13 +30,12 @@ def sink(
     from ingest.sink import Sink, wait_for_broker
     from mca.cli_context import settings_of
     from mca.db import resolve_stores
+    from mca.process import configure_logging, thread_stop_on_signals
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = thread_stop_on_signals()
     wait_for_broker(settings.kafka_brokers, broker_timeout)
     extra: dict[str, str] = {}
     for item in option or []:

@@ -163,14 +163,14 @@ def serve(
     """
     import uvicorn
 
-    from mca.app import create_app, default_extensions, gc_tuning
+    from mca.app import create_app, gc_tuning
     from mca.auth import bind_host
     from mca.db import resolve_stores
 
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
     # gc_tuning goes last: its lifespan freezes what every other part set up at start.
-    application = create_app(settings, stores, [*default_extensions(settings, stores), gc_tuning()])
+    application = create_app(settings, stores, extra=[gc_tuning()])
     bound, notice = bind_host(host or settings.http_host, application.state.auth)
     if notice:
         typer.secho(notice, fg=typer.colors.YELLOW, err=True)

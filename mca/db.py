@@ -125,16 +125,19 @@ def detect_engine(conn: psycopg.Connection[dict]) -> Engine:  # type: ignore[typ
 
 
 async def open_pool(
-    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "mca"
+    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "mca", autocommit: bool = False
 ) -> AsyncConnectionPool:
-    """An opened async pool with dict rows; callers close it (``await pool.close()``)."""
+    """An opened async pool with dict rows; callers close it (``await pool.close()``).
+
+    `autocommit`: a single statement needs no BEGIN/COMMIT round trips; code that must land two
+    writes together opens ``conn.transaction()`` itself."""
     pool: AsyncConnectionPool = AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
         name=name,
-        kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S},
+        kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S, "autocommit": autocommit},
     )
     try:
         await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
