@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from agent.api import router
 from mca.db import Stores
 from mca.extension import Extension
-from mca.services import Role, Services
+from mca.services import Role, Services, shared_or_own
 from mca.settings import Settings
 
 
@@ -20,7 +20,7 @@ def extension(settings: Settings, stores: Stores, services: Services | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            own = services or await stack.enter_async_context(Services(settings, stores))
+            own = await shared_or_own(services, stack, settings, stores)
             app.state.agent_ops_pool = await own.pool(Role.OPS, size=4)
             yield
 

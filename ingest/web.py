@@ -22,7 +22,7 @@ from mca.auth import AuthError, authenticator_of
 from mca.backfill import BACKFILL_HEADER, backfill_requested, mark_backfill
 from mca.db import Stores
 from mca.extension import Extension
-from mca.services import Role, Services
+from mca.services import Role, Services, shared_or_own
 from mca.settings import Settings
 
 router = APIRouter(tags=["ingest"])
@@ -101,7 +101,7 @@ def extension(settings: Settings, stores: Stores, services: Services | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            own = services or await stack.enter_async_context(Services(settings, stores))
+            own = await shared_or_own(services, stack, settings, stores)
             app.state.ingest_pool = await own.pool(Role.STATE, size=POOL_SIZE)
             transport = await build_transport(settings, app)
             await transport.start()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
@@ -97,3 +98,20 @@ class Services:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+async def shared_or_own(
+    services: Services | None,
+    stack: AsyncExitStack,
+    settings: Settings,
+    stores: Stores,
+    *,
+    clock: Clock = system_clock,
+) -> Services:
+    """The process's container when a part is given one; else one of its own, closed with `stack`
+    (a part built alone, as the tests build them)."""
+    if services is not None:
+        return services
+    own = Services(settings, stores, clock=clock)
+    stack.push_async_callback(own.aclose)
+    return own
