@@ -152,10 +152,10 @@ def triggers_check(
     from mca.cli_context import settings_of
 
     settings = settings_of(ctx)
-    path = file or settings.triggers_file
+    path = file or settings.agent.triggers_file
     try:
         loaded = load_triggers(
-            path, queries_dir=settings.sql_dir / "triggers", prompts_dir=settings.prompts_dir
+            path, queries_dir=settings.stores.sql_dir / "triggers", prompts_dir=settings.agent.prompts_dir
         )
     except TriggerConfigError as err:
         typer.echo(str(err), err=True)

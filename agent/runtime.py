@@ -94,7 +94,7 @@ def build_tool_server(
     if embedder is None:
         from state.embedding import get_embedder
 
-        embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+        embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
     return build_server(
         settings, stores, clock=clock, embedder=QueryEmbeddingCache.shared(embedder), services=services
     )
@@ -124,7 +124,7 @@ async def agent_runtime(
         from agent.providers import make_model
 
         model = make_model(settings)
-    prompts = PromptSet.load(settings.prompts_dir)
+    prompts = PromptSet.load(settings.agent.prompts_dir)
     async with AsyncExitStack() as stack:
         own = await shared_or_own(services, stack, settings, stores, clock=clock or system_clock)
         tool_server = server
@@ -189,7 +189,9 @@ async def trigger_service(
 ) -> AsyncIterator[TriggerService]:
     """`push=False` reads only on the poll (the floor bench/bench_e2e.py compares push to)."""
     triggers = TriggerFile(
-        settings.triggers_file, queries_dir=settings.sql_dir / "triggers", prompts_dir=settings.prompts_dir
+        settings.agent.triggers_file,
+        queries_dir=settings.stores.sql_dir / "triggers",
+        prompts_dir=settings.agent.prompts_dir,
     )
     # The stream gets its own connection: a RisingWave subscription cursor lives in its
     # session, and rule facts and opportunity queries should not run between its FETCHes.

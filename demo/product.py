@@ -79,7 +79,7 @@ def prepare(settings: Settings, echo: Echo) -> Any:
     from state.embedding import get_embedder
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        embedder = pool.submit(get_embedder, settings.embedding_model, settings.embedding_batch_size)
+        embedder = pool.submit(get_embedder, settings.embedding.model, settings.embedding.batch_size)
         stores = resolve_stores(settings)
         migrate(settings, stores.state_url, stores.ops_url)
         echo(f"stores ready (embedded PostgreSQL at {stores.state_url.rsplit('@', 1)[-1]})")
@@ -151,7 +151,7 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
     # dispatcher share its pools (two, transactional and autocommit, on the embedded server).
     services = Services(settings, stores)
     web = _QuietServer(create_app(settings, stores, services=services), port)
-    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
     with signals_set(stop):
         async with (
             services,

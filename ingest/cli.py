@@ -36,7 +36,7 @@ def sink(
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
     stop = thread_stop_on_signals()
-    wait_for_broker(settings.kafka_brokers, broker_timeout)
+    wait_for_broker(settings.kafka.brokers, broker_timeout)
     extra: dict[str, str] = {}
     for item in option or []:
         key, sep, value = item.partition("=")
@@ -44,14 +44,14 @@ def sink(
             raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="-X")
         extra[key.strip()] = value.strip()
     worker = Sink(
-        settings.kafka_brokers,
-        settings.kafka_topic,
-        settings.kafka_group,
+        settings.kafka.brokers,
+        settings.kafka.topic,
+        settings.kafka.group,
         stores.state_url,
         batch_size=batch_size,
         extra=extra,
     )
-    typer.echo(f"sink: {settings.kafka_topic} -> events (group {settings.kafka_group})", err=True)
+    typer.echo(f"sink: {settings.kafka.topic} -> events (group {settings.kafka.group})", err=True)
     stats = worker.run(stop)
     typer.echo(
         f"sink stopped: {stats.consumed} consumed, {stats.inserted} inserted, "

@@ -87,9 +87,9 @@ def _backfill(request: Request) -> bool:
 
 
 async def build_transport(settings: Settings, app: FastAPI) -> Transport:
-    if settings.transport == "kafka":
+    if settings.kafka.transport == "kafka":
         return KafkaTransport(
-            settings.kafka_brokers, settings.kafka_topic, ack_timeout_s=settings.kafka_ack_timeout_s
+            settings.kafka.brokers, settings.kafka.topic, ack_timeout_s=settings.kafka.ack_timeout_s
         )
     return await open_direct(app.state.ingest_pool, app.state.stores.state_url)
 
@@ -106,7 +106,7 @@ def extension(settings: Settings, stores: Stores, services: Services | None = No
             transport = await build_transport(settings, app)
             await transport.start()
             stack.push_async_callback(transport.close)
-            app.state.ingest = IngestState(auth, transport, settings.ingest_max_depth)
+            app.state.ingest = IngestState(auth, transport, settings.http.ingest_max_depth)
             yield
 
     async def ready(app: FastAPI) -> str | None:

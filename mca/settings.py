@@ -12,13 +12,15 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, get_origin
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from mca.errors import SettingsInvalid
+from mca.masking import CREDENTIAL_KEYED, MASK, masked_value
+from mca.masking import mask_secret as mask_secret  # re-exported for modules not yet moved
+from mca.masking import mask_url as mask_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -348,49 +350,7 @@ class Settings(BaseSettings):
 
     def masked(self) -> dict[str, Any]:
         """The effective settings by their flat names, every secret fully masked, for `mca config`."""
-        return {flat: _masked(flat, getattr(getattr(self, s), n)) for flat, (s, n) in FLAT.items()}
-
-
-# JSON maps whose keys are the credentials themselves (an API key, an MCP bearer token).
-CREDENTIAL_KEYED = ("api_keys", "mcp_tokens")
-MASK = "********"
-URL_MASK = "***"  # shorter, inside a URL that stays readable
-# Query parameters that carry credentials in a URL (libpq accepts password=..., webhooks tokens).
-_SECRET_PARAM = re.compile(r"pass|secret|token|key|auth|sig", re.IGNORECASE)
-
-
-def _masked(name: str, value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return mask_secret(value.get_secret_value())
-    if name in CREDENTIAL_KEYED and isinstance(value, dict):
-        # Numbered so two keys stay two entries; nothing of the key itself is shown.
-        return {f"{MASK} #{i}": v for i, v in enumerate(value.values(), start=1)}
-    if isinstance(value, list):
-        return [_masked(name, item) for item in value]
-    if isinstance(value, str) and name.endswith("_url"):
-        return mask_url(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def mask_secret(secret: str) -> str:
-    """Nothing of a secret, only whether it is set: a prefix narrows a brute force and identifies keys."""
-    return MASK if secret else ""
-
-
-def mask_url(url: str) -> str:
-    """Hide the password and credential-like query values of a URL, keep everything else readable."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostport = netloc.rpartition("@")
-        netloc = f"{userinfo.split(':', 1)[0]}:{URL_MASK}@{hostport}"
-    query = parts.query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(_SECRET_PARAM.search(k) for k, _ in pairs):
-        query = urlencode([(k, URL_MASK if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        return {flat: masked_value(flat, getattr(getattr(self, s), n)) for flat, (s, n) in FLAT.items()}
 
 
 def load_settings(**overrides: Any) -> Settings:
