@@ -76,6 +76,7 @@ def agent(
     from mca.cli_context import settings_of
     from mca.db import connect_async, resolve_stores
     from mca.process import configure_logging, stop_on_signals
+    from mca.services import Services
 
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
@@ -100,7 +101,13 @@ def agent(
         )
 
     async def run() -> None:
-        async with agent_runtime(settings, stores, workers=workers, model=model, on_decision=show) as rt:
+        # One container for the process: the workers and their in-process tools share its pools.
+        async with (
+            Services(settings, stores) as services,
+            agent_runtime(
+                settings, stores, workers=workers, model=model, on_decision=show, services=services
+            ) as rt,
+        ):
             typer.echo(f"{workers} workers, brain {model.brain} ({model.model}); Ctrl-C stops")
             typer.echo(f"jobs: {json.dumps(await queue_counts())}")
             await rt.run(stop_on_signals())
