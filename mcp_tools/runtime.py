@@ -82,7 +82,7 @@ class Runtime:
         # The container owns these pools: nothing to close here (`_pools` stays empty).
         ops = await services.pool(Role.OPS, size=self.pool_size)
         state = await services.pool(Role.STATE, size=self.pool_size)
-        policy = services.one(POLICY, lambda: PolicyStore(self.settings.policy_file))
+        policy = services.one(POLICY, lambda: PolicyStore(self.settings.guard.policy_file))
         service = ToolService(policy, state, ops, self.clock)
         return ToolDeps(self.settings, service, state, self.local_caller, self.embedder)
 
