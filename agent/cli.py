@@ -6,7 +6,6 @@ Only typer and the standard library load with the CLI; the runtime loads inside 
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -26,14 +25,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(triggers_app, name="triggers")
 
 
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
 def trigger(
     ctx: typer.Context,
     start: Annotated[
@@ -42,22 +33,21 @@ def trigger(
     once: Annotated[bool, typer.Option(help="Process what is there now, run due queries, exit.")] = False,
 ) -> None:
     """Run the trigger service: live rules on the event stream and scheduled opportunity queries."""
-    import logging
-
     from agent.runtime import run_trigger_service, trigger_service
     from mca.cli_context import settings_of
     from mca.db import resolve_stores
+    from mca.process import configure_logging, stop_on_signals
 
     if start not in ("latest", "earliest"):
         raise typer.BadParameter("use latest or earliest", param_hint="--start")
     where: Literal["latest", "earliest"] = "earliest" if start == "earliest" else "latest"
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
 
     async def run() -> None:
         if not once:
-            await run_trigger_service(settings, stores, _stop_on_signals(), start=where)
+            await run_trigger_service(settings, stores, stop_on_signals(), start=where)
             return
         async with trigger_service(settings, stores, start=where) as svc:
             total = 0
@@ -79,13 +69,14 @@ def agent(
 ) -> None:
     """Run agent workers: claim jobs, decide through the MCP tools, record every decision."""
     import json
-    import logging
 
     from agent.providers import make_model
     from agent.queue import counts
     from agent.runtime import agent_runtime
     from mca.cli_context import settings_of
     from mca.db import connect_async, resolve_stores
+    from mca.process import configure_logging, stop_on_signals
+    from mca.services import Services
 
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
@@ -100,7 +91,7 @@ def agent(
     if status:
         typer.echo(json.dumps(asyncio.run(queue_counts())))
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     model = make_model(settings, brain)
 
     def show(record: DecisionRecord) -> None:
@@ -110,10 +101,16 @@ def agent(
         )
 
     async def run() -> None:
-        async with agent_runtime(settings, stores, workers=workers, model=model, on_decision=show) as rt:
+        # One container for the process: the workers and their in-process tools share its pools.
+        async with (
+            Services(settings, stores) as services,
+            agent_runtime(
+                settings, stores, workers=workers, model=model, on_decision=show, services=services
+            ) as rt,
+        ):
             typer.echo(f"{workers} workers, brain {model.brain} ({model.model}); Ctrl-C stops")
             typer.echo(f"jobs: {json.dumps(await queue_counts())}")
-            await rt.run(_stop_on_signals())
+            await rt.run(stop_on_signals())
             typer.echo(f"jobs: {json.dumps(await queue_counts())}")
 
     asyncio.run(run())
@@ -162,10 +159,10 @@ def triggers_check(
     from mca.cli_context import settings_of
 
     settings = settings_of(ctx)
-    path = file or settings.triggers_file
+    path = file or settings.agent.triggers_file
     try:
         loaded = load_triggers(
-            path, queries_dir=settings.sql_dir / "triggers", prompts_dir=settings.prompts_dir
+            path, queries_dir=settings.stores.sql_dir / "triggers", prompts_dir=settings.agent.prompts_dir
         )
     except TriggerConfigError as err:
         typer.echo(str(err), err=True)

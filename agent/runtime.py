@@ -17,8 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from agent.loop import Limits
 from agent.model import ChatModel
@@ -29,9 +27,10 @@ from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
 from agent.worker import AgentDeps, OnDecision, Worker
 from mca.clock import Clock, system_clock
-from mca.db import CONNECT_TIMEOUT_S, Engine, Stores, connect_async, engine_of_version
+from mca.db import Engine, Stores, connect_async, engine_of_version
 from mca.errors import DatabaseUnreachable
-from mca.settings import Settings, mask_url
+from mca.services import Role, Services, shared_or_own
+from mca.settings import Settings
 
 log = logging.getLogger(__name__)
 CHANNEL = "mca_agent_jobs"
@@ -80,26 +79,14 @@ class AgentRuntime:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def open_autocommit_pool(url: str, size: int, name: str) -> AsyncConnectionPool:
-    """Autocommit connections: a single statement needs no BEGIN/COMMIT round trips, and the
-    worker opens an explicit transaction where two writes must land together."""
-    pool: AsyncConnectionPool = AsyncConnectionPool(
-        url,
-        min_size=1,
-        max_size=size,
-        open=False,
-        name=name,
-        kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S, "autocommit": True},
-    )
-    try:
-        await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
-    except Exception as err:  # psycopg_pool wraps the cause in PoolTimeout
-        await pool.close()
-        raise DatabaseUnreachable(f"cannot reach {mask_url(url)}: {err}") from None
-    return pool
-
-
-def build_tool_server(settings: Settings, stores: Stores, *, clock: Clock | None, embedder: Any) -> Any:
+def build_tool_server(
+    settings: Settings,
+    stores: Stores,
+    *,
+    clock: Clock | None,
+    embedder: Any,
+    services: Services | None = None,
+) -> Any:
     """The in-process MCP server, its query embeddings cached (the agent repeats its searches)."""
     from agent.embed_cache import QueryEmbeddingCache
     from mcp_tools.server import build_server
@@ -107,8 +94,10 @@ def build_tool_server(settings: Settings, stores: Stores, *, clock: Clock | None
     if embedder is None:
         from state.embedding import get_embedder
 
-        embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
-    return build_server(settings, stores, clock=clock, embedder=QueryEmbeddingCache.shared(embedder))
+        embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
+    return build_server(
+        settings, stores, clock=clock, embedder=QueryEmbeddingCache.shared(embedder), services=services
+    )
 
 
 @asynccontextmanager
@@ -125,23 +114,26 @@ async def agent_runtime(
     lease: timedelta = timedelta(seconds=60),
     poll: timedelta = timedelta(seconds=1),  # a fallback: NOTIFY wakes workers for new jobs
     on_decision: OnDecision | None = None,
+    services: Services | None = None,
 ) -> AsyncIterator[AgentRuntime]:
-    """Pools, one MCP session per worker, the model and the prompts; closed on exit."""
+    """Pools, one MCP session per worker, the model and the prompts; closed on exit.
+
+    With `services` the workers and their in-process tools use the process's pools; without,
+    the runtime owns a container of its own."""
     if model is None:
         from agent.providers import make_model
 
         model = make_model(settings)
-    prompts = PromptSet.load(settings.prompts_dir)
-    tool_server = (
-        server if server is not None else build_tool_server(settings, stores, clock=clock, embedder=embedder)
-    )
+    prompts = PromptSet.load(settings.agent.prompts_dir)
     async with AsyncExitStack() as stack:
-        ops_pool = await open_autocommit_pool(stores.ops_url, workers + 2, "agent-ops")
-        stack.push_async_callback(ops_pool.close)
-        state_pool = ops_pool
-        if stores.state_url != stores.ops_url:
-            state_pool = await open_autocommit_pool(stores.state_url, workers + 1, "agent-state")
-            stack.push_async_callback(state_pool.close)
+        own = await shared_or_own(services, stack, settings, stores, clock=clock or system_clock)
+        tool_server = server
+        if tool_server is None:
+            tool_server = build_tool_server(settings, stores, clock=clock, embedder=embedder, services=own)
+        # Autocommit: a single statement needs no BEGIN/COMMIT round trips, and the worker
+        # opens an explicit transaction where two writes must land together.
+        ops_pool = await own.pool(Role.OPS, autocommit=True, size=workers + 2)
+        state_pool = await own.pool(Role.STATE, autocommit=True, size=workers + 1)
         stack.push_async_callback(model.aclose)
         deps = AgentDeps(
             state_pool=state_pool,
@@ -197,7 +189,9 @@ async def trigger_service(
 ) -> AsyncIterator[TriggerService]:
     """`push=False` reads only on the poll (the floor bench/bench_e2e.py compares push to)."""
     triggers = TriggerFile(
-        settings.triggers_file, queries_dir=settings.sql_dir / "triggers", prompts_dir=settings.prompts_dir
+        settings.agent.triggers_file,
+        queries_dir=settings.stores.sql_dir / "triggers",
+        prompts_dir=settings.agent.prompts_dir,
     )
     # The stream gets its own connection: a RisingWave subscription cursor lives in its
     # session, and rule facts and opportunity queries should not run between its FETCHes.

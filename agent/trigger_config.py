@@ -25,6 +25,7 @@ from agent.durations import parse_duration
 from agent.errors import TriggerConfigError
 from agent.experiment import DEFAULT_CONTROL, DEFAULT_HOLDOUT, DEFAULT_SALT, Experiment
 from agent.facts import FactSchema, fact_schema, typed
+from mca.reloading import ReloadingFile
 from mca.settings import PROJECT_ROOT
 from mcp_tools.contract import ALL_TOOLS, Tool
 
@@ -353,34 +354,28 @@ def load_triggers(path: Path, *, queries_dir: Path, prompts_dir: Path = DEFAULT_
 
 
 class TriggerFile:
-    """The triggers file, re-read when it changes; a bad edit keeps the last good rules."""
+    """The triggers file, re-read when it changes (`mca.reloading`); a bad edit keeps the last good rules."""
 
     def __init__(self, path: Path, *, queries_dir: Path, prompts_dir: Path = DEFAULT_PROMPTS) -> None:
         self.path = path
         self.queries_dir = queries_dir
         self.prompts_dir = prompts_dir
-        self._stamp = self._mtime()
-        self.current = load_triggers(path, queries_dir=queries_dir, prompts_dir=prompts_dir)
-        self.last_error: str | None = None
+        self._file = ReloadingFile(
+            path,
+            lambda p: load_triggers(p, queries_dir=queries_dir, prompts_dir=prompts_dir),
+            rejects=(TriggerConfigError,),
+            on_reload=lambda _old, _new: log.info("triggers reloaded from %s", path),
+            what="triggers file",
+        )
 
-    def _mtime(self) -> int | None:
-        try:
-            return self.path.stat().st_mtime_ns
-        except OSError:
-            return None
+    @property
+    def current(self) -> TriggerSet:
+        """The last good rules, without looking at the file."""
+        return self._file.value
+
+    @property
+    def last_error(self) -> str | None:
+        return None if self._file.last_error is None else str(self._file.last_error)
 
     def refresh(self) -> TriggerSet:
-        stamp = self._mtime()
-        if stamp == self._stamp:
-            return self.current
-        self._stamp = stamp
-        try:
-            self.current = load_triggers(
-                self.path, queries_dir=self.queries_dir, prompts_dir=self.prompts_dir
-            )
-            self.last_error = None
-            log.info("triggers reloaded from %s", self.path)
-        except TriggerConfigError as err:
-            self.last_error = str(err)
-            log.error("triggers file rejected, previous rules stay in force: %s", err)
-        return self.current
+        return self._file.current()

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from agent.api import router
-from mca.db import Stores, open_pool
+from mca.db import Stores
 from mca.extension import Extension
+from mca.services import Role, Services, shared_or_own
 from mca.settings import Settings
 
 
-def extension(settings: Settings, stores: Stores) -> Extension:
+def extension(settings: Settings, stores: Stores, services: Services | None = None) -> Extension:
+    """With `services` the ops pool is the process's; without, the extension owns one."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(stores.ops_url, min_size=1, max_size=4, name="agent-api")
-        app.state.agent_ops_pool = pool
-        try:
+        async with AsyncExitStack() as stack:
+            own = await shared_or_own(services, stack, settings, stores)
+            app.state.agent_ops_pool = await own.pool(Role.OPS, size=4)
             yield
-        finally:
-            await pool.close()
 
     return Extension(
         name="agent",

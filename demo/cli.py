@@ -40,7 +40,7 @@ def seed(
         if not skip_catalogue:
             from state.embedding import get_embedder
 
-            embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+            embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
             loaded = ensure_catalogue(conn, embedder)
             typer.echo(f"catalogue: {loaded} assets loaded" if loaded else "catalogue: already loaded")
 

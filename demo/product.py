@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,7 +79,7 @@ def prepare(settings: Settings, echo: Echo) -> Any:
     from state.embedding import get_embedder
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        embedder = pool.submit(get_embedder, settings.embedding_model, settings.embedding_batch_size)
+        embedder = pool.submit(get_embedder, settings.embedding.model, settings.embedding.batch_size)
         stores = resolve_stores(settings)
         migrate(settings, stores.state_url, stores.ops_url)
         echo(f"stores ready (embedded PostgreSQL at {stores.state_url.rsplit('@', 1)[-1]})")
@@ -107,7 +106,9 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
     from agent.providers import make_model
     from agent.runtime import agent_runtime, trigger_service
     from mca.app import create_app
-    from mca.db import connect, connect_async
+    from mca.db import connect
+    from mca.process import signals_set
+    from mca.services import Role, Services
     from mcp_tools.commands import make_dispatcher
     from mcp_tools.dispatch import run_forever
     from mcp_tools.runtime import Runtime
@@ -120,9 +121,6 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
     started = datetime.now(UTC)
     story_users = list(cast.roles())
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
 
     with connect(stores.state_url, autocommit=True) as conn, conn.transaction():
         for row in history_rows(cast, run, started):
@@ -149,41 +147,50 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
         echo(f"      why: {t.rationale}")
 
     port = free_port()
-    web = _QuietServer(create_app(settings, stores), port)
-    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
-    async with (
-        trigger_service(settings, stores, start="latest") as triggers,
-        agent_runtime(
-            settings, stores, workers=workers, model=model, embedder=embedder, on_decision=on_decision
-        ) as agents,  # fmt: skip
-        Runtime(settings, stores).acquire() as tool_deps,
-        httpx.AsyncClient(timeout=10) as http,
-    ):
-        await triggers.step_stream()  # pin the stream position: the seeded past triggers nothing
-        dispatcher = make_dispatcher(settings, tool_deps.service, http)
-        tasks = [
-            asyncio.create_task(web.serve()),
-            asyncio.create_task(agents.run(stop)),
-            asyncio.create_task(run_forever(dispatcher, tool_deps.service.release_due, stop, 0.2)),
-        ]
-        ops = await connect_async(stores.ops_url, autocommit=True)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            await _wait_ready(http, base, stop)
-            for caption, call in story_posts(cast, run, started):
-                response = await http.post(f"{base}/ingest", json=call)
-                echo(f"POST /ingest  {caption}: HTTP {response.status_code}")
-            tasks.append(asyncio.create_task(triggers.run(stop)))
-            report.finished = await _watch(
-                ops, report, started, story_users, announced, echo, stop, follow, timeout_s
-            )
-        finally:
-            stop.set()
-            web.stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await ops.close()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.remove_signal_handler(sig)
+    # One container for the whole process: the app, the workers, their tools and the
+    # dispatcher share its pools (two, transactional and autocommit, on the embedded server).
+    services = Services(settings, stores)
+    web = _QuietServer(create_app(settings, stores, services=services), port)
+    embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
+    with signals_set(stop):
+        async with (
+            services,
+            trigger_service(settings, stores, start="latest") as triggers,
+            agent_runtime(
+                settings,
+                stores,
+                workers=workers,
+                model=model,
+                embedder=embedder,
+                on_decision=on_decision,
+                services=services,
+            ) as agents,
+            Runtime(settings, stores, services=services).acquire() as tool_deps,
+            httpx.AsyncClient(timeout=10) as http,
+        ):
+            await triggers.step_stream()  # pin the stream position: the seeded past triggers nothing
+            dispatcher = make_dispatcher(settings, tool_deps.service, http)
+            tasks = [
+                asyncio.create_task(web.serve()),
+                asyncio.create_task(agents.run(stop)),
+                asyncio.create_task(run_forever(dispatcher, tool_deps.service.release_due, stop, 0.2)),
+            ]
+            # The watch holds one connection throughout: one more than the workers take.
+            ops = await services.pool(Role.OPS, autocommit=True, size=workers + 3)
+            try:
+                base = f"http://127.0.0.1:{port}"
+                await _wait_ready(http, base, stop)
+                for caption, call in story_posts(cast, run, started):
+                    response = await http.post(f"{base}/ingest", json=call)
+                    echo(f"POST /ingest  {caption}: HTTP {response.status_code}")
+                tasks.append(asyncio.create_task(triggers.run(stop)))
+                report.finished = await _watch(
+                    ops, report, started, story_users, announced, echo, stop, follow, timeout_s
+                )
+            finally:
+                stop.set()
+                web.stop()
+                await asyncio.gather(*tasks, return_exceptions=True)
     return report
 
 
@@ -198,9 +205,15 @@ async def _wait_ready(http: httpx.AsyncClient, base: str, stop: asyncio.Event) -
         await asyncio.sleep(0.05)
 
 
-async def _watch(ops: Any, report: DemoReport, since: datetime, story: list[str], seen_jobs: set[str],
+async def _watch(pool: Any, report: DemoReport, since: datetime, story: list[str], seen_jobs: set[str],
                  echo: Echo, stop: asyncio.Event, follow: bool, timeout_s: float) -> bool:  # fmt: skip
     """Print new jobs and deliveries; True once every story customer was decided and delivered."""
+    async with pool.connection() as ops:
+        return await _watching(ops, report, since, story, seen_jobs, echo, stop, follow, timeout_s)
+
+
+async def _watching(ops: Any, report: DemoReport, since: datetime, story: list[str], seen_jobs: set[str],
+                    echo: Echo, stop: asyncio.Event, follow: bool, timeout_s: float) -> bool:  # fmt: skip
     seen_out: set[int] = set()
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not stop.is_set():

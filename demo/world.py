@@ -215,7 +215,7 @@ def run_demo(settings: Settings, echo: Callable[[str], None]) -> DemoResult:
 
     # Loading the model takes seconds: do it while the server starts and the world loads.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        embedder_future = pool.submit(get_embedder, settings.embedding_model, settings.embedding_batch_size)
+        embedder_future = pool.submit(get_embedder, settings.embedding.model, settings.embedding.batch_size)
         url = prepare_world(settings, echo, embedder_future)
         embedder = embedder_future.result()
     from state.catalogue import format_hits

@@ -5,9 +5,6 @@ Only typer and the standard library load with the CLI; the Kafka client loads in
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from typing import Annotated
 
 import typer
@@ -33,14 +30,13 @@ def sink(
     from ingest.sink import Sink, wait_for_broker
     from mca.cli_context import settings_of
     from mca.db import resolve_stores
+    from mca.process import configure_logging, thread_stop_on_signals
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    wait_for_broker(settings.kafka_brokers, broker_timeout)
+    stop = thread_stop_on_signals()
+    wait_for_broker(settings.kafka.brokers, broker_timeout)
     extra: dict[str, str] = {}
     for item in option or []:
         key, sep, value = item.partition("=")
@@ -48,14 +44,14 @@ def sink(
             raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="-X")
         extra[key.strip()] = value.strip()
     worker = Sink(
-        settings.kafka_brokers,
-        settings.kafka_topic,
-        settings.kafka_group,
+        settings.kafka.brokers,
+        settings.kafka.topic,
+        settings.kafka.group,
         stores.state_url,
         batch_size=batch_size,
         extra=extra,
     )
-    typer.echo(f"sink: {settings.kafka_topic} -> events (group {settings.kafka_group})", err=True)
+    typer.echo(f"sink: {settings.kafka.topic} -> events (group {settings.kafka.group})", err=True)
     stats = worker.run(stop)
     typer.echo(
         f"sink stopped: {stats.consumed} consumed, {stats.inserted} inserted, "

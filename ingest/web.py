@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,8 +20,9 @@ from ingest.openapi import REQUEST_BODY, RESPONSES
 from ingest.transport import Transport
 from mca.auth import AuthError, authenticator_of
 from mca.backfill import BACKFILL_HEADER, backfill_requested, mark_backfill
-from mca.db import Stores, open_pool
+from mca.db import Stores
 from mca.extension import Extension
+from mca.services import Role, Services, shared_or_own
 from mca.settings import Settings
 
 router = APIRouter(tags=["ingest"])
@@ -86,30 +87,27 @@ def _backfill(request: Request) -> bool:
 
 
 async def build_transport(settings: Settings, app: FastAPI) -> Transport:
-    if settings.transport == "kafka":
+    if settings.kafka.transport == "kafka":
         return KafkaTransport(
-            settings.kafka_brokers, settings.kafka_topic, ack_timeout_s=settings.kafka_ack_timeout_s
+            settings.kafka.brokers, settings.kafka.topic, ack_timeout_s=settings.kafka.ack_timeout_s
         )
     return await open_direct(app.state.ingest_pool, app.state.stores.state_url)
 
 
-def extension(settings: Settings, stores: Stores) -> Extension:
+def extension(settings: Settings, stores: Stores, services: Services | None = None) -> Extension:
+    """With `services` the state pool is the process's; without, the extension owns one."""
     auth = IngestAuth(settings)  # bad secrets fail here, at start-up, not per request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(stores.state_url, min_size=1, max_size=POOL_SIZE, name="ingest")
-        app.state.ingest_pool = pool
-        try:
+        async with AsyncExitStack() as stack:
+            own = await shared_or_own(services, stack, settings, stores)
+            app.state.ingest_pool = await own.pool(Role.STATE, size=POOL_SIZE)
             transport = await build_transport(settings, app)
             await transport.start()
-            app.state.ingest = IngestState(auth, transport, settings.ingest_max_depth)
-            try:
-                yield
-            finally:
-                await transport.close()
-        finally:
-            await pool.close()
+            stack.push_async_callback(transport.close)
+            app.state.ingest = IngestState(auth, transport, settings.http.ingest_max_depth)
+            yield
 
     async def ready(app: FastAPI) -> str | None:
         state: IngestState | None = getattr(app.state, "ingest", None)

@@ -16,20 +16,24 @@ from fastapi.responses import JSONResponse
 from mca.auth import Authenticator, AuthError
 from mca.db import Stores
 from mca.extension import Extension
+from mca.services import Services
 from mca.settings import Settings
 
 
-def default_extensions(settings: Settings, stores: Stores) -> list[Extension]:
-    """Every package's part of the app, in the order their lifespans must start."""
+def default_extensions(
+    settings: Settings, stores: Stores, services: Services | None = None
+) -> list[Extension]:
+    """Every package's part of the app, in the order their lifespans must start; all of them on
+    the one `services` container when given (`create_app` gives its own)."""
     from agent.web import extension as agent_extension
     from console.web import extension as console_extension
     from ingest.web import extension as ingest_extension
     from mcp_tools.web import extension as tools_extension
 
     return [
-        ingest_extension(settings, stores),
-        agent_extension(settings, stores),
-        tools_extension(settings, stores),
+        ingest_extension(settings, stores, services),
+        agent_extension(settings, stores, services),
+        tools_extension(settings, stores, services),
         console_extension(settings, stores),
     ]
 
@@ -59,16 +63,31 @@ def gc_tuning() -> Extension:
     return Extension(name="gc", lifespan=lifespan)
 
 
-def create_app(settings: Settings, stores: Stores, extensions: Sequence[Extension] | None = None) -> FastAPI:
-    """The app with every extension (every package's when None is given).
+def create_app(
+    settings: Settings,
+    stores: Stores,
+    extensions: Sequence[Extension] | None = None,
+    *,
+    services: Services | None = None,
+    extra: Sequence[Extension] = (),
+) -> FastAPI:
+    """The app with every extension (every package's, on one services container, when None is
+    given; `extra` go after them). A `services` passed in belongs to the caller (the demo shares
+    it with its workers); else the app owns one and closes its pools at shutdown
+    (``app.state.services``).
     One ``Authenticator`` (``app.state.auth``) serves every route; routes ask for a permission
     with ``Depends(mca.auth.require(...))`` and refusals render in one shape."""
     auth = Authenticator(settings)  # bad credentials settings fail here, at start-up
-    parts = list(default_extensions(settings, stores) if extensions is None else extensions)
+    owned = services is None
+    container = Services(settings, stores) if services is None else services
+    chosen = default_extensions(settings, stores, container) if extensions is None else extensions
+    parts = [*chosen, *extra]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if owned:  # closed last: every extension's lifespan has left by then
+                stack.push_async_callback(container.aclose)
             for part in parts:
                 if part.lifespan is not None:
                     await stack.enter_async_context(part.lifespan(app))
@@ -83,6 +102,7 @@ def create_app(settings: Settings, stores: Stores, extensions: Sequence[Extensio
     )
     app.state.settings = settings
     app.state.stores = stores
+    app.state.services = container
     app.state.auth = auth
     app.add_exception_handler(AuthError, _refused)
 

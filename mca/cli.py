@@ -18,7 +18,8 @@ import typer
 
 from mca.cli_context import settings_of
 from mca.errors import MCAError
-from mca.settings import load_settings, mask_url
+from mca.masking import mask_url
+from mca.settings import load_settings
 
 app = typer.Typer(
     name="mca",
@@ -71,10 +72,10 @@ def db_status(ctx: typer.Context) -> None:
 
     settings = settings_of(ctx)
     typer.echo(embedded_server(settings).status().describe())
-    if settings.state_url:
-        typer.echo(f"state store: {mask_url(settings.state_url)} (external)")
-    if settings.ops_url:
-        typer.echo(f"ops store: {mask_url(settings.ops_url)} (external)")
+    if settings.stores.state_url:
+        typer.echo(f"state store: {mask_url(settings.stores.state_url)} (external)")
+    if settings.stores.ops_url:
+        typer.echo(f"ops store: {mask_url(settings.stores.ops_url)} (external)")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -163,21 +164,21 @@ def serve(
     """
     import uvicorn
 
-    from mca.app import create_app, default_extensions, gc_tuning
+    from mca.app import create_app, gc_tuning
     from mca.auth import bind_host
     from mca.db import resolve_stores
 
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
     # gc_tuning goes last: its lifespan freezes what every other part set up at start.
-    application = create_app(settings, stores, [*default_extensions(settings, stores), gc_tuning()])
-    bound, notice = bind_host(host or settings.http_host, application.state.auth)
+    application = create_app(settings, stores, extra=[gc_tuning()])
+    bound, notice = bind_host(host or settings.http.host, application.state.auth)
     if notice:
         typer.secho(notice, fg=typer.colors.YELLOW, err=True)
     uvicorn.run(
         application,
         host=bound,
-        port=settings.http_port if port is None else port,
+        port=settings.http.port if port is None else port,
         access_log=access_log,
         log_level="info",
     )

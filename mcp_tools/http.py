@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mca.auth import MCP, Authenticator, AuthError
 from mca.clock import Clock
 from mca.db import Stores
+from mca.services import Services
 from mca.settings import Settings
 from mcp_tools.server import build_server
 
@@ -58,9 +59,16 @@ class BearerAuth:
 
 
 def asgi_app(
-    settings: Settings, stores: Stores, *, clock: Clock | None = None, embedder: Any = None
+    settings: Settings,
+    stores: Stores,
+    *,
+    clock: Clock | None = None,
+    embedder: Any = None,
+    services: Services | None = None,
 ) -> tuple[ASGIApp, Callable[[Any], AbstractAsyncContextManager[None]]]:
-    server = build_server(settings, stores, clock=clock, embedder=embedder, local_caller="http")
+    server = build_server(
+        settings, stores, clock=clock, embedder=embedder, local_caller="http", services=services
+    )
     # Stateless + JSON: every POST stands alone, so any replica can answer and nothing leaks
     # between callers' sessions.
     manager = StreamableHTTPSessionManager(app=server._lowlevel_server, stateless=True, json_response=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mca.reloading import ReloadingFile
 from mcp_tools.contract import ALL_TOOLS, READ_TOOLS, SIDE_EFFECT_TOOLS
 from mcp_tools.errors import PolicyError
 
@@ -243,42 +242,23 @@ def load_policy(path: Path) -> Policy:
 
 
 class PolicyStore:
-    """The policy in force, re-read when the file's mtime or size changes.
-
-    A stat per read is a couple of microseconds, cheaper than a watcher thread and exact.
-    """
+    """The policy in force, re-read when the file's mtime or size changes (`mca.reloading`)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._stamp = self._stat()
-        self._policy = load_policy(self.path)
-        self.last_error: PolicyError | None = None
+        self._file = ReloadingFile(
+            Path(path), load_policy, rejects=(PolicyError,), on_reload=_log_reload, what="policy"
+        )
+        self.path = self._file.path
 
-    def _stat(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
+    @property
+    def last_error(self) -> PolicyError | None:
+        err = self._file.last_error
+        return err if isinstance(err, PolicyError) else None
 
     def current(self) -> Policy:
-        stamp = self._stat()
-        if stamp != self._stamp:
-            with self._lock:
-                if stamp != self._stamp:
-                    self._reload(stamp)
-        return self._policy
+        return self._file.current()
 
-    def _reload(self, stamp: tuple[int, int] | None) -> None:
-        self._stamp = stamp
-        try:
-            policy = load_policy(self.path)
-        except PolicyError as err:
-            self.last_error = err
-            log.error("policy %s rejected, keeping version %s: %s", self.path, self._policy.version_id, err)
-            return
-        self.last_error = None
-        if policy.version_id != self._policy.version_id:
-            log.info("policy reloaded: %s -> %s", self._policy.version_id, policy.version_id)
-        self._policy = policy
+
+def _log_reload(previous: Policy, policy: Policy) -> None:
+    if policy.version_id != previous.version_id:
+        log.info("policy reloaded: %s -> %s", previous.version_id, policy.version_id)

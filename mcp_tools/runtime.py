@@ -17,12 +17,17 @@ from psycopg_pool import AsyncConnectionPool
 
 from mca.clock import Clock, system_clock
 from mca.db import Stores, open_pool
+from mca.services import Role, Services, Slot
 from mca.settings import Settings
 from mcp_tools.policy import PolicyStore
 from mcp_tools.service import ToolService
 
 if TYPE_CHECKING:
     from state.embedding import Embedder
+
+
+# One policy store per process, whoever asks first (the HTTP tools, the in-process tools, dispatch).
+POLICY = Slot[PolicyStore]("policy store")
 
 
 @dataclass
@@ -54,12 +59,15 @@ class Runtime:
     embedder: Any = None
     local_caller: str = "agent"
     pool_size: int = 10
+    services: Services | None = None  # the process's pools and policy store; else opened here
     _deps: ToolDeps | None = None
     _users: int = 0
     _pools: list[AsyncConnectionPool[Any]] = field(default_factory=list)
     _lock: asyncio.Lock | None = None
 
     async def _open(self) -> ToolDeps:
+        if self.services is not None:
+            return await self._from_services(self.services)
         ops = await open_pool(self.stores.ops_url, min_size=1, max_size=self.pool_size, name="mca-ops")
         state = ops
         if self.stores.state_url != self.stores.ops_url:
@@ -68,6 +76,14 @@ class Runtime:
             )
         self._pools = [ops] if state is ops else [ops, state]
         service = ToolService(PolicyStore(self.settings.policy_file), state, ops, self.clock)
+        return ToolDeps(self.settings, service, state, self.local_caller, self.embedder)
+
+    async def _from_services(self, services: Services) -> ToolDeps:
+        # The container owns these pools: nothing to close here (`_pools` stays empty).
+        ops = await services.pool(Role.OPS, size=self.pool_size)
+        state = await services.pool(Role.STATE, size=self.pool_size)
+        policy = services.one(POLICY, lambda: PolicyStore(self.settings.guard.policy_file))
+        service = ToolService(policy, state, ops, self.clock)
         return ToolDeps(self.settings, service, state, self.local_caller, self.embedder)
 
     @asynccontextmanager

@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 
 from mca.clock import Clock, system_clock
 from mca.db import Stores
+from mca.services import Services
 from mca.settings import Settings
 from mcp_tools import tools
 from mcp_tools.auth import request_call_context
@@ -50,13 +51,16 @@ def build_server(
     embedder: Any = None,
     local_caller: str = "agent",
     pool_size: int = 10,
+    services: Services | None = None,
 ) -> MCPServer[ToolDeps]:
     """The MCP server. Its lifespan yields `ToolDeps` (pools, guard, policy, embedder).
 
     `local_caller` names who calls over in-process and stdio transports (no token there):
     "agent" for the in-process agent; `mca mcp --stdio` passes its own, less trusted name.
     """
-    runtime = Runtime(settings, stores, clock or system_clock, embedder, local_caller, pool_size)
+    runtime = Runtime(
+        settings, stores, clock or system_clock, embedder, local_caller, pool_size, services=services
+    )
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ToolDeps]) -> AsyncIterator[ToolDeps]:
