@@ -8,7 +8,7 @@ lifespan (this extension's) opens its pools and hands it the one authenticator.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,8 +17,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from console.session import COOKIE, PATH, ConsoleRefusal, Sessions
-from mca.db import Stores, open_pool
+from mca.db import Stores
 from mca.extension import Extension
+from mca.services import Role, Services, shared_or_own
 from mca.settings import Settings
 
 HERE = Path(__file__).parent
@@ -78,7 +79,8 @@ def login_page(request: Request, problem: str | None = None) -> dict[str, object
     return {"viewer": None, "problem": problem, "login_csrf": sessions.login_token()}
 
 
-def extension(settings: Settings, stores: Stores) -> Extension:
+def extension(settings: Settings, stores: Stores, services: Services | None = None) -> Extension:
+    """With `services` the pools are the process's; without, the extension owns its own."""
     sub = build_console(settings)
 
     @asynccontextmanager
@@ -86,19 +88,15 @@ def extension(settings: Settings, stores: Stores) -> Extension:
         from mcp_tools.runtime import Runtime
 
         sub.state.auth = app.state.auth
-        ops = await open_pool(stores.ops_url, min_size=1, max_size=4, name="console-ops")
-        state = ops
-        if stores.state_url != stores.ops_url:
-            state = await open_pool(stores.state_url, min_size=1, max_size=4, name="console-state")
-        sub.state.ops_pool, sub.state.state_pool = ops, state
-        sub.state.ops_url = stores.ops_url
-        try:
-            async with Runtime(settings, stores, pool_size=2, local_caller="console").acquire() as deps:
-                sub.state.tools = deps.service
-                yield
-        finally:
-            for pool in {id(ops): ops, id(state): state}.values():
-                await pool.close()
+        async with AsyncExitStack() as stack:
+            own = await shared_or_own(services, stack, settings, stores)
+            sub.state.ops_pool = await own.pool(Role.OPS, size=4)
+            sub.state.state_pool = await own.pool(Role.STATE, size=4)
+            sub.state.ops_url = stores.ops_url
+            runtime = Runtime(settings, stores, pool_size=2, local_caller="console", services=own)
+            deps = await stack.enter_async_context(runtime.acquire())
+            sub.state.tools = deps.service
+            yield
 
     return Extension(name="console", mounts=[(PATH, sub)], lifespan=lifespan)
 

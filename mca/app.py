@@ -34,7 +34,7 @@ def default_extensions(
         ingest_extension(settings, stores, services),
         agent_extension(settings, stores, services),
         tools_extension(settings, stores, services),
-        console_extension(settings, stores),
+        console_extension(settings, stores, services),
     ]
 
 
