@@ -1,0 +1,204 @@
+"""The simulation's loop: one round of the real product per simulated day, stepped.
+
+Each day the customers whose churn score crosses the threshold are posted through `/ingest`;
+then the trigger service reads the stream, the workers take every job, the dispatcher delivers
+(or withholds) every action and the announcer writes decisions and actions to the stream. The
+simulator reads what each customer was sent and draws their response. Stepping instead of
+running the services free makes a seed reproduce its run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import numpy as np
+import psycopg
+
+from demo.population import Customer, population
+from demo.simulate import (
+    DAY_TIME,
+    WINDOW,
+    Echo,
+    SimulatedClock,
+    SimulationRun,
+    churn_call,
+    draw_outcome,
+    identify_call,
+    outcome_calls,
+)
+from mca.db import Stores
+from mca.settings import Settings
+
+BATCH = 500  # calls per POST /ingest
+DECIDED_SQL = """
+SELECT j.user_id, j.experiment_group,
+       (SELECT o.payload FROM outbox o JOIN tool_calls t ON t.call_id = o.call_id
+        WHERE t.decision_id = j.decision_id AND o.kind = 'coupon' AND o.status = 'delivered'
+        ORDER BY o.outbox_id LIMIT 1) AS delivered
+FROM agent_jobs j WHERE j.created_at >= %(since)s
+"""
+
+
+def prepare(settings: Settings, database: str, echo: Echo) -> Stores:
+    """The simulation's own database on the embedded server: created fresh, migrated, catalogued."""
+    from demo.seed.load import ensure_catalogue
+    from mca.db import connect, embedded_server
+    from mca.migrate import migrate
+    from state.embedding import get_embedder
+
+    server = embedded_server(settings)
+    server.up()
+    with psycopg.connect(server.url("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{database}"')
+    url = server.url(database)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    migrate(settings, url, url)
+    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    with connect(url, autocommit=True) as conn:
+        ensure_catalogue(conn, embedder, progress=False)
+    echo(f"simulation database {database} ready on the embedded server")
+    return Stores(state_url=url, ops_url=url)
+
+
+async def _post(http: httpx.AsyncClient, base: str, calls: list[dict[str, Any]]) -> None:
+    for i in range(0, len(calls), BATCH):
+        response = await http.post(f"{base}/ingest", json={"batch": calls[i : i + BATCH]})
+        if response.status_code >= 300:
+            raise RuntimeError(f"POST /ingest answered {response.status_code}: {response.text[:300]}")
+
+
+class Product:
+    """The real components of one process, stepped by the simulator."""
+
+    def __init__(self, triggers: Any, agents: Any, dispatcher: Any, tools: Any, announce: Any) -> None:
+        self.triggers, self.agents, self.dispatcher = triggers, agents, dispatcher
+        self.tools, self.announce = tools, announce
+
+    async def settle(self) -> None:
+        while (await self.triggers.step_stream()).events:
+            pass
+
+        async def drain(worker: Any) -> None:
+            while await worker.run_one() is not None:
+                pass
+
+        await asyncio.gather(*(drain(w) for w in self.agents.workers))
+        await self.tools.release_due()
+        while any((await self.dispatcher.run_once(limit=500)).values()):
+            pass
+        while await self.announce():
+            pass
+
+
+async def _day(
+    product: Product, http: httpx.AsyncClient, base: str, run: SimulationRun, clock: SimulatedClock,
+    firing: list[Customer], ops: psycopg.AsyncConnection[Any], rng: np.random.Generator,
+) -> None:  # fmt: skip
+    """One day of triggers: post the churn scores, let the product decide and act, draw responses."""
+    day = (clock.now - run.started).days
+    await _post(http, base, [churn_call(c, clock.now - timedelta(minutes=1), day) for c in firing])
+    await product.settle()
+    by_id = {c.user_id: c for c in firing}
+    rows = await (await ops.execute(DECIDED_SQL, {"since": clock.now})).fetchall()
+    for row in rows:
+        customer = by_id.get(row["user_id"])
+        if customer is None:
+            continue
+        run.decisions += 1
+        payload = row["delivered"] if row["experiment_group"] == "treatment" else None
+        sent = (str(payload["asset_id"]), payload.get("coupon_code")) if payload else None
+        run.sent += sent is not None
+        if row["experiment_group"] == "treatment":
+            run.truth.add(customer, sent[0] if sent else None)
+        outcome = draw_outcome(customer, sent, clock.now, rng)
+        if outcome is not None:
+            run.pending.append(outcome)
+
+
+async def _post_due(http: httpx.AsyncClient, base: str, run: SimulationRun, before: datetime) -> None:
+    due = sorted((o for o in run.pending if o.at < before), key=lambda o: o.at)
+    run.pending = [o for o in run.pending if o.at >= before]
+    calls = [call for n, o in enumerate(due) for call in outcome_calls(o, n)]
+    if calls:
+        await _post(http, base, calls)
+
+
+async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Echo, *, progress: bool) -> Any:
+    from tqdm import tqdm
+
+    from agent.providers import make_model
+    from agent.runtime import agent_runtime, trigger_service
+    from demo.product import _QuietServer, _wait_ready
+    from ingest.direct import open_direct
+    from ingest.web import extension as ingest_extension
+    from mca.app import create_app
+    from mca.net import free_port
+    from mca.services import Role, Services
+    from mcp_tools.announce import announce
+    from mcp_tools.commands import make_dispatcher
+    from mcp_tools.runtime import Runtime
+    from state.embedding import get_embedder
+
+    config = run.config
+    clock = SimulatedClock(run.started)
+    customers = population(config.customers, config.seed)
+    rng = np.random.default_rng(config.seed)
+    services = Services(settings, stores, clock=clock)
+    port, stop = free_port(), asyncio.Event()
+    web = _QuietServer(create_app(settings, stores, [ingest_extension(settings, stores, services)]), port)
+    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    base = f"http://127.0.0.1:{port}"
+    async with (
+        services,
+        trigger_service(settings, stores, clock=clock, start="latest") as triggers,
+        agent_runtime(settings, stores, workers=2, model=make_model(settings, "rules"), clock=clock,
+                      embedder=embedder, services=services) as agents,
+        Runtime(settings, stores, clock=clock, services=services).acquire() as tools,
+        httpx.AsyncClient(timeout=60) as http,
+    ):  # fmt: skip
+        serving = asyncio.create_task(web.serve())
+        state_pool = await services.pool(Role.STATE, autocommit=True)
+        ops_pool = await services.pool(Role.OPS, autocommit=True)
+        sink = await open_direct(state_pool, stores.state_url)
+        await sink.start()
+        try:
+            await _wait_ready(http, base, stop)
+            dispatcher = make_dispatcher(settings, tools.service, http)
+
+            async def announced() -> int:
+                return await announce(ops_pool, sink, clock())
+
+            product = Product(triggers, agents, dispatcher, tools.service, announced)
+            await _post(http, base, [identify_call(c, run.started - timedelta(days=30)) for c in customers])
+            await product.settle()  # the stream position now stands after the profiles
+            exposed: set[str] = set()
+            trigger_days = config.days - WINDOW.days
+            async with ops_pool.connection() as ops:
+                for day in tqdm(range(config.days), desc="simulating", unit="day", disable=not progress):
+                    clock.now = run.started + timedelta(days=day) + DAY_TIME
+                    await _post_due(http, base, run, clock.now)
+                    if day >= trigger_days:
+                        continue
+                    firing = [
+                        c for c in customers
+                        if c.user_id not in exposed and rng.random() < c.segment.trigger_rate
+                    ]  # fmt: skip
+                    exposed.update(c.user_id for c in firing)
+                    await _day(product, http, base, run, clock, firing, ops, rng)
+            end = run.started + timedelta(days=config.days)
+            clock.now = end
+            await _post_due(http, base, run, end + timedelta(seconds=1))
+            await product.settle()
+        finally:
+            await sink.close()
+            web.stop()
+            with contextlib.suppress(Exception):
+                await serving
+    echo(f"{run.decisions} decisions, {run.sent} coupons delivered to the treatment group")
+    return run
