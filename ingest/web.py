@@ -17,7 +17,8 @@ from ingest.errors import FieldError, IngestError, TransportUnavailable, Validat
 from ingest.formats import RequestMeta, to_rows
 from ingest.kafka_transport import KafkaTransport
 from ingest.openapi import REQUEST_BODY, RESPONSES
-from ingest.transport import Transport
+from ingest.receipts import Attribution, Receipts
+from ingest.transport import Receipt, Transport
 from mca.auth import AuthError, authenticator_of
 from mca.backfill import BACKFILL_HEADER, backfill_requested, mark_backfill
 from mca.db import Stores, open_pool
@@ -77,6 +78,56 @@ async def ingest(request: Request) -> Response:
     return Response(orjson.dumps(body), status_code=202, media_type="application/json")
 
 
+@router.post(
+    "/webhooks/twilio",
+    status_code=202,
+    summary="Twilio status callbacks (X-Twilio-Signature verified) as message outcome events.",
+    response_class=Response,
+)
+async def twilio_status(request: Request) -> Response:
+    headers = request.headers
+    try:
+        raw = await read_capped(request.stream(), headers.get("content-length"))
+        rows, found = await _receipts(request).twilio_rows(headers, str(request.url), raw)
+        receipt = await request.app.state.ingest.transport.write(rows)
+    except (IngestError, AuthError) as err:
+        return error_response(err)
+    return _receipt_response(receipt, found)
+
+
+@router.post(
+    "/webhooks/receipts",
+    status_code=202,
+    summary="Provider receipts signed the Standard Webhooks way, as outcome events.",
+    response_class=Response,
+)
+async def signed_receipt(request: Request) -> Response:
+    headers = request.headers
+    try:
+        raw = await read_capped(request.stream(), headers.get("content-length"))
+        rows, found = await _receipts(request).generic_rows(headers, raw)
+        receipt = await request.app.state.ingest.transport.write(rows)
+    except (IngestError, AuthError) as err:
+        return error_response(err)
+    return _receipt_response(receipt, found)
+
+
+def _receipts(request: Request) -> Receipts:
+    receipts: Receipts = request.app.state.receipts
+    return receipts
+
+
+def _receipt_response(receipt: Receipt, found: Attribution) -> Response:
+    """The /ingest receipt plus the attribution, so a sender sees an unattributed outcome."""
+    body = {
+        "accepted": receipt.accepted,
+        "duplicates": receipt.duplicates,
+        "event_ids": receipt.event_ids,
+        **found.properties(),
+    }
+    return Response(orjson.dumps(body), status_code=202, media_type="application/json")
+
+
 def _backfill(request: Request) -> bool:
     """A batch marked backfill (history, replays) is stored but never triggers the agent."""
     try:
@@ -100,6 +151,9 @@ def extension(settings: Settings, stores: Stores) -> Extension:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await open_pool(stores.state_url, min_size=1, max_size=POOL_SIZE, name="ingest")
         app.state.ingest_pool = pool
+        # Receipts resolve their decision in the ops store (outbox, decisions).
+        ops = await open_pool(stores.ops_url, min_size=1, max_size=2, name="receipts")
+        app.state.receipts = Receipts(settings, ops, settings.ingest_max_depth)
         try:
             transport = await build_transport(settings, app)
             await transport.start()
@@ -109,6 +163,7 @@ def extension(settings: Settings, stores: Stores) -> Extension:
             finally:
                 await transport.close()
         finally:
+            await ops.close()
             await pool.close()
 
     async def ready(app: FastAPI) -> str | None:

@@ -121,6 +121,18 @@ class Settings(BaseSettings):
     openai_model: str = "llama3.1"
     model_timeout_s: float = 20.0
 
+    # --- outcome receipts ------------------------------------------------------------------
+    receipt_webhook_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="Standard Webhooks secrets (whsec_...) of POST /webhooks/receipts, several for "
+        "rotation. Empty: that route refuses every request.",
+    )
+    twilio_webhook_url: str | None = Field(
+        default=None,
+        description="The public URL Twilio calls for status callbacks, which its signature covers "
+        "(set it behind a proxy). Empty: the URL of the request as received.",
+    )
+
     def resolved_brain(self) -> str:
         if self.brain != "auto":
             return self.brain
