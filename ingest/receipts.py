@@ -133,9 +133,8 @@ class Receipts:
 
     async def _lookup(self, query: str, key: str, how: str) -> Attribution | None:
         try:
-            async with self.ops.connection(timeout=2) as conn:
-                async with conn.cursor(row_factory=dict_row) as cur:
-                    row = await (await cur.execute(query, {"key": key})).fetchone()
+            async with self.ops.connection(timeout=2) as conn, conn.cursor(row_factory=dict_row) as cur:
+                row = await (await cur.execute(query, {"key": key})).fetchone()
         except (psycopg.Error, PoolTimeout) as err:
             # Attribution is worth less than the event: store it unattributed, say why.
             log.warning("receipt attribution lookup failed: %s", err)
