@@ -261,8 +261,11 @@ def _receipt_fields(doc: Any, meta: RequestMeta) -> tuple[dict[str, Any], dict[s
         else fields.timestamp(raw_ts, "timestamp", errors, meta.received_at)
     )
     props = {k: v for k, v in doc.items() if k not in _RECEIPT_COLUMNS}
-    if props.get("decision_id") is not None:
-        fields.text_id(props["decision_id"], "decision_id", errors)
+    decision_id = props.get("decision_id")
+    if decision_id is not None and not isinstance(decision_id, str):
+        errors.append(FieldError("decision_id", "must be a string"))  # mca's ids are text
+    elif decision_id is not None:
+        fields.text_id(decision_id, "decision_id", errors)
     typed = fields.typed_columns(props, "body", errors)
     if isinstance(event_type, str):
         fields.check_cast_properties(event_type, props, "body", errors)
