@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +14,7 @@ from ingest.auth import IngestAuth
 from ingest.body import content_encoding, decode, media_type, read_capped
 from ingest.direct import open_direct
 from ingest.errors import FieldError, IngestError, TransportUnavailable, ValidationFailed
-from ingest.formats import RequestMeta, to_rows
+from ingest.formats import RequestMeta, Row, to_rows
 from ingest.kafka_transport import KafkaTransport
 from ingest.openapi import REQUEST_BODY, RESPONSES
 from ingest.receipts import Attribution, Receipts
@@ -85,14 +85,7 @@ async def ingest(request: Request) -> Response:
     response_class=Response,
 )
 async def twilio_status(request: Request) -> Response:
-    headers = request.headers
-    try:
-        raw = await read_capped(request.stream(), headers.get("content-length"))
-        rows, found = await _receipts(request).twilio_rows(headers, str(request.url), raw)
-        receipt = await request.app.state.ingest.transport.write(rows)
-    except (IngestError, AuthError) as err:
-        return error_response(err)
-    return _receipt_response(receipt, found)
+    return await _receive(request, lambda r, raw: r.twilio_rows(request.headers, str(request.url), raw))
 
 
 @router.post(
@@ -102,23 +95,21 @@ async def twilio_status(request: Request) -> Response:
     response_class=Response,
 )
 async def signed_receipt(request: Request) -> Response:
-    headers = request.headers
+    return await _receive(request, lambda r, raw: r.generic_rows(request.headers, raw))
+
+
+MapReceipt = Callable[[Receipts, bytes], Awaitable[tuple[list[Row], Attribution]]]
+
+
+async def _receive(request: Request, to_rows_of: MapReceipt) -> Response:
+    """Read, verify and map a receipt (``to_rows_of``), then write it like /ingest does; the
+    answer adds the attribution, so a sender sees an unattributed outcome."""
     try:
-        raw = await read_capped(request.stream(), headers.get("content-length"))
-        rows, found = await _receipts(request).generic_rows(headers, raw)
-        receipt = await request.app.state.ingest.transport.write(rows)
+        raw = await read_capped(request.stream(), request.headers.get("content-length"))
+        rows, found = await to_rows_of(request.app.state.receipts, raw)
+        receipt: Receipt = await request.app.state.ingest.transport.write(rows)
     except (IngestError, AuthError) as err:
         return error_response(err)
-    return _receipt_response(receipt, found)
-
-
-def _receipts(request: Request) -> Receipts:
-    receipts: Receipts = request.app.state.receipts
-    return receipts
-
-
-def _receipt_response(receipt: Receipt, found: Attribution) -> Response:
-    """The /ingest receipt plus the attribution, so a sender sees an unattributed outcome."""
     body = {
         "accepted": receipt.accepted,
         "duplicates": receipt.duplicates,
