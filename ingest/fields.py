@@ -28,6 +28,13 @@ POINTS_KEYS = ("points",)
 SKU_KEYS = ("sku", "product_id")
 CATEGORY_KEYS = ("category",)
 TEXT_KEYS = ("text", "body", "message", "comment", "review")
+# A redemption's code, first present wins: mca's own name, then Segment's Order Completed
+# (`coupon`) and Coupon Applied (`coupon_id`). Stored as ``coupon_code``, trimmed and upper-cased
+# (people type codes in any case), so attribution joins one name to the code mca sent.
+COUPON_KEYS = ("coupon_code", "coupon", "coupon_id")
+# Channels an `unsubscribed` event may withdraw consent on; `all` withdraws every one.
+CONSENT_CHANNELS = ("email", "sms", "push")
+UNSUBSCRIBE_CHANNELS = (*CONSENT_CHANNELS, "all")
 
 # Properties the views CAST (user_profile, user_stats): a wrong type there would break the
 # view for every user at read time, so they are checked at the door.
@@ -171,6 +178,15 @@ def typed_columns(props: dict[str, Any], path: str, errors: list[FieldError]) ->
     return out
 
 
+def coupon_code(props: dict[str, Any], path: str, errors: list[FieldError]) -> str | None:
+    """The redeemed code from the first of COUPON_KEYS present, normalised (see there)."""
+    found = _first(props, COUPON_KEYS)
+    if found is None:
+        return None
+    code = text_id(found[1], f"{path}.{found[0]}", errors)
+    return None if code is None else code.strip().upper()
+
+
 def _is_date(value: Any) -> bool:
     if not isinstance(value, str) or not _DATE.fullmatch(value):
         return False
@@ -197,6 +213,10 @@ def check_cast_properties(
         if zone is not None and not (isinstance(zone, str) and zone.lower() in _zone_names()):
             # The opportunity queries convert times into the customer's zone for everyone at once.
             errors.append(FieldError(f"{path}.timezone", "must be an IANA time zone such as Europe/Paris"))
+    elif event_type == "unsubscribed":
+        channel = props.get("channel")
+        if channel is not None and channel not in UNSUBSCRIBE_CHANNELS:
+            errors.append(FieldError(f"{path}.channel", "must be one of " + ", ".join(UNSUBSCRIBE_CHANNELS)))
     elif event_type == "churn_scored":
         score = props.get("score")
         if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):

@@ -31,6 +31,8 @@ COLUMNS = (
     "properties",
 )
 
+# The typed columns of an event that fills none of them (a receipt, a derived consent row).
+NO_TYPED_COLUMNS: dict[str, Any] = dict.fromkeys(("value", "points", "sku", "category", "text"))
 SEGMENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 CE_BATCH = "application/cloudevents-batch+json"
 CE_SINGLE = "application/cloudevents+json"
@@ -38,6 +40,19 @@ JSON = "application/json"
 CONTENT_TYPES = (JSON, CE_SINGLE, CE_BATCH)
 # CloudEvents attributes that become columns; every other attribute is kept in properties._ce.
 _CE_COLUMNS = {"specversion", "subject", "type", "time", "data", "data_base64"}
+# Segment / RudderStack spec events (E-commerce v2, Email) -> mca's event types, keyed by the
+# name lower-cased with underscores as spaces. Order Completed *is* a purchase: user_stats counts
+# purchases, lifetime value and the last purchase from event_type 'purchase' alone, and the
+# purchase trigger fires on it, so a name of its own would leave every Segment order uncounted.
+SPEC_EVENTS = {
+    "order completed": "purchase",
+    "coupon applied": "coupon_applied",
+    "email opened": "email_opened",
+    "email link clicked": "email_link_clicked",
+    "unsubscribed": "unsubscribed",
+}
+# Outcomes that can name the coupon they redeemed (properties.coupon_code).
+REDEMPTION_TYPES = ("purchase", "coupon_applied", "coupon_redeemed")
 
 
 @dataclass(frozen=True)
@@ -58,7 +73,64 @@ def _fallback_id(meta: RequestMeta, index: int | None) -> str:
     return meta.webhook_id if index is None else f"{meta.webhook_id}#{index}"
 
 
-def _row(
+def spec_event_type(name: str) -> str:
+    """mca's event type for a track call's ``event`` name (the name itself when not a spec event)."""
+    return SPEC_EVENTS.get(name.strip().lower().replace("_", " "), name)
+
+
+def outcome_properties(
+    event_type: str, props: dict[str, Any], typed: dict[str, Any], path: str, errors: list[FieldError]
+) -> None:
+    """The attribution keys of an outcome: the redeemed coupon's code, and for an order that
+    names its products only in ``products[]`` (Order Completed) the first line's sku and category,
+    which user_stats keeps as the last purchase."""
+    if event_type not in REDEMPTION_TYPES:
+        return
+    code = fields.coupon_code(props, path, errors)
+    if code is not None:
+        props["coupon_code"] = code
+    products = props.get("products")
+    if event_type != "purchase" or not isinstance(products, list) or not products:
+        return
+    if not isinstance(products[0], dict):
+        return
+    keys = fields.SKU_KEYS + fields.CATEGORY_KEYS
+    line = fields.typed_columns(
+        {k: v for k, v in products[0].items() if k in keys}, f"{path}.products[0]", errors
+    )
+    for column in ("sku", "category"):
+        if typed[column] is None:
+            typed[column] = line[column]
+
+
+def consent_row(row: Row) -> Row:
+    """The identify an ``unsubscribed`` event implies. user_profile (and the guard's consent
+    check over it) reads consent from identify traits only, so the withdrawal is written as one,
+    next to the event, and both engines' views see it with no second definition of consent.
+    Its id derives from the event's, so a redelivery is a duplicate of both."""
+    channel = row["properties"].get("channel") or "email"
+    channels = fields.CONSENT_CHANNELS if channel == "all" else (channel,)
+    props: dict[str, Any] = {f"consent_{c}": False for c in channels}
+    props["_derived_from"] = row["event_id"]
+    return {
+        **row,
+        **NO_TYPED_COLUMNS,
+        "event_id": f"{row['event_id']}:consent",
+        "event_type": "identify",
+        "properties": props,
+    }
+
+
+def with_consent_rows(rows: list[Row]) -> list[Row]:
+    out: list[Row] = []
+    for row in rows:
+        out.append(row)
+        if row["event_type"] == "unsubscribed":
+            out.append(consent_row(row))
+    return out
+
+
+def event_row(
     event_id: str,
     user_id: str,
     event_type: str,
@@ -105,9 +177,12 @@ def segment_event(
     user_id = fields.text_id(user_raw, f"{p}{user_key}", errors) if user_raw is not None else None
     if user_raw is None:
         errors.append(FieldError(f"{p}userId", "required (or anonymousId)"))
+    spec_name: str | None = None
     if kind == "track":
         event_type = fields.event_name(doc.get("event"), f"{p}event", errors)
         props_key = "properties"
+        spec_name = event_type
+        event_type = None if event_type is None else spec_event_type(event_type)
     elif kind in ("identify", "group"):
         event_type, props_key = kind, "traits"
     else:
@@ -128,6 +203,8 @@ def segment_event(
         props["_context"] = context
     if doc.get("userId") is not None and doc.get("anonymousId") is not None:
         props["_anonymous_id"] = doc["anonymousId"]
+    if spec_name is not None and event_type != spec_name:
+        props["_event"] = spec_name  # the name as sent, for a mapped spec event
     message_id = doc.get("messageId")
     event_id = fields.text_id(message_id, f"{p}messageId", errors) if message_id is not None else None
     raw_ts = doc.get("timestamp", doc.get("originalTimestamp"))
@@ -139,9 +216,12 @@ def segment_event(
     typed = fields.typed_columns(props, f"{p}{props_key}", errors)
     if event_type is not None:
         fields.check_cast_properties(event_type, props, f"{p}{props_key}", errors)
+        outcome_properties(event_type, props, typed, f"{p}{props_key}", errors)
     if len(errors) > before or user_id is None or event_type is None or ts is None:
         return None
-    return _row(event_id or _fallback_id(meta, index), user_id, event_type, ts, meta, "segment", props, typed)
+    return event_row(
+        event_id or _fallback_id(meta, index), user_id, event_type, ts, meta, "segment", props, typed
+    )
 
 
 def cloud_event(doc: Any, path: str, meta: RequestMeta, errors: list[FieldError]) -> Row | None:
@@ -184,10 +264,11 @@ def cloud_event(doc: Any, path: str, meta: RequestMeta, errors: list[FieldError]
     typed = fields.typed_columns(props, f"{p}data", errors)
     if event_type is not None:
         fields.check_cast_properties(event_type, props, f"{p}data", errors)
+        outcome_properties(event_type, props, typed, f"{p}data", errors)
     if len(errors) > before or None in (ce_id, source, event_type, user_id, ts):
         return None
     assert ce_id and source and event_type and user_id and ts
-    return _row(f"{source} {ce_id}", user_id, event_type, ts, meta, source, props, typed)
+    return event_row(f"{source} {ce_id}", user_id, event_type, ts, meta, source, props, typed)
 
 
 def _one(doc: Any, path: str, meta: RequestMeta, index: int | None, errors: list[FieldError]) -> Row | None:
@@ -220,4 +301,4 @@ def to_rows(content_type: str, doc: Any, meta: RequestMeta) -> list[Row]:
         raise ValidationFailed(errors)
     if not rows:
         raise ValidationFailed([FieldError("body", "no events")])
-    return [r for r in rows if r is not None]
+    return with_consent_rows([r for r in rows if r is not None])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,10 +14,11 @@ from ingest.auth import IngestAuth
 from ingest.body import content_encoding, decode, media_type, read_capped
 from ingest.direct import open_direct
 from ingest.errors import FieldError, IngestError, TransportUnavailable, ValidationFailed
-from ingest.formats import RequestMeta, to_rows
+from ingest.formats import RequestMeta, Row, to_rows
 from ingest.kafka_transport import KafkaTransport
 from ingest.openapi import REQUEST_BODY, RESPONSES
-from ingest.transport import Transport
+from ingest.receipts import Attribution, Receipts
+from ingest.transport import Receipt, Transport
 from mca.auth import AuthError, authenticator_of
 from mca.backfill import BACKFILL_HEADER, backfill_requested, mark_backfill
 from mca.db import Stores
@@ -78,6 +79,47 @@ async def ingest(request: Request) -> Response:
     return Response(orjson.dumps(body), status_code=202, media_type="application/json")
 
 
+@router.post(
+    "/webhooks/twilio",
+    status_code=202,
+    summary="Twilio status callbacks (X-Twilio-Signature verified) as message outcome events.",
+    response_class=Response,
+)
+async def twilio_status(request: Request) -> Response:
+    return await _receive(request, lambda r, raw: r.twilio_rows(request.headers, str(request.url), raw))
+
+
+@router.post(
+    "/webhooks/receipts",
+    status_code=202,
+    summary="Provider receipts signed the Standard Webhooks way, as outcome events.",
+    response_class=Response,
+)
+async def signed_receipt(request: Request) -> Response:
+    return await _receive(request, lambda r, raw: r.generic_rows(request.headers, raw))
+
+
+MapReceipt = Callable[[Receipts, bytes], Awaitable[tuple[list[Row], Attribution]]]
+
+
+async def _receive(request: Request, to_rows_of: MapReceipt) -> Response:
+    """Read, verify and map a receipt (``to_rows_of``), then write it like /ingest does; the
+    answer adds the attribution, so a sender sees an unattributed outcome."""
+    try:
+        raw = await read_capped(request.stream(), request.headers.get("content-length"))
+        rows, found = await to_rows_of(request.app.state.receipts, raw)
+        receipt: Receipt = await request.app.state.ingest.transport.write(rows)
+    except (IngestError, AuthError) as err:
+        return error_response(err)
+    body = {
+        "accepted": receipt.accepted,
+        "duplicates": receipt.duplicates,
+        "event_ids": receipt.event_ids,
+        **found.properties(),
+    }
+    return Response(orjson.dumps(body), status_code=202, media_type="application/json")
+
+
 def _backfill(request: Request) -> bool:
     """A batch marked backfill (history, replays) is stored but never triggers the agent."""
     try:
@@ -103,6 +145,10 @@ def extension(settings: Settings, stores: Stores, services: Services | None = No
         async with AsyncExitStack() as stack:
             own = await shared_or_own(services, stack, settings, stores)
             app.state.ingest_pool = await own.pool(Role.STATE, size=POOL_SIZE)
+            # Receipts resolve their decision in the ops store (outbox, decisions).
+            app.state.receipts = Receipts(
+                settings, await own.pool(Role.OPS, size=2), settings.http.ingest_max_depth
+            )
             transport = await build_transport(settings, app)
             await transport.start()
             stack.push_async_callback(transport.close)

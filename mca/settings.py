@@ -75,6 +75,11 @@ class AuthSettings(_Section):
     ingest_auth_required: bool = Field(
         default=False, description="Require credentials on /ingest even when no keys are configured."
     )
+    receipt_webhook_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="Standard Webhooks secrets (whsec_...) of POST /webhooks/receipts, several for "
+        "rotation. Empty: that route refuses every request.",
+    )
 
 
 class KafkaSettings(_Section):
@@ -143,6 +148,11 @@ class ProviderSettings(_Section):
     salesforce_sobject: str = "Contact"
     salesforce_external_id_field: str = "External_Id__c"
     salesforce_api_version: str = "v60.0"
+    twilio_webhook_url: str | None = Field(
+        default=None,
+        description="The public URL Twilio calls for status callbacks, which its signature covers "
+        "(set it behind a proxy). Empty: the URL of the request as received.",
+    )
 
 
 class AgentSettings(_Section):
@@ -292,6 +302,7 @@ class Settings(BaseSettings):
         mcp_tokens: dict[str, str]
         webhook_secrets: list[SecretStr]
         ingest_auth_required: bool
+        receipt_webhook_secrets: list[SecretStr]
         transport: Literal["direct", "kafka"]
         kafka_brokers: str
         kafka_topic: str
@@ -322,6 +333,7 @@ class Settings(BaseSettings):
         salesforce_sobject: str
         salesforce_external_id_field: str
         salesforce_api_version: str
+        twilio_webhook_url: str | None
         triggers_file: Path
         prompts_dir: Path
         brain: Literal["auto", "rules", "groq", "openai"]
