@@ -5,6 +5,8 @@ stores and the policy, never from the caller (invariant 4). Bad arguments raise
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +14,9 @@ from typing import Any
 import psycopg
 
 from mca.limits import MAX_ID_CHARS
+from mcp_tools import sms_content
 from mcp_tools.errors import ToolInputError
+from mcp_tools.guard import Action
 from mcp_tools.policy import Policy
 from mcp_tools.sms import sms_length
 from state.context import load_contact
@@ -102,3 +106,115 @@ def points_amount(points: Any) -> int:
 
 def sms_cost(policy: Policy, body: str) -> Decimal:
     return policy.sms.cost_per_segment * sms_length(body).segments
+
+
+@dataclass(frozen=True)
+class Request:
+    """What every builder starts from: the call, the customer it names, and the clock reading."""
+
+    state: psycopg.AsyncConnection[Any]
+    policy: Policy
+    tool: str
+    args: dict[str, Any]
+    contact: dict[str, Any]
+    reason: str
+    now: datetime
+
+    @property
+    def user_id(self) -> str:
+        return str(self.contact["user_id"])
+
+    def common(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "user_id": self.user_id,
+            "arguments": self.args,
+            "timezone": self.contact.get("timezone"),
+        }
+
+
+Builder = Callable[[Request], Awaitable[Action]]
+
+
+async def _coupon(r: Request) -> Action:
+    asset = await load_asset(r.state, r.args.get("asset_id"), r.now)
+    value = Decimal(asset["value"])
+    channel = r.policy.coupons.channel
+    payload = {
+        "user_id": r.user_id,
+        "channel": channel,
+        "email": r.contact.get("email"),
+        "phone": r.contact.get("phone"),
+        "first_name": r.contact.get("first_name"),
+        "asset_id": asset["asset_id"],
+        "title": asset["title"],
+        "value": str(value),
+        "currency": asset["currency"],
+        "reason": r.reason,
+    }
+    return Action(
+        kind="coupon",
+        channel=channel,
+        cost=value,
+        payload=payload,
+        asset_id=asset["asset_id"],
+        approval_amount=value,
+        approval_threshold=r.policy.coupons.approval_above,
+        **r.common(),
+    )
+
+
+async def _sms(r: Request) -> Action:
+    body = sms_body(r.policy, _text("text", r.args.get("text"), r.policy.sms.max_chars))
+    known = await sms_content.catalogue_refs(
+        r.state, sms_content.link_hosts(body), sms_content.phone_numbers(body)
+    )
+    payload = {"user_id": r.user_id, "to": r.contact.get("phone"), "body": body, "reason": r.reason}
+    cost = sms_cost(r.policy, body)
+    return Action(kind="sms", channel="sms", cost=cost, payload=payload, known_refs=known, **r.common())
+
+
+async def _crm(r: Request) -> Action:
+    payload = {
+        "user_id": r.user_id,
+        "email": r.contact.get("email"),
+        "fields": crm_fields(r.policy, r.args.get("fields")),
+        "reason": r.reason,
+    }
+    return Action(kind="crm", channel=None, cost=Decimal(0), payload=payload, **r.common())
+
+
+async def _points(r: Request) -> Action:
+    points = points_amount(r.args.get("points"))
+    threshold = r.policy.points.approval_above
+    return Action(
+        kind="points",
+        channel=None,
+        cost=r.policy.points.value_per_point * points,
+        payload={"user_id": r.user_id, "points": points, "reason": r.reason},
+        approval_amount=Decimal(points),
+        approval_threshold=Decimal(threshold) if threshold is not None else None,
+        **r.common(),
+    )
+
+
+# One builder per side-effecting tool: adding a tool adds one entry here.
+BUILDERS: dict[str, Builder] = {
+    "send_coupon": _coupon,
+    "send_sms": _sms,
+    "update_crm": _crm,
+    "award_points": _points,
+}
+
+
+async def build(
+    state: psycopg.AsyncConnection[Any], policy: Policy, tool: str, args: dict[str, Any], now: datetime
+) -> tuple[Action, dict[str, Any]]:
+    """Resolve one side-effecting call into its `Action` (and the customer's contact row)."""
+    builder = BUILDERS.get(tool)
+    contact = await load_user(state, args.get("user_id"))
+    reason = _text("reason", args.get("reason"), MAX_REASON_CHARS)
+    if builder is None:
+        raise ToolInputError("unknown_tool", f"{tool!r} is not a side-effecting tool")
+    request = Request(state, policy, tool, args, contact, reason, now)
+    return await builder(request), contact

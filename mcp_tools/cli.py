@@ -137,33 +137,8 @@ def _register_switches(app: typer.Typer) -> None:
     )
     app.add_typer(switch_app, name="switch")
 
-    def flip(ctx: typer.Context, name: str, state: str, by: str, reason: str) -> None:
-        from mcp_tools.commands import set_switch
-
-        if state not in ("on", "off"):
-            raise typer.BadParameter("on or off", param_hint="STATE")
-        settings, stores = _stores(ctx)
-        typer.echo(json.dumps(asyncio.run(set_switch(settings, stores, name, state == "on", by, reason))))
-
-    @switch_app.command("kill")
-    def kill(
-        ctx: typer.Context,
-        state: Annotated[str, typer.Argument(help="on or off.", metavar="STATE")],
-        reason: Annotated[str, typer.Option(help="Why (kept in the switch row and the audit log).")],
-        by: Annotated[str, typer.Option(help="Who flips it (recorded).")] = getpass.getuser(),
-    ) -> None:
-        """Kill switch: on denies every side-effecting tool and stops dispatch, in every process."""
-        flip(ctx, "kill", state, by, reason)
-
-    @switch_app.command("shadow")
-    def shadow(
-        ctx: typer.Context,
-        state: Annotated[str, typer.Argument(help="on or off.", metavar="STATE")],
-        reason: Annotated[str, typer.Option(help="Why (kept in the switch row and the audit log).")],
-        by: Annotated[str, typer.Option(help="Who flips it (recorded).")] = getpass.getuser(),
-    ) -> None:
-        """Shadow mode: on decides and records everything, dispatches nothing."""
-        flip(ctx, "shadow", state, by, reason)
+    for name, help_text in _SWITCHES.items():
+        switch_app.command(name, help=help_text)(_flipper(name))
 
     @switch_app.command("status")
     def status(ctx: typer.Context) -> None:
@@ -173,3 +148,28 @@ def _register_switches(app: typer.Typer) -> None:
         settings, stores = _stores(ctx)
         for row in asyncio.run(switch_status(settings, stores)):
             typer.echo(json.dumps(row))
+
+
+_SWITCHES = {
+    "kill": "Kill switch: on denies every side-effecting tool and stops dispatch, in every process.",
+    "shadow": "Shadow mode: on decides and records everything, dispatches nothing.",
+}
+
+
+def _flipper(name: str):  # type: ignore[no-untyped-def]
+    """The `mca switch NAME on|off` command: one body for every switch."""
+
+    def flip(
+        ctx: typer.Context,
+        state: Annotated[str, typer.Argument(help="on or off.", metavar="STATE")],
+        reason: Annotated[str, typer.Option(help="Why (kept in the switch row and the audit log).")],
+        by: Annotated[str, typer.Option(help="Who flips it (recorded).")] = getpass.getuser(),
+    ) -> None:
+        from mcp_tools.commands import set_switch
+
+        if state not in ("on", "off"):
+            raise typer.BadParameter("on or off", param_hint="STATE")
+        settings, stores = _stores(ctx)
+        typer.echo(json.dumps(asyncio.run(set_switch(settings, stores, name, state == "on", by, reason))))
+
+    return flip

@@ -15,7 +15,8 @@ from mca.settings import Settings
 from mcp_tools.dispatch import Dispatcher, run_forever
 from mcp_tools.outcome import Outcome
 from mcp_tools.providers import build_providers
-from mcp_tools.runtime import Runtime
+from mcp_tools.runtime import tool_service
+from mcp_tools.service import ToolService
 
 
 async def serve_stdio(settings: Settings, stores: Stores, caller: str) -> None:
@@ -26,7 +27,7 @@ async def serve_stdio(settings: Settings, stores: Stores, caller: str) -> None:
     await build_server(settings, stores, local_caller=caller).run_stdio_async()
 
 
-def make_dispatcher(settings: Settings, service: Any, http: httpx.AsyncClient) -> Dispatcher:
+def make_dispatcher(settings: Settings, service: ToolService, http: httpx.AsyncClient) -> Dispatcher:
     return Dispatcher(
         service.ops_pool,
         build_providers(settings, http, service.ops_pool),
@@ -46,29 +47,31 @@ def make_dispatcher(settings: Settings, service: Any, http: httpx.AsyncClient) -
 
 async def dispatch(settings: Settings, stores: Stores, *, once: bool) -> dict[str, int]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    async with Runtime(settings, stores).acquire() as deps, httpx.AsyncClient(timeout=10) as http:
-        dispatcher = make_dispatcher(settings, deps.service, http)
+    # Only what delivery uses: the pools, the policy store and the clock (via the service, whose
+    # release_due re-judges due deferred calls), and the providers; no MCP server, no embedder.
+    async with tool_service(settings, stores) as service, httpx.AsyncClient(timeout=10) as http:
+        dispatcher = make_dispatcher(settings, service, http)
         if once:
-            released = await deps.service.release_due()
+            released = await service.release_due()
             counts = await dispatcher.run_once(limit=1000)
             return {"released": len(released), **counts}
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_forever(dispatcher, deps.service.release_due, stop, settings.dispatch_poll_s)
+        await run_forever(dispatcher, service.release_due, stop, settings.dispatch_poll_s)
         return {}
 
 
 async def decide_hold(
     settings: Settings, stores: Stores, pending_id: int, by: str, *, approve: bool
 ) -> Outcome:
-    async with Runtime(settings, stores, pool_size=2).acquire() as deps:
+    async with tool_service(settings, stores, pool_size=2) as service:
         if approve:
-            outcome = await deps.service.release(pending_id, by=by, approve=True)
+            outcome = await service.release(pending_id, by=by, approve=True)
             assert outcome is not None
             return outcome
-        return await deps.service.reject(pending_id, by=by)
+        return await service.reject(pending_id, by=by)
 
 
 def list_holds(stores: Stores) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ tool_calls insert and gets the first call's stored result instead.
 from __future__ import annotations
 
 import contextlib
+import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,18 +35,39 @@ from mcp_tools.policy import Policy
 __all__ = ["Outcome", "audit_only", "decide_new", "find_call", "idem_key", "settle"]
 
 
+class CheckKind(enum.Enum):
+    """What an atomic check guards; each kind has one statement (`SQL`)."""
+
+    SUPPRESSION = "suppression"
+    CONTACT_CAP = "contact_cap"  # per-channel and overall frequency caps
+    MIN_GAP = "min_gap"
+    BUDGET = "budget"  # budgets and thresholds: a reservation against a limit
+
+
+SQL: dict[CheckKind, str] = {
+    CheckKind.SUPPRESSION: q.SUPPRESSED,
+    CheckKind.CONTACT_CAP: q.BUMP_COUNTER,
+    CheckKind.MIN_GAP: q.BUMP_LAST,
+    CheckKind.BUDGET: q.RESERVE,
+}
+
+
 @dataclass(frozen=True)
 class Check:
-    """One atomic check; its statement calls mca_refuse (aborting the transaction) to refuse."""
+    """One atomic check; its statement calls mca_refuse_check(its index) to refuse."""
 
-    sql: str
+    kind: CheckKind
     params: dict[str, Any]
     refusal: Verdict
 
+    @property
+    def sql(self) -> str:
+        return SQL[self.kind]
+
 
 class _Refused(Exception):
-    def __init__(self, verdict: Verdict) -> None:
-        self.verdict = verdict
+    def __init__(self, check: Check) -> None:
+        self.check = check
 
 
 class _Shadow(Exception):
@@ -68,7 +90,8 @@ def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) 
     channel = action.channel
     if channel is not None:
         user = {"user_id": action.user_id, "now": now}
-        checks.append(Check(q.SUPPRESSED, {**user, "channel": channel}, Verdict("deny", ["suppressed"])))
+        suppressed = Verdict("deny", ["suppressed"])
+        checks.append(Check(CheckKind.SUPPRESSION, {**user, "channel": channel}, suppressed))
         zone = zone_of(action.timezone, policy.default_user_timezone)
         keys = period_keys(now, zone)
         for scope, caps, prefix in (
@@ -83,12 +106,12 @@ def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) 
                     detail=f"At most {cap} per {period}.",
                 )
                 params = {**user, "channel": scope, "period": period, "key": keys[period], "cap": cap}
-                checks.append(Check(q.BUMP_COUNTER, params, refusal))
+                checks.append(Check(CheckKind.CONTACT_CAP, params, refusal))
         for scope, hours in ((channel, policy.channel(channel).min_gap_hours), ("*", policy.min_gap_hours)):
             if hours > 0:
                 refusal = Verdict("deny", ["min_gap"], detail=f"At least {hours:g} h apart.")
                 params = {**user, "channel": scope, "threshold": now - timedelta(hours=hours), "gap_h": hours}
-                checks.append(Check(q.BUMP_LAST, params, refusal))
+                checks.append(Check(CheckKind.MIN_GAP, params, refusal))
     for draw in draws.plan(policy, ctx, action, now):
         detail = draw.detail or f"Limit {draw.limit} for {draw.scope} ({draw.key})."
         refusal = Verdict(draw.kind, [draw.reason], detail=detail)
@@ -99,9 +122,9 @@ def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) 
             "amount": draw.amount,
             "now": now,
         }
-        checks.append(Check(q.RESERVE, params, refusal))
+        checks.append(Check(CheckKind.BUDGET, params, refusal))
     for i, check in enumerate(checks):
-        check.params["refusal"] = f"mca:{i}"  # the tag mca_refuse raises when this check refuses
+        check.params["check"] = i  # the index mca_refuse_check reports when this check refuses
     return checks
 
 
@@ -146,8 +169,8 @@ def _outcome(policy: Policy, verdict: Verdict, result: dict[str, Any] | None) ->
     )
 
 
-REFUSED = "MCA01"  # the SQLSTATE mca_refuse raises
-SHADOW = "mca:shadow"
+REFUSED = "MCA02"  # mca_refuse_check: DETAIL holds the refusing check's index
+SHADOW = "MCA03"  # mca_shadow_stop
 
 
 async def _drain(pipe: psycopg.AsyncPipeline) -> None:
@@ -179,9 +202,9 @@ async def _send(
     # Budget rows are shared by every caller: reserve them last, just before COMMIT, so
     # their row locks are held for the shortest time. (Lock order stays user rows first.)
     for check in checks or []:
-        if check.sql is not q.RESERVE:
+        if check.kind is not CheckKind.BUDGET:
             await conn.execute(check.sql, check.params)
-    reserved = [c.params for c in checks or [] if c.sql is q.RESERVE]
+    reserved = [c.params for c in checks or [] if c.kind is CheckKind.BUDGET]
     if reserved:
         await conn.execute(
             q.INSERT_LEDGER,
@@ -199,7 +222,7 @@ async def _send(
     await conn.execute(q.INSERT_AUDIT, params)
     stored = await conn.execute(q.SET_RESULT, {**params, "result": Jsonb(base.to_dict())}) if first else None
     for check in checks or []:
-        if check.sql is q.RESERVE:
+        if check.kind is CheckKind.BUDGET:
             await conn.execute(check.sql, check.params)
     return stored, outbox, pending
 
@@ -230,12 +253,11 @@ async def _write(
                 await _drain(pipe)
                 raise
     except psycopg.Error as err:
-        if err.sqlstate != REFUSED:
-            raise
-        tag = err.diag.message_primary or ""
-        if tag == SHADOW:
+        if err.sqlstate == SHADOW:
             raise _Shadow from None
-        raise _Refused((checks or [])[int(tag.removeprefix("mca:"))].refusal) from None
+        if err.sqlstate != REFUSED or err.diag.message_detail is None:
+            raise
+        raise _Refused((checks or [])[int(err.diag.message_detail)]) from None
     if stored is not None:
         row = await stored.fetchone()
         return outcome_from_dict(dict(row["result"])) if row else base
@@ -262,13 +284,13 @@ async def find_call(conn: psycopg.AsyncConnection[Any], key: str) -> Outcome | N
 
 async def _refusal_detail(conn: psycopg.AsyncConnection[Any], refused: Check, verdict: Verdict) -> Verdict:
     """Fill in when a min-gap refusal may retry (needs the last contact time)."""
-    if refused.sql is q.BUMP_LAST:
+    if refused.kind is CheckKind.MIN_GAP:
         row = await (
             await conn.execute(q.LAST_AT, (refused.params["user_id"], refused.params["channel"]))
         ).fetchone()
         if row is not None:
             verdict.until = row["last_at"] + timedelta(hours=refused.params["gap_h"])
-    if refused.sql is q.SUPPRESSED:
+    if refused.kind is CheckKind.SUPPRESSION:
         verdict.detail = "STOP received or the provider refused this address."
     return verdict
 
@@ -297,7 +319,7 @@ async def settle(
             conn, policy, ctx, action, Verdict("allow"), now, key, first, checks, policy.shadow
         )
     except _Refused as refused:
-        check = next(c for c in checks if c.refusal is refused.verdict)
+        check = refused.check
         verdict = await _refusal_detail(
             conn,
             check,

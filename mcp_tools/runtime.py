@@ -51,6 +51,28 @@ class ToolDeps:
         return self.embedder
 
 
+async def _open_pools(stores: Stores, size: int) -> list[AsyncConnectionPool[Any]]:
+    """[ops] when one server holds both stores, else [ops, state]."""
+    ops = await open_pool(stores.ops_url, min_size=1, max_size=size, name="mca-ops")
+    if stores.state_url == stores.ops_url:
+        return [ops]
+    return [ops, await open_pool(stores.state_url, min_size=1, max_size=size, name="mca-state")]
+
+
+@asynccontextmanager
+async def tool_service(
+    settings: Settings, stores: Stores, *, pool_size: int = 10, clock: Clock = system_clock
+) -> AsyncIterator[ToolService]:
+    """Just the ledger's service (pools, policy store, clock), for the dispatcher and the CLI:
+    no MCP server, no embedder, no lifespan sharing."""
+    pools = await _open_pools(stores, pool_size)
+    try:
+        yield ToolService(PolicyStore(settings.policy_file), pools[-1], pools[0], clock)
+    finally:
+        for pool in pools:
+            await pool.close()
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -68,13 +90,8 @@ class Runtime:
     async def _open(self) -> ToolDeps:
         if self.services is not None:
             return await self._from_services(self.services)
-        ops = await open_pool(self.stores.ops_url, min_size=1, max_size=self.pool_size, name="mca-ops")
-        state = ops
-        if self.stores.state_url != self.stores.ops_url:
-            state = await open_pool(
-                self.stores.state_url, min_size=1, max_size=self.pool_size, name="mca-state"
-            )
-        self._pools = [ops] if state is ops else [ops, state]
+        self._pools = await _open_pools(self.stores, self.pool_size)
+        ops, state = self._pools[0], self._pools[-1]
         service = ToolService(PolicyStore(self.settings.policy_file), state, ops, self.clock)
         return ToolDeps(self.settings, service, state, self.local_caller, self.embedder)
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from mca.clock import Clock
-from mcp_tools import actions, ledger, scope, sms_content
+from mcp_tools import actions, ledger, scope
 from mcp_tools.errors import NotFound, ToolInputError
 from mcp_tools.guard import Action, CallContext, Verdict, check_tool_allowed, judge
 from mcp_tools.ledger_sql import UPDATE_CALL
@@ -78,79 +77,8 @@ class ToolService:
     async def build_action(
         self, policy: Policy, tool: str, args: dict[str, Any]
     ) -> tuple[Action, dict[str, Any]]:
-        now = self.clock()
         async with self.state_pool.connection() as state:
-            contact = await actions.load_user(state, args.get("user_id"))
-            user_id = contact["user_id"]
-            reason = actions._text("reason", args.get("reason"), actions.MAX_REASON_CHARS)
-            common = {
-                "user_id": user_id,
-                "arguments": args,
-                "timezone": contact.get("timezone"),
-                "tool": tool,
-            }
-            if tool == "send_coupon":
-                asset = await actions.load_asset(state, args.get("asset_id"), now)
-                value = Decimal(asset["value"])
-                channel = policy.coupons.channel
-                payload = {
-                    "user_id": user_id,
-                    "channel": channel,
-                    "email": contact.get("email"),
-                    "phone": contact.get("phone"),
-                    "first_name": contact.get("first_name"),
-                    "asset_id": asset["asset_id"],
-                    "title": asset["title"],
-                    "value": str(value),
-                    "currency": asset["currency"],
-                    "reason": reason,
-                }
-                action = Action(
-                    kind="coupon",
-                    channel=channel,
-                    cost=value,
-                    payload=payload,
-                    asset_id=asset["asset_id"],
-                    approval_amount=value,
-                    approval_threshold=policy.coupons.approval_above,
-                    **common,
-                )
-            elif tool == "send_sms":
-                text = actions._text("text", args.get("text"), policy.sms.max_chars)
-                body = actions.sms_body(policy, text)
-                payload = {"user_id": user_id, "to": contact.get("phone"), "body": body, "reason": reason}
-                known = await sms_content.catalogue_refs(
-                    state, sms_content.link_hosts(body), sms_content.phone_numbers(body)
-                )
-                cost = actions.sms_cost(policy, body)
-                action = Action(
-                    kind="sms", channel="sms", cost=cost, payload=payload, known_refs=known, **common
-                )
-            elif tool == "update_crm":
-                fields = actions.crm_fields(policy, args.get("fields"))
-                payload = {
-                    "user_id": user_id,
-                    "email": contact.get("email"),
-                    "fields": fields,
-                    "reason": reason,
-                }
-                action = Action(kind="crm", channel=None, cost=Decimal(0), payload=payload, **common)
-            elif tool == "award_points":
-                points = actions.points_amount(args.get("points"))
-                payload = {"user_id": user_id, "points": points, "reason": reason}
-                threshold = policy.points.approval_above
-                action = Action(
-                    kind="points",
-                    channel=None,
-                    cost=policy.points.value_per_point * points,
-                    payload=payload,
-                    approval_amount=Decimal(points),
-                    approval_threshold=Decimal(threshold) if threshold is not None else None,
-                    **common,
-                )
-            else:
-                raise ToolInputError("unknown_tool", f"{tool!r} is not a side-effecting tool")
-        return action, contact
+            return await actions.build(state, policy, tool, args, self.clock())
 
     async def act(self, tool: str, args: dict[str, Any], ctx: CallContext) -> Outcome:
         """Judge and record one side-effecting call; a retried identical call replays its result."""
