@@ -105,6 +105,7 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
                     workers: int = 2) -> DemoReport:  # fmt: skip
     from agent.providers import make_model
     from agent.runtime import agent_runtime, trigger_service
+    from ingest.event_sink import open_event_sink
     from mca.app import create_app
     from mca.db import connect
     from mca.process import signals_set
@@ -167,9 +168,12 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
             ) as agents,
             Runtime(settings, stores, services=services).acquire() as tool_deps,
             httpx.AsyncClient(timeout=10) as http,
+            contextlib.AsyncExitStack() as stack,
         ):
             await triggers.step_stream()  # pin the stream position: the seeded past triggers nothing
-            dispatcher = make_dispatcher(settings, tool_deps.service, http)
+            state_pool = await services.pool(Role.STATE, autocommit=True)
+            events = await stack.enter_async_context(open_event_sink(settings, stores, state_pool))
+            dispatcher = make_dispatcher(settings, tool_deps.service, http, events)
             tasks = [
                 asyncio.create_task(web.serve()),
                 asyncio.create_task(agents.run(stop)),

@@ -76,9 +76,8 @@ async def _post(http: httpx.AsyncClient, base: str, calls: list[dict[str, Any]])
 class Product:
     """The real components of one process, stepped by the simulator."""
 
-    def __init__(self, triggers: Any, agents: Any, dispatcher: Any, tools: Any, announce: Any) -> None:
-        self.triggers, self.agents, self.dispatcher = triggers, agents, dispatcher
-        self.tools, self.announce = tools, announce
+    def __init__(self, triggers: Any, agents: Any, dispatcher: Any, tools: Any) -> None:
+        self.triggers, self.agents, self.dispatcher, self.tools = triggers, agents, dispatcher, tools
 
     async def settle(self) -> None:
         while (await self.triggers.step_stream()).events:
@@ -91,8 +90,6 @@ class Product:
         await asyncio.gather(*(drain(w) for w in self.agents.workers))
         await self.tools.release_due()
         while any((await self.dispatcher.run_once(limit=500)).values()):
-            pass
-        while await self.announce():
             pass
 
 
@@ -140,7 +137,6 @@ async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Ec
     from mca.app import create_app
     from mca.net import free_port
     from mca.services import Role, Services
-    from mcp_tools.announce import announce
     from mcp_tools.commands import make_dispatcher
     from mcp_tools.runtime import Runtime
     from state.embedding import get_embedder
@@ -169,12 +165,9 @@ async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Ec
         await sink.start()
         try:
             await _wait_ready(http, base, stop)
-            dispatcher = make_dispatcher(settings, tools.service, http)
-
-            async def announced() -> int:
-                return await announce(ops_pool, sink, clock())
-
-            product = Product(triggers, agents, dispatcher, tools.service, announced)
+            # The dispatcher announces decisions and actions to the stream after each round.
+            dispatcher = make_dispatcher(settings, tools.service, http, sink)
+            product = Product(triggers, agents, dispatcher, tools.service)
             await _post(http, base, [identify_call(c, run.started - timedelta(days=30)) for c in customers])
             await product.settle()  # the stream position now stands after the profiles
             exposed: set[str] = set()

@@ -141,11 +141,13 @@ def _register_packages() -> None:
     from agent import cli as agent_cli
     from demo import cli as demo_cli
     from ingest import cli as ingest_cli
+    from ingest.event_sink import open_event_sink
     from mcp_tools import cli as tools_cli
     from state import cli as state_cli
 
-    for module in (state_cli, demo_cli, ingest_cli, tools_cli, agent_cli):
+    for module in (state_cli, demo_cli, ingest_cli, agent_cli):
         module.register(app)
+    tools_cli.register(app, open_sink=open_event_sink)
 
 
 _register_packages()

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, get_origin
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
@@ -128,6 +129,11 @@ class DispatchSettings(_Section):
         alias="dispatch_max_age_s",
         description="An outbox row not delivered within this is expired, never sent.",
     )
+    points_echoed: bool = Field(
+        default=False,
+        description="The loyalty platform sends its own event for every award mca makes: mca's "
+        "points_awarded events then carry the points in their properties only (no double count).",
+    )
 
 
 class ProviderSettings(_Section):
@@ -208,8 +214,18 @@ class _FlatEnvSource(PydanticBaseSettingsSource):
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # everything happens in __call__
 
+    def __init__(self, settings_cls: type[BaseSettings], env_files: Any = None) -> None:
+        super().__init__(settings_cls)
+        # `Settings(_env_file=...)`: a file of the old names (compose's mca.env) reads like the
+        # environment, which wins over it.
+        paths = [] if env_files is None else [env_files] if isinstance(env_files, str | Path) else env_files
+        self.file_values: dict[str, str] = {}
+        for path in paths:
+            if Path(path).is_file():
+                self.file_values |= {k.lower(): v for k, v in dotenv_values(path).items() if v is not None}
+
     def __call__(self) -> dict[str, Any]:
-        env = {k.lower(): v for k, v in os.environ.items()}
+        env = self.file_values | {k.lower(): v for k, v in os.environ.items()}
         out: dict[str, dict[str, Any]] = {}
         for flat, (section, name) in FLAT.items():
             raw = env.get(env_name(flat).lower())
@@ -255,7 +271,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Arguments first, then the old names, then the nested ones (MCA_STORES__STATE_URL).
-        return (init_settings, _FlatEnvSource(settings_cls), env_settings)
+        env_files = getattr(dotenv_settings, "env_file", None)
+        return (init_settings, _FlatEnvSource(settings_cls, env_files), env_settings)
 
     @model_validator(mode="before")
     @classmethod
@@ -320,6 +337,7 @@ class Settings(BaseSettings):
         dispatch_poll_s: float
         dispatch_lease_s: float
         dispatch_max_age_s: float
+        points_echoed: bool
         twilio_account_sid: str | None
         twilio_auth_token: SecretStr | None
         twilio_from: str | None

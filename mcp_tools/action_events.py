@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 EVENT_SOURCE = "mca"
 DELIVERED_TYPE = {
@@ -41,12 +41,6 @@ LEFT JOIN decisions d ON d.decision_id = t.decision_id
 LEFT JOIN decision_allocations a ON a.decision_id = t.decision_id
 WHERE t.call_id = %(call_id)s
 """
-
-
-class EventSink(Protocol):
-    """Where mca's action events go: the ingest transport (direct or Kafka) fits this."""
-
-    async def write(self, rows: list[dict[str, Any]]) -> object: ...
 
 
 @dataclass(frozen=True)

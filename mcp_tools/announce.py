@@ -19,11 +19,11 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from mca.events import EventSink
 from mcp_tools.action_events import (
     EVENT_SOURCE,
     FACTS_SQL,
     ActionFacts,
-    EventSink,
     delivered_event,
     withheld_event,
 )

@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from mca.events import OpenEventSink
+
 
 def _stores(ctx: typer.Context):  # type: ignore[no-untyped-def]
     from mca.cli_context import settings_of
@@ -22,7 +24,9 @@ def _stores(ctx: typer.Context):  # type: ignore[no-untyped-def]
     return settings, resolve_stores(settings)
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, *, open_sink: OpenEventSink | None = None) -> None:
+    """`open_sink`: how `mca dispatch` opens the event stream it announces actions to (the
+    composition root passes the ingest transport's)."""
     audit_app = typer.Typer(help="The guard's audit trail.", no_args_is_help=True)
     policy_app = typer.Typer(help="The action policy (config/policy.yaml).", no_args_is_help=True)
     app.add_typer(audit_app, name="audit")
@@ -53,7 +57,7 @@ def register(app: typer.Typer) -> None:
         from mcp_tools.commands import dispatch as run
 
         settings, stores = _stores(ctx)
-        counts = asyncio.run(run(settings, stores, once=once))
+        counts = asyncio.run(run(settings, stores, once=once, open_sink=open_sink))
         if once:
             typer.echo(json.dumps(counts))
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import sys
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 
 from mca.db import Stores, connect
+from mca.events import EventSink, OpenEventSink
+from mca.process import configure_logging, stop_on_signals
 from mca.settings import Settings
 from mcp_tools.dispatch import Dispatcher, run_forever
 from mcp_tools.outcome import Outcome
@@ -27,7 +28,9 @@ async def serve_stdio(settings: Settings, stores: Stores, caller: str) -> None:
     await build_server(settings, stores, local_caller=caller).run_stdio_async()
 
 
-def make_dispatcher(settings: Settings, service: ToolService, http: httpx.AsyncClient) -> Dispatcher:
+def make_dispatcher(
+    settings: Settings, service: ToolService, http: httpx.AsyncClient, events: EventSink | None = None
+) -> Dispatcher:
     return Dispatcher(
         service.ops_pool,
         build_providers(settings, http, service.ops_pool),
@@ -42,23 +45,30 @@ def make_dispatcher(settings: Settings, service: ToolService, http: httpx.AsyncC
         lease_s=settings.dispatch_lease_s,
         max_age_s=settings.dispatch_max_age_s,
         state_pool=service.state_pool,
+        events=events,
+        points_echoed=settings.dispatch.points_echoed,
     )
 
 
-async def dispatch(settings: Settings, stores: Stores, *, once: bool) -> dict[str, int]:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+async def dispatch(
+    settings: Settings, stores: Stores, *, once: bool, open_sink: OpenEventSink | None = None
+) -> dict[str, int]:
+    configure_logging()
     # Only what delivery uses: the pools, the policy store and the clock (via the service, whose
-    # release_due re-judges due deferred calls), and the providers; no MCP server, no embedder.
-    async with tool_service(settings, stores) as service, httpx.AsyncClient(timeout=10) as http:
-        dispatcher = make_dispatcher(settings, service, http)
+    # release_due re-judges due deferred calls), the providers, and the event sink the
+    # composition root hands in; no MCP server, no embedder.
+    async with (
+        tool_service(settings, stores) as service,
+        httpx.AsyncClient(timeout=10) as http,
+        AsyncExitStack() as stack,
+    ):
+        events = await stack.enter_async_context(open_sink(settings, stores)) if open_sink else None
+        dispatcher = make_dispatcher(settings, service, http, events)
         if once:
             released = await service.release_due()
             counts = await dispatcher.run_once(limit=1000)
             return {"released": len(released), **counts}
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         await run_forever(dispatcher, service.release_due, stop, settings.dispatch_poll_s)
         return {}
 

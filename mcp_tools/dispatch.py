@@ -27,7 +27,9 @@ from psycopg_pool import AsyncConnectionPool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from mca.clock import Clock
+from mca.events import EventSink
 from mcp_tools import ledger
+from mcp_tools.announce import announce
 from mcp_tools.errors import DeliveryError, PermanentDelivery, RetryableDelivery, SuppressDelivery
 from mcp_tools.guard import CallContext
 from mcp_tools.ledger_sql import UPDATE_CALL
@@ -116,6 +118,10 @@ class Dispatcher:
     lease_s: float = 60.0
     max_age_s: float = 86400.0
     state_pool: AsyncConnectionPool[Any] | None = None  # the contact rows; default: `pool`
+    # Where delivered and withheld actions are announced as events (mcp_tools.announce); the
+    # composition root opens it (the ingest transport). None: nothing is announced.
+    events: EventSink | None = None
+    points_echoed: bool = False  # the loyalty platform echoes awards: mca's event carries no points
 
     async def policy(self) -> Policy:
         """The policy in force, with the ops-store switches: the one place the dispatcher reads it."""
@@ -244,12 +250,17 @@ class Dispatcher:
         return status
 
     async def run_once(self, limit: int = 20) -> dict[str, int]:
-        """Claim up to `limit` rows and deliver them concurrently; counts per resulting status."""
+        """Claim up to `limit` rows and deliver them concurrently; counts per resulting status.
+        Then announce what is delivered or withheld to the event stream, when a sink is given."""
         claimed = await self.claim(limit)
         statuses = await asyncio.gather(*(self.process(c) for c in claimed))
         counts: dict[str, int] = {}
         for status in statuses:
             counts[status] = counts.get(status, 0) + 1
+        if self.events is not None:
+            announced = await announce(self.pool, self.events, self.clock(), points_echoed=self.points_echoed)
+            if announced:
+                counts["announced"] = announced
         return counts
 
 

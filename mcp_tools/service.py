@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from mca.clock import Clock
 from mcp_tools import actions, ledger, scope
+from mcp_tools.coupon_codes import coupon_code_for
 from mcp_tools.errors import NotFound, ToolInputError
 from mcp_tools.guard import Action, CallContext, Verdict, check_tool_allowed, judge
 from mcp_tools.ledger_sql import UPDATE_CALL
@@ -110,6 +111,7 @@ class ToolService:
             return Outcome(
                 "error", err.code, [err.code], str(err), extra={"field": err.field} if err.field else {}
             )
+        with_code(action, key)
         now = self.clock()
         stateless = judge(policy, ctx, action, contact, now)
         async with self.ops_pool.connection() as conn:
@@ -156,6 +158,7 @@ class ToolService:
             now = self.clock()
             try:
                 action, contact = await self.build_action(policy, row["tool"], dict(row["arguments"]))
+                with_code(action, row["idem_key"])
             except ToolInputError as err:
                 verdict = Verdict("deny", [err.code], detail=str(err))
                 await conn.execute(
@@ -214,3 +217,10 @@ class ToolService:
             if outcome is not None:
                 outcomes.append(outcome)
         return outcomes
+
+
+def with_code(action: Action, key: str) -> None:
+    """A coupon's code, one per call (the call key covers decision, tool and arguments): a
+    redemption names its decision, and a retried or released call sends the same code."""
+    if action.kind == "coupon" and action.asset_id:
+        action.payload["coupon_code"] = coupon_code_for(key, action.asset_id)

@@ -76,8 +76,12 @@ class BrazeProvider:
             email: dict[str, Any] = {
                 "subject": f"A gift for you: {p.get('title')}",
                 "body": f"Hi {p.get('first_name') or 'there'}, here is your {p.get('title')} "
-                f"({p.get('value')} {p.get('currency') or ''}).",
-                "extras": {"asset_id": p.get("asset_id"), "mca_idempotency_key": item.idem_key},
+                f"({p.get('value')} {p.get('currency') or ''}). Your code: {p.get('coupon_code')}",
+                "extras": {
+                    "asset_id": p.get("asset_id"),
+                    "coupon_code": p.get("coupon_code"),
+                    "mca_idempotency_key": item.idem_key,
+                },
             }
             if self.app_id:
                 email["app_id"] = self.app_id

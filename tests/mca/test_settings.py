@@ -49,6 +49,7 @@ OLD_NAMES: dict[str, tuple[str, str, Any]] = {
     "MCA_TWILIO_AUTH_TOKEN": ("providers.twilio_auth_token", "tw", "tw"),
     "MCA_TWILIO_FROM": ("providers.twilio_from", "+1555", "+1555"),
     "MCA_TWILIO_BASE_URL": ("providers.twilio_base_url", "http://tw", "http://tw"),
+    "MCA_POINTS_ECHOED": ("dispatch.points_echoed", "true", True),
     "MCA_TWILIO_WEBHOOK_URL": ("providers.twilio_webhook_url", "https://x/w", "https://x/w"),
     "MCA_BRAZE_API_KEY": ("providers.braze_api_key", "bz", "bz"),
     "MCA_BRAZE_BASE_URL": ("providers.braze_base_url", "http://bz", "http://bz"),
