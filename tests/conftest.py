@@ -2,6 +2,9 @@
 
 The session migrates a template database once; each test gets `CREATE DATABASE … TEMPLATE`,
 which copies the migrated schema in tens of milliseconds, so tests never share rows.
+
+`embedder` is the hash embedder (vectors without meaning, no model load); a test whose
+outcome depends on what a text means is marked ``@pytest.mark.real_model`` and gets MiniLM.
 """
 
 from __future__ import annotations
@@ -18,11 +21,18 @@ from mca.db import Stores
 from mca.embedded import EmbeddedPostgres
 from mca.migrate import migrate
 from mca.settings import Settings
+from state.embedding import Embedder
+from state.testing import HashEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 TEMPLATE = "mca_template"
+HASH_EMBEDDER = HashEmbedder()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_model: the test needs the real embedding model (meaning)")
 
 
 def _url(server: EmbeddedPostgres, database: str) -> str:
@@ -70,3 +80,13 @@ def stores(db_url: str) -> Stores:
 def settings(db_url: str, tmp_path: Path) -> Settings:
     """Settings pointing both stores at this test's fresh database."""
     return Settings(state_url=db_url, ops_url=db_url, data_dir=tmp_path / "mca-data")
+
+
+@pytest.fixture
+def embedder(request: pytest.FixtureRequest) -> Embedder:
+    """The hash embedder, or the process's real model for a test marked ``real_model``."""
+    if request.node.get_closest_marker("real_model") is None:
+        return HASH_EMBEDDER
+    from state.embedding import get_embedder
+
+    return get_embedder()

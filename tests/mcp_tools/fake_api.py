@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.threaded_server import serve_in_thread
+from mca.testing.http import serve_in_thread
 
 
 @dataclass

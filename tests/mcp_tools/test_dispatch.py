@@ -16,14 +16,13 @@ import pytest
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
-from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import Settings
+from mca.testing import FrozenClock, count
 from mcp_tools.dispatch import Dispatcher
 from mcp_tools.guard import CallContext
 from mcp_tools.providers import build_providers
 from mcp_tools.runtime import Runtime
-from tests.mcp_tools.conftest import count
 from tests.mcp_tools.fake_api import FakeAPI, running
 
 AGENT = CallContext(caller="agent", trigger="default", decision_id="dispatch-test")

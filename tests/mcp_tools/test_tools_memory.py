@@ -7,7 +7,8 @@ from typing import Any
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from tests.mcp_tools.conftest import call, count
+from mca.testing import count
+from tests.mcp_tools.helpers import call
 
 
 async def test_lists_the_six_tools_with_docstrings(server: MCPServer[Any]) -> None:
