@@ -135,12 +135,6 @@ class TriggerSet:
     opportunities: tuple[Opportunity, ...]
     by_event: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
 
-    def spec(self, name: str) -> TriggerSpec | None:
-        for trigger in (*self.rules, *self.opportunities):
-            if trigger.name == name:
-                return trigger
-        return None
-
 
 def _where(err: Mapping[str, Any], prefix: str = "") -> str:
     return ".".join([prefix, *(str(p) for p in err["loc"])]).strip(".") if prefix or err["loc"] else ""

