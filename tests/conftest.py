@@ -10,7 +10,6 @@ outcome depends on what a text means is marked ``@pytest.mark.real_model`` and g
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from mca.db import Stores
 from mca.embedded import EmbeddedPostgres
 from mca.migrate import migrate
 from mca.settings import Settings
+from mca.testing.databases import DatabasePool, make_throwaway
 from state.embedding import Embedder
 from state.testing import HashEmbedder
 
@@ -43,6 +43,7 @@ def _url(server: EmbeddedPostgres, database: str) -> str:
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded-pg"))
     server.up()
+    make_throwaway(server.url("postgres"))
     yield server
     server.down()
 
@@ -60,15 +61,20 @@ def template_url(pg_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathF
     return url
 
 
+@pytest.fixture(scope="session")
+def databases(pg_server: EmbeddedPostgres, template_url: str) -> Iterator[DatabasePool]:
+    """Copies of the template, made ahead while earlier tests run."""
+    pool = DatabasePool(_url(pg_server, "postgres"), pg_server.url, TEMPLATE)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def db_url(pg_server: EmbeddedPostgres, template_url: str) -> Iterator[str]:
+def db_url(databases: DatabasePool) -> Iterator[str]:
     """A fresh, fully migrated database for one test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_url(pg_server, "postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    yield _url(pg_server, name)
-    with psycopg.connect(_url(pg_server, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = databases.take()
+    yield url
+    databases.give_back(url)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from mca.db import Stores
 from mca.settings import Settings
 from mca.testing import count
+from mca.testing.databases import DatabasePool
 from mca.testing.kafka import Broker, running_broker
 from tests.ingest.helpers import Served, ingest_app, running, serve, stop_process
 
@@ -64,17 +65,11 @@ def fetch_events(db_url: str) -> Callable[[], list[dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def module_db_url(pg_server: Any, template_url: str) -> Iterator[str]:
+def module_db_url(databases: DatabasePool) -> Iterator[str]:
     """A fresh migrated database shared by one module (for a server process it serves)."""
-    import uuid
-
-    name = f"m_{uuid.uuid4().hex[:12]}"
-    admin = pg_server.url("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "mca_template"')  # type: ignore[arg-type]
-    yield pg_server.url(name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+    url = databases.take()
+    yield url
+    databases.give_back(url)
 
 
 @pytest.fixture(scope="module")
