@@ -3,6 +3,10 @@
 A ``CREATE DATABASE … TEMPLATE`` costs a few hundred milliseconds of server I/O; made while
 the previous test runs, it no longer adds to each test's set-up. Used databases are dropped
 by the same thread. Every database is still a private copy: tests never share rows.
+
+A background ``CREATE DATABASE`` is a running transaction of the whole server, so it holds
+back ``pg_snapshot_xmin``: a test that reads only rows older than every running transaction
+(the trigger source does) holds `quiet()` while it runs, and the thread waits.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 
@@ -37,6 +42,7 @@ class DatabasePool:
         self._ready: queue.Queue[str | BaseException] = queue.Queue(maxsize=depth)
         self._used: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._busy = threading.Lock()  # held by each statement of the thread, or by quiet()
         self._thread = threading.Thread(target=self._run, name="test-databases", daemon=True)
         self._thread.start()
 
@@ -50,6 +56,12 @@ class DatabasePool:
             self._ready.put(item)  # every later take fails the same way
             raise RuntimeError(f"making a test database failed: {item}") from item
         return self.url_of(item)
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """No database is made or dropped inside this block (take one before entering)."""
+        with self._busy:
+            yield
 
     def give_back(self, url: str) -> None:
         self._used.put(url.rsplit("/", 1)[1])
@@ -70,7 +82,8 @@ class DatabasePool:
                 while not self._stop.is_set():
                     self._drop_used(conn)
                     name = f"t_{uuid.uuid4().hex[:12]}"
-                    conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')  # type: ignore[arg-type]
+                    with self._busy:
+                        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')  # type: ignore[arg-type]
                     self._offer(conn, name)
         except BaseException as err:  # handed to the next take(), which names it
             self._ready.put(err)
@@ -87,4 +100,5 @@ class DatabasePool:
     def _drop_used(self, conn: psycopg.Connection[object]) -> None:
         while not self._used.empty():
             name = self._used.get_nowait()
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            with self._busy:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ Constants and the world's rows live in tests/agent/world.py, job helpers in test
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,17 @@ import pytest
 from mca.db import Stores, connect, connect_async
 from mca.settings import Settings
 from mca.testing import FrozenClock, identify
+from mca.testing.databases import DatabasePool
 from state.embedding import Embedder
 from tests.agent.world import CUSTOMERS, NOON, T0, catalogue_rows
+
+
+@pytest.fixture(autouse=True)
+def quiet_databases(db_url: str, databases: DatabasePool) -> Iterator[None]:
+    """The trigger source reads only events older than every running transaction; a database
+    made in the background meanwhile would hide them, so none is made during an agent test."""
+    with databases.quiet():
+        yield
 
 
 @pytest.fixture
