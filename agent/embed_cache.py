@@ -18,19 +18,15 @@ class QueryEmbeddingCache:
         self.size = size
         self._memo: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()  # embed_one runs in worker threads (asyncio.to_thread)
-        self.hits = 0
-        self.misses = 0
 
     def embed_one(self, text: str) -> list[float]:
         with self._lock:
             found = self._memo.get(text)
             if found is not None:
                 self._memo.move_to_end(text)
-                self.hits += 1
                 return found
         vector = list(self.inner.embed_one(text))
         with self._lock:
-            self.misses += 1
             self._memo[text] = vector
             if len(self._memo) > self.size:
                 self._memo.popitem(last=False)

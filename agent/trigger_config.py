@@ -180,12 +180,6 @@ class TriggerSet:
     by_event: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
     experiment: Experiment = field(default_factory=Experiment)
 
-    def spec(self, name: str) -> TriggerSpec | None:
-        for trigger in (*self.rules, *self.opportunities):
-            if trigger.name == name:
-                return trigger
-        return None
-
 
 def _where(err: Mapping[str, Any], prefix: str = "") -> str:
     return ".".join([prefix, *(str(p) for p in err["loc"])]).strip(".") if prefix or err["loc"] else ""

@@ -43,7 +43,7 @@ from mca.embedded import EmbeddedPostgres  # noqa: E402
 from mca.migrate import migrate  # noqa: E402
 from mca.net import free_port  # noqa: E402
 from mca.settings import Settings  # noqa: E402
-from tests.kafka_broker import running_broker  # noqa: E402
+from mca.testing.kafka import running_broker  # noqa: E402
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:

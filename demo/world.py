@@ -23,7 +23,7 @@ from demo.seed.world import COLUMNS, EventRow
 if TYPE_CHECKING:
     from mca.settings import Settings
     from state.catalogue import AssetHit
-    from state.embedding import Embedder
+    from state.embedding import Embedder, SentenceEmbedder
 
 DEMO_USER = "demo-alice"
 DEMO_USERS = 200
@@ -191,7 +191,9 @@ class DemoResult:
     hits: list[AssetHit]
 
 
-def prepare_world(settings: Settings, echo: Callable[[str], None], embedder_future: Future[Embedder]) -> str:
+def prepare_world(
+    settings: Settings, echo: Callable[[str], None], embedder_future: Future[SentenceEmbedder]
+) -> str:
     """Start/migrate the stores, seed the small world and the catalogue; returns the state URL."""
     from demo.seed.load import ensure_catalogue, seed_world
     from mca.db import connect, resolve_stores

@@ -1,11 +1,11 @@
 """Rows into PostgreSQL's ``events`` in one statement (the direct transport and the sink worker).
 
 A batch travels as one parameter: a JSON array of arrays in ``COLUMNS`` order, written by
-orjson and unpacked by ``jsonb_array_elements``. That is the cheapest path measured on the
-2-core box (CPU per row, client plus backend): orjson writes a row in ~0.6 µs where psycopg's
-COPY ``write_row`` takes 6-11 µs (binary or text), and PostgreSQL unpacks positional arrays in
-~3.5 µs a row against ~7 µs for ``jsonb_to_recordset`` objects; a COPY into a staging table
-followed by ``INSERT … SELECT`` costs the backend more than this single statement. Events
+orjson and unpacked by ``jsonb_array_elements``. That is the cheapest path in CPU per row
+(client plus backend): orjson writes a row faster than psycopg's COPY ``write_row`` (binary or
+text), PostgreSQL unpacks positional arrays faster than ``jsonb_to_recordset`` objects, and a
+COPY into a staging table followed by ``INSERT … SELECT`` costs the backend more than this
+single statement (bench/bench_ingest.py). Events
 are expected to be new: a plain INSERT first, and only when it meets a redelivery the
 ``ON CONFLICT DO NOTHING`` statement, which answers with a count, not every id (the ids are
 looked up again only when some were already stored).

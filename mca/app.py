@@ -45,8 +45,7 @@ GC_THRESHOLDS = (20_000, 20, 20)
 
 def gc_tuning() -> Extension:
     """For `mca serve` (one process, long-lived), not for tests that build many apps:
-    measured on /ingest, full collections otherwise stall requests for 100-200 ms
-    (p99 at 500 req/s: 21 ms -> 7 ms, bench/bench_ingest.py)."""
+    on /ingest, full collections otherwise stall requests and raise the p99 (bench/bench_ingest.py)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

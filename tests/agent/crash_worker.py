@@ -15,7 +15,7 @@ from agent.providers.scripted import ScriptedModel
 from agent.runtime import agent_runtime
 from mca.db import Stores
 from mca.settings import Settings
-from state.embedding import get_embedder
+from state.testing import HashEmbedder
 from tests.agent.test_worker import SCRIPT
 
 
@@ -29,7 +29,7 @@ async def main(url: str, lease_s: float) -> None:
     settings = Settings(state_url=url, ops_url=url)
     model = ScriptedModel([*SCRIPT, hang])
     async with agent_runtime(
-        settings, Stores(url, url), model=model, embedder=get_embedder(), lease=timedelta(seconds=lease_s)
+        settings, Stores(url, url), model=model, embedder=HashEmbedder(), lease=timedelta(seconds=lease_s)
     ) as rt:
         await rt.workers[0].run_one()
 

@@ -6,8 +6,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import psycopg
-
 from agent import records
 from agent.model import ChatModel
 from agent.queue import NewJob, enqueue
@@ -72,10 +70,3 @@ async def stored_decision(url: str, decision_id: str) -> dict[str, Any]:
 
 def tool_steps(decision: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in decision["steps"] if s["kind"] == "tool_call"]
-
-
-def scalar(url: str, query: str, *params: Any) -> Any:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
-        assert row is not None
-        return row[0]

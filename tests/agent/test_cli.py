@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typer.testing import CliRunner
 
 from mca.cli import app as cli_app
-from tests.agent.conftest import add_events, event_row
+from mca.testing import add_events, event_row
 
 
 async def test_trigger_once_queues_jobs_then_nothing_more(aconn, settings) -> None:

@@ -15,7 +15,7 @@ from agent.model import Brief
 from agent.prompts import PromptSet
 from agent.trigger_config import parse_triggers
 from mca.settings import PROJECT_ROOT
-from tests.agent.conftest import QUERIES_DIR
+from tests.agent.world import QUERIES_DIR
 
 GOOD_RULE = "  - {name: big, event: purchase, goal: post_purchase}\n"
 

@@ -16,8 +16,9 @@ from pydantic import SecretStr
 
 from agent.explain import explain
 from demo.product import run_story
+from mca.testing import scalar
 from tests.agent.fake_chat_server import Reply, completion, fake_chat_server
-from tests.agent.helpers import scalar, stored_decision
+from tests.agent.helpers import stored_decision
 
 
 async def test_story_posted_to_ingest_ends_in_delivered_actions(agent_settings, agent_stores) -> None:

@@ -11,8 +11,9 @@ from agent.sources import PostgresTail
 from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
 from mca.backfill import BACKFILL_KEY
-from tests.agent.conftest import QUERIES_DIR, T0, TRIGGERS_FILE, FakeClock, add_events, event_row
-from tests.ingest.conftest import ingest_app, running
+from mca.testing import FrozenClock, add_events, event_row
+from tests.agent.world import QUERIES_DIR, T0, TRIGGERS_FILE
+from tests.ingest.helpers import ingest_app, running
 
 RULES = """
 defaults: {cooldown: 1d, user_cooldown: 0s}
@@ -37,7 +38,7 @@ async def job_rows(conn: Any) -> list[dict[str, Any]]:
     return list(await cur.fetchall())
 
 
-async def test_an_old_event_does_not_fire_and_does_not_spend_the_cooldown(aconn, clock: FakeClock) -> None:
+async def test_an_old_event_does_not_fire_and_does_not_spend_the_cooldown(aconn, clock: FrozenClock) -> None:
     await add_events(aconn, event_row("replayed", "u1", "purchase", T0 - timedelta(days=40), value=500))
     svc = service(aconn, clock)
     report = await svc.step_stream()
@@ -52,7 +53,7 @@ async def test_an_old_event_does_not_fire_and_does_not_spend_the_cooldown(aconn,
 
 
 async def test_max_event_age_per_rule_and_event_age_as_a_fact(
-    aconn, clock: FakeClock, tmp_path: Path
+    aconn, clock: FrozenClock, tmp_path: Path
 ) -> None:
     path = tmp_path / "triggers.yaml"
     path.write_text(RULES)

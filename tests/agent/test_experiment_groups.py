@@ -9,7 +9,8 @@ from typing import Any
 
 from agent.model import ModelReply, ModelRequest
 from agent.providers.scripted import ScriptedModel
-from tests.agent.helpers import decide, new_job, scalar, tool_steps
+from mca.testing import scalar
+from tests.agent.helpers import decide, new_job, tool_steps
 from tests.agent.test_worker import SCRIPT
 
 

@@ -15,8 +15,8 @@ from agent.sources import PostgresTail
 from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
 from mca.db import connect_async
-from tests.agent.conftest import QUERIES_DIR, add_events, event_row
-from tests.agent.helpers import scalar
+from mca.testing import add_events, event_row, scalar
+from tests.agent.world import QUERIES_DIR
 
 RULES = """
 defaults: {cooldown: 1h, user_cooldown: 1h, deadline: 2m}

@@ -10,7 +10,8 @@ from agent.model import ModelReply, ModelRequest, ToolCall
 from agent.providers.scripted import EveryToolModel, ScriptedModel, call
 from agent.queue import NewJob
 from agent.runtime import agent_runtime
-from tests.agent.helpers import decide, new_job, put_job, scalar, stored_decision, tool_steps
+from mca.testing import scalar
+from tests.agent.helpers import decide, new_job, put_job, stored_decision, tool_steps
 
 
 def first_asset(request: ModelRequest) -> str:

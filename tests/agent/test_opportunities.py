@@ -8,10 +8,11 @@ from typing import Any
 from agent.sources import PostgresTail
 from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
-from tests.agent.conftest import QUERIES_DIR, T0, TRIGGERS_FILE, FakeClock, add_events, event_row
+from mca.testing import FrozenClock, add_events, event_row
+from tests.agent.world import QUERIES_DIR, T0, TRIGGERS_FILE
 
 
-def service(aconn: Any, ops_conn: Any, clock: FakeClock) -> TriggerService:
+def service(aconn: Any, ops_conn: Any, clock: FrozenClock) -> TriggerService:
     return TriggerService(
         source=PostgresTail(aconn),
         state=aconn,

@@ -21,8 +21,7 @@ import pytest
 from agent.runtime import trigger_service
 from mca.db import Stores, connect_async
 from mca.settings import Settings
-from tests.agent.conftest import add_events, event_row
-from tests.waiting import wait_until_async
+from mca.testing import add_events, event_row, wait_until_async
 
 FALLBACK_POLL = timedelta(seconds=30)
 WAKE_TIMEOUT_S = 10.0

@@ -20,7 +20,7 @@ from psycopg import sql
 from agent.sources import RisingWaveSubscription, change_of
 from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
-from tests.agent.conftest import QUERIES_DIR, T0
+from tests.agent.world import QUERIES_DIR, T0
 
 RULES = """
 defaults: {cooldown: 0s, user_cooldown: 0s}

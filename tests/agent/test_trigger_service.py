@@ -14,7 +14,8 @@ from agent.sources import PostgresTail
 from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
 from mca.db import connect_async
-from tests.agent.conftest import QUERIES_DIR, T0, TRIGGERS_FILE, FakeClock, add_events, event_row
+from mca.testing import FrozenClock, add_events, event_row
+from tests.agent.world import QUERIES_DIR, T0, TRIGGERS_FILE
 
 RULES = """
 defaults: {cooldown: 1h, user_cooldown: 0s}
@@ -26,7 +27,7 @@ rules:
 """
 
 
-def service(aconn: Any, ops_conn: Any, clock: FakeClock, triggers: Path | None = None) -> TriggerService:
+def service(aconn: Any, ops_conn: Any, clock: FrozenClock, triggers: Path | None = None) -> TriggerService:
     return TriggerService(
         source=PostgresTail(aconn),
         state=aconn,
@@ -239,7 +240,7 @@ async def test_service_reconnects_after_its_connections_are_killed(aconn, settin
     import asyncio
 
     from agent.runtime import run_trigger_service
-    from tests.waiting import wait_until_async
+    from mca.testing import wait_until_async
 
     async def wait_for_jobs(n: int) -> None:
         async def enough() -> bool:

@@ -11,7 +11,8 @@ import pytest
 from agent.model import ModelReply, ModelRequest
 from agent.providers.scripted import ScriptedModel, Turn, call
 from agent.runtime import agent_runtime
-from tests.agent.helpers import new_job, put_job, scalar, stored_decision, tool_steps
+from mca.testing import scalar
+from tests.agent.helpers import new_job, put_job, stored_decision, tool_steps
 from tests.agent.test_loop import coupon_for_first_asset
 
 
@@ -23,6 +24,7 @@ def die(request: ModelRequest) -> ModelReply:
     raise WorkerDied
 
 
+LEASE_S = 30  # the killed child's lease; the retry reads a clock past it
 SCRIPT: list[Turn] = [
     [call("search_assets", query="camping accessories", kind="coupon", max_value=20)],
     coupon_for_first_asset,
@@ -113,16 +115,16 @@ async def test_worker_killed_mid_job_is_retried_without_a_second_send(
     import signal
     import subprocess
     import sys
-    import time
 
     from mca.clock import system_clock
+    from mca.testing import FrozenClock
 
     job = new_job()
     await put_job(agent_stores.ops_url, job, system_clock)
     url = agent_stores.ops_url
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.agent.crash_worker", url, "2"],
+        [sys.executable, "-m", "tests.agent.crash_worker", url, str(LEASE_S)],
         stdout=subprocess.PIPE,
         env=env,
         cwd=str(Path(__file__).resolve().parents[2]),
@@ -137,15 +139,13 @@ async def test_worker_killed_mid_job_is_retried_without_a_second_send(
         child.wait(30)
     assert scalar(url, "SELECT status FROM agent_jobs WHERE job_id = %s", job.job_id) == "running"
 
+    # The dead worker's lease ran out: a clock past it, instead of waiting it out.
+    after_lease = FrozenClock(system_clock() + timedelta(seconds=LEASE_S + 1))
     async with agent_runtime(
-        agent_settings, agent_stores, model=ScriptedModel([*SCRIPT, "sent"]), embedder=embedder
-    ) as rt:
-        record = None
-        deadline = time.monotonic() + 30
-        while record is None and time.monotonic() < deadline:  # the dead worker's lease runs out
-            record = await rt.workers[0].run_one()
-            if record is None:
-                await asyncio.sleep(0.1)
+        agent_settings, agent_stores, model=ScriptedModel([*SCRIPT, "sent"]), clock=after_lease,
+        embedder=embedder,
+    ) as rt:  # fmt: skip
+        record = await rt.workers[0].run_one()
     assert record is not None and record.attempt == 2
     assert scalar(url, "SELECT count(*) FROM outbox") == 1
     assert scalar(url, "SELECT status FROM agent_jobs WHERE job_id = %s", job.job_id) == "done"

@@ -44,12 +44,13 @@ def module_db(pg_server: EmbeddedPostgres, template_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def product(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
+    from mca.testing import identify
     from state.catalogue import upsert_assets
     from state.embedding import get_embedder
-    from tests.agent.conftest import catalogue_rows, seed_customers
+    from tests.agent.world import CUSTOMERS, catalogue_rows
 
     embedder = get_embedder()
-    seed_customers(module_db)
+    identify(module_db, CUSTOMERS)
     with connect(module_db, autocommit=True) as conn:
         upsert_assets(conn, catalogue_rows(), embedder, progress=False)  # type: ignore[arg-type]
     settings = Settings(

@@ -14,14 +14,9 @@ from demo.seed.load import ensure_catalogue, seed_world
 from demo.seed.world import HISTORY_DAYS, event_budgets, generate_events
 from mca.db import connect
 from mca.errors import InputError
-from state.embedding import Embedder, get_embedder
+from state.embedding import Embedder
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return get_embedder()
 
 
 def test_same_seed_same_world() -> None:

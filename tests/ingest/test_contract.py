@@ -15,7 +15,7 @@ from ingest.errors import SinkError
 from ingest.formats import COLUMNS, JSON, RequestMeta, to_rows
 from ingest.sink import Sink
 from mca.settings import PROJECT_ROOT
-from tests.fake_risingwave import FakeRisingWave
+from mca.testing.risingwave import FakeRisingWave
 
 STATE = PROJECT_ROOT / "sql" / "state"
 

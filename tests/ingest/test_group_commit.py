@@ -22,7 +22,7 @@ from ingest.direct import PostgresDirect
 from ingest.errors import ValidationFailed
 from ingest.transport import Receipt
 from mca.db import open_pool
-from tests.ingest.conftest import serve, stop_process
+from tests.ingest.helpers import serve, stop_process
 
 T0 = datetime(2026, 1, 5, 10, tzinfo=UTC)
 POISON = "ALTER TABLE events ADD CONSTRAINT no_poison CHECK (user_id <> 'poison')"

@@ -16,9 +16,9 @@ import pytest
 
 from ingest.kafka_transport import producer_config
 from ingest.sink import Sink, SinkStats
-from tests.ingest.conftest import FAST_GROUP, mca_env
-from tests.kafka_broker import Broker
-from tests.waiting import wait_until
+from mca.testing import wait_until
+from mca.testing.kafka import Broker
+from tests.ingest.helpers import FAST_GROUP, mca_env
 
 pytestmark = pytest.mark.slow
 TOPIC = "mca.events.test"

@@ -15,12 +15,12 @@ from mcp import Client
 
 from ingest.body import MAX_REQUEST_BYTES
 from ingest.fields import _zone_names
-from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.limits import MAX_ID_CHARS
 from mca.settings import PROJECT_ROOT, Settings
+from mca.testing import FrozenClock
 from mcp_tools.server import build_server
-from tests.mcp_tools.conftest import NOON, call, seed_world
+from tests.mcp_tools.helpers import NOON, call, seed_world
 
 JSON = {"content-type": "application/json"}
 

@@ -1,5 +1,5 @@
 """The direct transport on a RisingWave state store, against the wire-protocol stand-in
-(tests/fake_risingwave.py): what mca sends is a multi-row INSERT, then FLUSH, before the 202."""
+(mca/testing/risingwave.py): what mca sends is a multi-row INSERT, then FLUSH, before the 202."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from mca.db import Stores
 from mca.settings import Settings
-from tests.fake_risingwave import FakeRisingWave
-from tests.ingest.conftest import ingest_app, running
+from mca.testing.risingwave import FakeRisingWave
+from tests.ingest.helpers import ingest_app, running
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
-from tests.ingest.conftest import Served, serve, stop_process
+from tests.ingest.helpers import Served, serve, stop_process
 
 schemathesis.serializer.alias(
     ["application/cloudevents+json", "application/cloudevents-batch+json"], "application/json"

@@ -21,7 +21,7 @@ from mca.auth import LOOPBACK, Authenticator, bind_host
 from mca.db import Stores
 from mca.errors import ConfigError
 from mca.settings import Settings
-from tests.threaded_server import serve_in_thread
+from mca.testing.http import serve_in_thread
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 KEYS = {"k-ingest": ["ingest"], "k-read": ["read"], "k-admin": ["admin"], "k-star": ["*"]}

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
 from mca.db import connect_async
+from mca.testing import wait_until
 from state.context import CONTEXT_SQL, load_context
-from tests.waiting import wait_until
 
 # How the server records the statement psycopg prepared (placeholders become $n).
 CONTEXT_SQL_TEXT = CONTEXT_SQL.replace("%s", "$1")

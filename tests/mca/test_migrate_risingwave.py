@@ -1,4 +1,4 @@
-"""The RisingWave path of the migration runner, against a wire-protocol stand-in (tests/fake_risingwave.py).
+"""The RisingWave path of the migration runner, against a wire-protocol stand-in (mca/testing/risingwave.py).
 
 What is checked is what mca sends: the engine is read from SELECT version(), RisingWave-only
 files run and PostgreSQL-only ones do not, materialized views stay materialized, statements
@@ -16,7 +16,7 @@ from mca.db import Engine, connect, detect_engine
 from mca.errors import MigrationError
 from mca.migrate import migrate, migrate_store, migration_files, template_variables
 from mca.settings import PROJECT_ROOT, Settings
-from tests.fake_risingwave import FakeRisingWave
+from mca.testing.risingwave import FakeRisingWave
 
 
 @pytest.fixture

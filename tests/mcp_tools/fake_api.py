@@ -1,22 +1,15 @@
-"""A local HTTP server that answers like a provider's API: scripted replies, recorded requests.
+"""A provider's API at the httpx transport: scripted replies, recorded requests.
 
-It runs real uvicorn on a loopback port in a thread, so providers are exercised through the
-real httpx client, wire format and all.
+Providers send through the real httpx client (headers, encoding, auth, the bytes on the
+wire); `httpx.MockTransport` answers instead of a socket, so no server starts per test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
-from tests.threaded_server import serve_in_thread
+import httpx
 
 
 @dataclass
@@ -29,7 +22,7 @@ class Recorded:
 
 @dataclass
 class FakeAPI:
-    url: str = ""
+    url: str = "https://provider.test"
     requests: list[Recorded] = field(default_factory=list)
     # (method, path suffix) -> replies used in order; the last one repeats.
     script: dict[tuple[str, str], list[tuple[int, Any, dict[str, str]]]] = field(default_factory=dict)
@@ -39,23 +32,17 @@ class FakeAPI:
     ) -> None:
         self.script[(method, path)] = [(r[0], r[1], r[2] if len(r) > 2 else {}) for r in replies]  # type: ignore[misc]
 
-    async def handle(self, request: Request) -> Response:
-        body = await request.body()
-        self.requests.append(Recorded(request.method, request.url.path, dict(request.headers), body))
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        recorded = Recorded(request.method, request.url.path, dict(request.headers), request.content)
+        self.requests.append(recorded)
         for (method, suffix), replies in self.script.items():
             if request.method == method and request.url.path.endswith(suffix):
                 status, payload, headers = replies.pop(0) if len(replies) > 1 else replies[0]
                 if payload is None:
-                    return Response(status_code=status, headers=headers)
-                return JSONResponse(payload, status_code=status, headers=headers)
-        return JSONResponse({"message": "no script for this path"}, status_code=404)
+                    return httpx.Response(status, headers=headers)
+                return httpx.Response(status, json=payload, headers=headers)
+        return httpx.Response(404, json={"message": "no script for this path"})
 
-
-@contextmanager
-def running(api: FakeAPI) -> Iterator[FakeAPI]:
-    app = Starlette(
-        routes=[Route("/{path:path}", api.handle, methods=["GET", "POST", "PATCH", "PUT", "DELETE"])]
-    )
-    with serve_in_thread(app, lifespan="off") as port:
-        api.url = f"http://127.0.0.1:{port}"
-        yield api
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)

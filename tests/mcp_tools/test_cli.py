@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from mca.cli import app
 from mca.settings import Settings
+from mca.testing import count
 from mcp_tools.guard import CallContext
 from mcp_tools.outcome import Outcome
 from mcp_tools.runtime import Runtime
-from tests.mcp_tools.conftest import count
 
 AGENT = CallContext(caller="agent", trigger="default", decision_id="cli")
 

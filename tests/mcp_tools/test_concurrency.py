@@ -17,12 +17,11 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
+from mca.testing import FrozenClock, count, wait_until
 from mcp_tools.server import build_server
-from tests.mcp_tools.conftest import call, count
-from tests.waiting import wait_until
+from tests.mcp_tools.helpers import call
 
 CALLERS = 60
 LOOSE_CAPS = {"day": 1000, "week": 1000, "month": 1000}

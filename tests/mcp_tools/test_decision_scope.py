@@ -14,11 +14,11 @@ from agent.providers.scripted import ScriptedModel
 from agent.providers.scripted import call as model_call
 from agent.queue import NewJob
 from agent.trigger_config import load_triggers
-from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
+from mca.testing import FrozenClock, count
 from tests.agent.helpers import decide, put_job, tool_steps
-from tests.mcp_tools.conftest import call, count, meta
+from tests.mcp_tools.helpers import call, meta
 
 POINTS = {"user_id": "u_ok", "points": 500, "reason": "loyal customer"}
 
@@ -27,8 +27,7 @@ def big_purchase_tools() -> tuple[str, ...]:
     triggers = load_triggers(
         PROJECT_ROOT / "config" / "triggers.yaml", queries_dir=PROJECT_ROOT / "sql/triggers"
     )
-    spec = triggers.spec("big_purchase")
-    assert spec is not None
+    [spec] = [rule for rule in triggers.rules if rule.name == "big_purchase"]
     return spec.tools
 
 

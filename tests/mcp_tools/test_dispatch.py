@@ -1,11 +1,11 @@
-"""The dispatcher and every provider, through real httpx against local servers shaped like the APIs."""
+"""The dispatcher and every provider, through real httpx against transports shaped like the APIs."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs
@@ -16,24 +16,22 @@ import pytest
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
-from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import Settings
+from mca.testing import FrozenClock, count
 from mcp_tools.dispatch import Dispatcher
 from mcp_tools.guard import CallContext
 from mcp_tools.providers import build_providers
 from mcp_tools.runtime import Runtime
-from tests.mcp_tools.conftest import count
-from tests.mcp_tools.fake_api import FakeAPI, running
+from tests.mcp_tools.fake_api import FakeAPI
 
 AGENT = CallContext(caller="agent", trigger="default", decision_id="dispatch-test")
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 @pytest.fixture
-def api() -> Iterator[FakeAPI]:
-    with running(FakeAPI()) as fake:
-        yield fake
+def api() -> FakeAPI:
+    return FakeAPI()
 
 
 def _settings(base: Settings, api: FakeAPI, **extra: Any) -> Settings:
@@ -59,9 +57,13 @@ def _settings(base: Settings, api: FakeAPI, **extra: Any) -> Settings:
 
 @asynccontextmanager
 async def dispatcher_for(
-    settings: Settings, stores: Stores, clock: FrozenClock
+    settings: Settings, stores: Stores, clock: FrozenClock, api: FakeAPI | None = None
 ) -> AsyncIterator[tuple[Any, Dispatcher]]:
-    async with Runtime(settings, stores, clock).acquire() as deps, httpx.AsyncClient(timeout=5) as http:
+    transport = api.transport if api is not None else None
+    async with (
+        Runtime(settings, stores, clock).acquire() as deps,
+        httpx.AsyncClient(timeout=5, transport=transport) as http,
+    ):
         dispatcher = Dispatcher(
             deps.service.ops_pool,
             build_providers(settings, http, deps.service.ops_pool),
@@ -121,7 +123,7 @@ async def test_webhook_is_signed_with_standard_webhooks(
 ) -> None:
     api.reply("POST", "/hooks/mca", (204, None))
     settings = _settings(tool_settings, api, dispatch_provider="webhook")
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("send_sms", SMS, AGENT)
         assert await dispatcher.run_once() == {"delivered": 1}
     sent = api.requests[0]
@@ -135,7 +137,7 @@ async def test_twilio_sends_form_with_basic_auth(
 ) -> None:
     api.reply("POST", "/Messages.json", (201, {"sid": "SM123", "status": "queued"}))
     settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("send_sms", SMS, AGENT)
         assert await dispatcher.run_once() == {"delivered": 1}
     sent = api.requests[0]
@@ -152,7 +154,7 @@ async def test_twilio_unsubscribed_or_invalid_suppresses_and_releases_budget(
 ) -> None:
     api.reply("POST", "/Messages.json", (400, {"code": code, "message": "refused", "status": 400}))
     settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("send_sms", SMS, AGENT)
         spent_before = _spent(world)
         assert await dispatcher.run_once() == {"suppressed": 1}
@@ -175,7 +177,7 @@ async def test_twilio_429_then_success_is_retried(
         (201, {"sid": "SM9"}),
     )
     settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("send_sms", SMS, AGENT)
         assert await dispatcher.run_once() == {"delivered": 1}
     assert len(api.requests) == 2 and _outbox(world)["attempts"] == 1
@@ -186,7 +188,7 @@ async def test_5xx_backs_off_then_dead_letters(
 ) -> None:
     api.reply("POST", "/Messages.json", (503, {"message": "unavailable"}))
     settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("send_sms", SMS, AGENT)
         assert await dispatcher.run_once() == {"pending": 1}
         assert await dispatcher.run_once() == {"dead": 1}  # max_attempts = 2
@@ -202,7 +204,7 @@ async def test_braze_coupon_points_and_crm(
     api.reply("POST", "/messages/send", (201, {"dispatch_id": "disp-1", "message": "success"}))
     api.reply("POST", "/users/track", (201, {"attributes_processed": 1, "message": "success"}))
     settings = _settings(tool_settings, api, dispatch_provider="braze")
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("send_coupon", COUPON, AGENT)
         await service.act("award_points", POINTS, AGENT)
         await service.act("update_crm", CRM, AGENT)
@@ -219,7 +221,7 @@ async def test_braze_400_is_dead_at_once(
 ) -> None:
     api.reply("POST", "/users/track", (400, {"message": "Invalid 'attributes' field"}))
     settings = _settings(tool_settings, api, dispatch_provider="braze")
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("award_points", POINTS, AGENT)
         assert await dispatcher.run_once() == {"dead": 1}
     assert len(api.requests) == 1
@@ -231,7 +233,7 @@ async def test_salesforce_patch_and_errors(
     path = "/services/data/v60.0/sobjects/Contact/External_Id__c/u_ok"
     api.reply("PATCH", path, (503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}]), (204, None))
     settings = _settings(tool_settings, api, dispatch_routes={"crm": "salesforce"})
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("update_crm", CRM, AGENT)
         assert await dispatcher.run_once() == {"delivered": 1}
     assert [r.method for r in api.requests] == ["PATCH", "PATCH"] and api.requests[0].path == path
@@ -243,7 +245,7 @@ async def test_salesforce_401_is_permanent(
 ) -> None:
     api.reply("PATCH", "/u_ok", (401, [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired"}]))
     settings = _settings(tool_settings, api, dispatch_routes={"crm": "salesforce"})
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("update_crm", CRM, AGENT)
         assert await dispatcher.run_once() == {"dead": 1}
 
@@ -352,7 +354,7 @@ async def test_twilio_gets_no_made_up_idempotency_header(
 ) -> None:
     api.reply("POST", "/Messages.json", (201, {"sid": "SM1"}))
     settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("send_sms", SMS, AGENT)
         assert await dispatcher.run_once() == {"delivered": 1}
     assert not any("idempotency" in h for h in api.requests[0].headers)
@@ -367,7 +369,7 @@ async def test_braze_transactional_coupon_carries_external_send_id(
     settings = _settings(
         tool_settings, api, dispatch_provider="braze", braze_transactional_campaign_id="camp-1"
     )
-    async with dispatcher_for(settings, tool_stores, clock) as (service, dispatcher):
+    async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("send_coupon", COUPON, AGENT)
         assert await dispatcher.run_once() == {"delivered": 1}
     body = json.loads(api.requests[0].body)

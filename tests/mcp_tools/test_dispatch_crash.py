@@ -33,11 +33,10 @@ from starlette.routing import Route
 
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
+from mca.testing import count, wait_until
+from mca.testing.http import serve_in_thread
 from mcp_tools.guard import CallContext
 from mcp_tools.runtime import Runtime
-from tests.mcp_tools.conftest import count
-from tests.threaded_server import serve_in_thread
-from tests.waiting import wait_until
 
 ROWS = 40
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

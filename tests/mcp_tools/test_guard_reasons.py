@@ -11,10 +11,10 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from mca.clock import FrozenClock
+from mca.testing import FrozenClock, count
 from mcp_tools.guard import REASONS
 from mcp_tools.runtime import Runtime
-from tests.mcp_tools.conftest import call, count, meta
+from tests.mcp_tools.helpers import call, meta
 
 COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
 SMS = {"user_id": "u_ok", "text": "Your tent is ready for pickup.", "reason": "order"}

@@ -9,11 +9,11 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from mca.clock import FrozenClock
+from mca.testing import FrozenClock, count
 from mcp_tools.errors import NotFound
 from mcp_tools.guard import quiet_until, zone_of
 from mcp_tools.runtime import Runtime
-from tests.mcp_tools.conftest import call, count
+from tests.mcp_tools.helpers import call
 
 
 async def test_hold_then_approve_sends(server: MCPServer[Any], runtime: Runtime, world: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from tests.mcp_tools.conftest import call
+from tests.mcp_tools.helpers import call
 
 COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
 

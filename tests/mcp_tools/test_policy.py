@@ -13,7 +13,7 @@ from mcp.server.mcpserver import MCPServer
 from mca.settings import PROJECT_ROOT
 from mcp_tools.errors import PolicyError
 from mcp_tools.policy import PolicyStore, load_policy, parse_policy
-from tests.mcp_tools.conftest import call
+from tests.mcp_tools.helpers import call
 
 
 def test_default_policy_has_the_issue_seeds() -> None:

@@ -8,10 +8,9 @@ from typing import Any
 
 import psycopg
 
-from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import Settings
-from tests.mcp_tools.conftest import count
+from mca.testing import FrozenClock, count
 from tests.mcp_tools.test_dispatch import AGENT, COUPON, SMS, _outbox, _spent, dispatcher_for
 
 

@@ -11,11 +11,11 @@ from typing import Any
 import psycopg
 from mcp import Client
 
-from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import Settings
+from mca.testing import FrozenClock, count
 from mcp_tools.server import build_server
-from tests.mcp_tools.conftest import NOON, count, meta
+from tests.mcp_tools.helpers import NOON, meta
 
 COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
 SMS = {"user_id": "u_noconsent", "text": "Your order shipped.", "reason": "order"}

@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 from mcp import Client
 
-from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import Settings
+from mca.testing import FrozenClock
 from mcp_tools.server import build_server
-from state.embedding import get_embedder
-from tests.mcp_tools.conftest import call
+from state.embedding import Embedder
+from tests.mcp_tools.helpers import call
 
 
+@pytest.mark.real_model
 async def test_search_assets_by_meaning_with_filters(
-    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, world: str
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, world: str, embedder: Embedder
 ) -> None:
-    embedder = get_embedder(tool_settings.embedding_model)
     with psycopg.connect(world, autocommit=True) as conn:
         for asset_id, title in conn.execute("SELECT asset_id, title FROM assets").fetchall():
             vector = "[" + ",".join(f"{x:.6f}" for x in embedder.embed_one(title)) + "]"

@@ -11,8 +11,9 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
+from mca.testing import count
 from mcp_tools.sms_content import banned_in, link_hosts, phone_numbers
-from tests.mcp_tools.conftest import call, count
+from tests.mcp_tools.helpers import call
 
 LOOSE_SMS = {
     "caps": {"day": 100, "week": 100, "month": 100},

@@ -17,12 +17,13 @@ from mcp.server.mcpserver import MCPServer
 from mca.app import create_app
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
+from mca.testing import count
+from mca.testing.http import serve_in_thread
 from mcp_tools import web
 from mcp_tools.commands import make_dispatcher
 from mcp_tools.guard import CallContext
 from mcp_tools.runtime import Runtime
-from tests.mcp_tools.conftest import call, count
-from tests.threaded_server import serve_in_thread
+from tests.mcp_tools.helpers import call
 
 COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
 

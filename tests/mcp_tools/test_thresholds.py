@@ -12,12 +12,12 @@ import psycopg
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from mca.clock import FrozenClock
 from mca.db import Stores
 from mca.settings import Settings
+from mca.testing import FrozenClock, count
 from mcp_tools.runtime import Runtime
 from mcp_tools.server import build_server
-from tests.mcp_tools.conftest import call, count
+from tests.mcp_tools.helpers import call
 
 LOOSE = {
     "caps": {"day": 1000, "week": 1000, "month": 1000},

@@ -8,9 +8,10 @@ import jsonschema
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
+from mca.testing import count
 from mcp_tools import tools
 from mcp_tools.contract import ALL_TOOLS, SIDE_EFFECT_TOOLS, Outcome, Status, Tool
-from tests.mcp_tools.conftest import call, count
+from tests.mcp_tools.helpers import call
 
 
 async def test_lists_the_six_tools_with_docstrings(server: MCPServer[Any]) -> None:

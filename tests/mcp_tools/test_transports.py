@@ -17,9 +17,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mca.app import create_app
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
+from mca.testing import count
+from mca.testing.http import serve_in_thread
 from mcp_tools import web
-from tests.mcp_tools.conftest import count, meta
-from tests.threaded_server import serve_in_thread
+from tests.mcp_tools.helpers import meta
 
 COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
 

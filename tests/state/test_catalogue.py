@@ -1,4 +1,5 @@
-"""Asset search and loading against the real embedded PostgreSQL and the real model."""
+"""Asset search and loading against the real embedded PostgreSQL; ranking by meaning with the
+real model (``real_model``), filters and loading with the hash embedder."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from mca.db import connect, connect_async
 from mca.errors import InputError
 from state.catalogue import format_hits, load_assets, search_assets
-from state.embedding import Embedder, get_embedder
+from state.embedding import Embedder
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -46,11 +47,6 @@ ASSETS: list[dict[str, Any]] = [
     asset("headphones", "coupon", "$40 off headphones", "Noise-cancelling wireless headphones for travel.",
           value=40, category="electronics", **USD),
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return get_embedder()
 
 
 def write_json(tmp_path: Path, rows: list[dict[str, Any]], name: str = "assets.json") -> Path:
@@ -84,6 +80,7 @@ def count_assets(url: str) -> int:
     return int(row["n"])
 
 
+@pytest.mark.real_model
 async def test_search_ranks_by_meaning(aconn: psycopg.AsyncConnection[Any], embedder: Embedder) -> None:
     hits = await search_assets(aconn, embedder, "camping stove", k=3, now=NOW)
     assert hits[0].asset_id in ("stove", "stove-reward")
@@ -136,6 +133,7 @@ async def test_inactive_and_out_of_window_are_excluded(
     assert "stove-off" in ids(with_inactive)
 
 
+@pytest.mark.real_model
 async def test_filtered_index_search_still_fills_k(db_url: str, embedder: Embedder) -> None:
     from demo.seed.load import ensure_catalogue
     from state.catalogue import _search_statement, vector_literal
@@ -260,6 +258,7 @@ def test_unknown_file_type_and_bad_json(db_url: str, embedder: Embedder, tmp_pat
             load_assets(conn, tmp_path / "c.json", embedder, progress=False)
 
 
+@pytest.mark.real_model
 def test_cli_search_has_a_relevance_floor(loaded: str) -> None:
     """Unrelated queries get nothing rather than the k nearest strangers; the floor is shown and settable."""
     from typer.testing import CliRunner

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from mca.errors import ConfigError
-from state.embedding import DEFAULT_MODEL, DIMENSIONS, Embedder, get_embedder, resolve_model_path
+from state.embedding import (
+    DEFAULT_MODEL,
+    DIMENSIONS,
+    Embedder,
+    SentenceEmbedder,
+    get_embedder,
+    resolve_model_path,
+)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +63,7 @@ def test_concurrent_embedding_gives_the_same_vectors(embedder: Embedder) -> None
 
 def test_an_unknown_model_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no-such-model"):
-        Embedder("no-such-model")
+        SentenceEmbedder("no-such-model")
 
 
 def test_repeated_queries_come_from_the_cache_unchanged(embedder: Embedder) -> None:
@@ -70,7 +77,7 @@ def test_repeated_queries_come_from_the_cache_unchanged(embedder: Embedder) -> N
 def test_onnx_encoder_matches_sentence_transformers(embedder: Embedder) -> None:
     """The default ONNX graph is the same model: its vectors equal torch's, batched and padded."""
     assert embedder.backend == "onnx"
-    reference = Embedder(embedder.model_name, batch_size=3, backend="torch")
+    reference = SentenceEmbedder(embedder.model_name, batch_size=3, backend="torch")
     texts = [
         "camping stove",
         "a lightweight two-person backpacking tent with a rain fly and aluminium poles",
@@ -90,4 +97,4 @@ def test_a_corrupt_onnx_cache_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
     graph.parent.mkdir(parents=True)
     graph.write_bytes(b"not a graph")
     with pytest.raises(ConfigError, match="cannot load the ONNX encoder"):
-        Embedder(DEFAULT_MODEL, backend="onnx")
+        SentenceEmbedder(DEFAULT_MODEL, backend="onnx")

@@ -16,7 +16,7 @@ from mca.db import connect
 from mca.errors import ConfigError
 from state import onnx_encoder
 from state.catalogue import load_assets
-from state.embedding import DEFAULT_MODEL, Embedder, get_embedder
+from state.embedding import DEFAULT_MODEL, SentenceEmbedder, get_embedder
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "sentence_transformers", "transformers")
@@ -89,7 +89,7 @@ def test_an_impossible_export_falls_back_to_torch(monkeypatch: pytest.MonkeyPatc
         raise onnx_encoder.ExportFailed(f"cannot export the ONNX encoder to {graph}: refused")
 
     monkeypatch.setattr(onnx_encoder, "export_in_child", refuse)
-    embedder = Embedder(DEFAULT_MODEL, backend="onnx")
+    embedder = SentenceEmbedder(DEFAULT_MODEL, backend="onnx")
     assert embedder.backend == "torch"
     np.testing.assert_allclose(
         embedder.embed(["camping stove"]), get_embedder().embed(["camping stove"]), atol=1e-5

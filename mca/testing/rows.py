@@ -1,0 +1,70 @@
+"""Seeding and counting rows in a test's database, with plain SQL against the real server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+INSERT_EVENT = """
+INSERT INTO events (event_id, user_id, event_type, ts, value, points, sku, category, text, properties)
+VALUES (%(event_id)s, %(user_id)s, %(event_type)s, %(ts)s, %(value)s, %(points)s, %(sku)s, %(category)s,
+        %(text)s, %(properties)s)
+"""
+# Identify events carry a customer's traits; dated before any test's clock.
+IDENTIFIED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def event_row(event_id: str, user_id: str, event_type: str, ts: datetime, **kw: Any) -> dict[str, Any]:
+    """One `events` row for `INSERT_EVENT`; columns not given are NULL, properties `{}`."""
+    return {
+        "event_id": event_id,
+        "user_id": user_id,
+        "event_type": event_type,
+        "ts": ts,
+        "value": kw.get("value"),
+        "points": kw.get("points"),
+        "sku": kw.get("sku"),
+        "category": kw.get("category"),
+        "text": kw.get("text"),
+        "properties": json.dumps(kw.get("properties") or {}),
+    }
+
+
+async def add_events(conn: psycopg.AsyncConnection[Any], *rows: dict[str, Any]) -> None:
+    """Insert `rows` (from `event_row`) in one transaction."""
+    async with conn.transaction():
+        for row in rows:
+            await conn.execute(INSERT_EVENT, row)
+
+
+def identify(url: str, traits_by_user: Mapping[str, Mapping[str, Any]]) -> None:
+    """One identify event per customer, so the context sees their traits."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for user_id, traits in traits_by_user.items():
+            conn.execute(
+                INSERT_EVENT,
+                event_row(f"id-{user_id}", user_id, "identify", IDENTIFIED_AT, properties=dict(traits)),
+            )
+
+
+def count(url: str, table: str, where: str = "TRUE", params: tuple[Any, ...] = ()) -> int:
+    """Rows of `table` matching `where` (test-written SQL, never user input)."""
+    query = sql.SQL("SELECT count(*) FROM {} WHERE ").format(sql.Identifier(table)) + sql.SQL(where)  # type: ignore[arg-type]
+    with psycopg.connect(url) as conn:
+        # No parameters: no placeholder parsing either, so `LIKE 'x%'` needs no escaping.
+        row = conn.execute(query, params or None).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def scalar(url: str, query: str, *params: Any) -> Any:
+    """The first column of the first row `query` returns."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        assert row is not None
+        return row[0]

@@ -1,0 +1,112 @@
+"""The action layer's small world (customers, assets) and calling a tool as the agent does."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import psycopg
+from mcp import Client
+from mcp_types import RequestParamsMeta
+
+from mca.testing import identify
+
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
+
+USERS: dict[str, dict[str, Any]] = {
+    "u_ok": {
+        "first_name": "Ana",
+        "phone": "+15550000001",
+        "email": "ana@example.com",
+        "timezone": "UTC",
+        "consent_sms": True,
+        "consent_email": True,
+        "consent_push": True,
+    },
+    "u_ny": {
+        "first_name": "Ben",
+        "phone": "+15550000002",
+        "email": "ben@example.com",
+        "timezone": "America/New_York",
+        "consent_sms": True,
+        "consent_email": True,
+    },
+    "u_tokyo": {
+        "first_name": "Chi",
+        "phone": "+815550000003",
+        "email": "chi@example.com",
+        "timezone": "Asia/Tokyo",
+        "consent_sms": True,
+        "consent_email": True,
+    },
+    "u_optout": {
+        "phone": "+15550000004",
+        "email": "d@example.com",
+        "consent_sms": False,
+        "consent_email": False,
+    },
+    "u_dnc": {
+        "phone": "+15550000005",
+        "email": "e@example.com",
+        "consent_sms": True,
+        "consent_email": True,
+        "do_not_contact": True,
+    },
+    "u_noconsent": {"phone": "+15550000006", "email": "f@example.com"},
+    "u_nophone": {"email": "g@example.com", "consent_sms": True, "consent_email": True},
+}
+
+ASSETS = [
+    ("A10", "coupon", "10 off camping gear", 10, True, None),
+    ("A20", "coupon", "20 off boots", 20, True, None),
+    ("A30", "coupon", "30 off tents", 30, True, None),
+    ("A60", "coupon", "60 off anything", 60, True, None),
+    ("A_OFF", "coupon", "retired coupon", 5, False, None),
+    ("A_OLD", "coupon", "expired coupon", 5, True, datetime(2026, 1, 1, tzinfo=UTC)),
+]
+
+
+def seed_world(url: str) -> None:
+    identify(url, USERS)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for asset_id, kind, title, value, active, until in ASSETS:
+            conn.execute(
+                "INSERT INTO assets (asset_id, kind, title, description, value, currency, category, tags, "
+                "active, "
+                "valid_until, updated_at) VALUES (%s, %s, %s, %s, %s, 'USD', 'outdoor', %s, %s, %s, now())",
+                (asset_id, kind, title, title, value, ["test"], active, until),
+            )
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = (
+            merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def meta(**items: str) -> RequestParamsMeta:
+    """Request meta with mca's keys: meta(decision_id="d1", trigger="default")."""
+    return cast(RequestParamsMeta, {f"mca.{k}": v for k, v in items.items()})
+
+
+async def call(
+    client: Client,
+    tool: str,
+    args: dict[str, Any],
+    *,
+    decision: str | None = "d1",
+    trigger: str | None = "default",
+) -> tuple[bool, dict[str, Any]]:
+    """Call a tool as the agent; returns (is_error, structured content)."""
+    items = {"decision_id": decision, "trigger": trigger}
+    result = await client.call_tool(
+        tool, args, meta=meta(**{k: v for k, v in items.items() if v is not None})
+    )
+    data = result.structured_content
+    if data is None:
+        data = json.loads(result.content[0].text)  # type: ignore[union-attr]
+    return result.is_error, data
