@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, NotRequired, TypedDict
+from typing import ClassVar, NotRequired
+
+# pydantic documents the envelope from these (OpenAPI); on Python 3.11 it needs this TypedDict.
+from typing_extensions import TypedDict
 
 # The challenge a 401 answers with: the two credential forms every route accepts (mca.auth).
 CHALLENGE = 'Bearer, Basic realm="mca"'
@@ -35,7 +38,7 @@ class FieldProblem(TypedDict):
 
 
 class ErrorBody(TypedDict):
-    kind: str
+    kind: Kind
     message: str
     field: NotRequired[str]
     reason: NotRequired[str]
@@ -87,7 +90,7 @@ class MCAError(Exception):
         return self.errors[0].path if self.errors else None
 
     def body(self) -> ErrorEnvelope:
-        detail: ErrorBody = {"kind": self.kind.value, "message": str(self)}
+        detail: ErrorBody = {"kind": self.kind, "message": str(self)}
         if self.errors:
             detail["field"], detail["reason"] = self.errors[0].path, self.errors[0].reason
             detail["errors"] = [{"field": e.path, "reason": e.reason} for e in self.errors]
