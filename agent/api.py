@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from agent import records
+from agent.errors import DecisionNotFound
 from mca.auth import require
+from mca.errors import Unavailable
 from mca.limits import MAX_ID_CHARS
 
 # Every route here returns customer data: one dependency guards them all.
@@ -21,7 +23,7 @@ router = APIRouter(tags=["decisions"], dependencies=[Depends(require("read"))])
 def _pool(request: Request) -> Any:
     pool = getattr(request.app.state, "agent_ops_pool", None)
     if pool is None:
-        raise HTTPException(503, detail={"reason": "decision store is not open"})
+        raise Unavailable("decision store is not open", retry_after_s=1)
     return pool
 
 
@@ -35,7 +37,7 @@ async def get_decision(request: Request, decision_id: DecisionIdPath) -> dict[st
     async with _pool(request).connection() as conn:
         found = await records.load(conn, decision_id)
     if found is None:
-        raise HTTPException(404, detail={"field": "decision_id", "reason": f"no decision {decision_id}"})
+        raise DecisionNotFound(f"no decision {decision_id}", field="decision_id")
     return found
 
 

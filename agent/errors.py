@@ -1,41 +1,38 @@
-"""The agent's error hierarchy; foreign errors (SDKs, psycopg, yaml) are translated here."""
+"""The agent's errors: names over the kinds of `mca.errors`; foreign errors (SDKs, psycopg,
+yaml) are translated here."""
 
 from __future__ import annotations
 
-from mca.errors import MCAError
+from mca.errors import BadConfig, MCAError, NotFound, Unavailable
 
 
-class AgentError(MCAError):
-    """Base of every error the agent package raises on purpose."""
-
-
-class TriggerConfigError(AgentError):
+class TriggerConfigError(BadConfig):
     """The triggers file is invalid: names the rule, the field and the reason."""
 
 
-class PromptError(AgentError):
+class PromptError(BadConfig):
     """A prompt file is missing or unreadable."""
 
 
-class ModelError(AgentError):
-    """A model provider failed in a way retrying will not fix."""
+class ModelError(MCAError):
+    """A model provider failed in a way retrying will not fix (or the brain is misnamed)."""
 
 
-class ModelAuthError(ModelError):
-    """The provider refused the credentials (HTTP 401/403)."""
+class ModelAuthError(ModelError, BadConfig):
+    """The provider refused our credentials (HTTP 401/403): the operator's key is wrong."""
 
 
-class ModelTimeout(ModelError):
+class ModelTimeout(ModelError, Unavailable):
     """The provider did not answer within the configured timeout (after retries)."""
 
 
-class ModelUnavailable(ModelError):
+class ModelUnavailable(ModelError, Unavailable):
     """The provider kept answering 429/5xx or could not be reached (after retries)."""
 
 
-class ToolSessionError(AgentError):
+class ToolSessionError(Unavailable):
     """The MCP tool server could not be reached or answered outside the protocol."""
 
 
-class DecisionNotFound(AgentError):
+class DecisionNotFound(NotFound):
     """No decision has that id."""

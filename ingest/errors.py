@@ -1,66 +1,51 @@
-"""Ingest errors. Each carries the HTTP status the gateway answers with, so the route layer
-translates them in one place and nothing else in the package knows about HTTP."""
+"""Ingest errors: names and data over the kinds of `mca.errors`, which carry the HTTP status
+the gateway answers with; the app renders them once (`mca.http_errors`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from mca.errors import BadInput, FieldError, MCAError, Unavailable
+from mca.errors import Forbidden as Forbidden
+from mca.errors import Unauthorized as Unauthorized
 
-# Refused credentials are one kind for every route (mca.auth), rendered in the same shape.
-from mca.auth import Forbidden as Forbidden
-from mca.auth import Unauthorized as Unauthorized
-from mca.errors import MCAError
+__all__ = [
+    "FieldError",
+    "Forbidden",
+    "IngestError",
+    "PayloadTooLarge",
+    "SinkError",
+    "TransportUnavailable",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "ValidationFailed",
+]
 
 
 class IngestError(MCAError):
-    status = 400
-
-    def body(self) -> dict[str, object]:
-        return {"error": type(self).__name__, "detail": str(self)}
+    """What a request to /ingest can end in besides a receipt; each one is also one kind."""
 
 
-class PayloadTooLarge(IngestError):
+class PayloadTooLarge(IngestError, BadInput):
     status = 413
 
 
-class UnsupportedMediaType(IngestError):
+class UnsupportedMediaType(IngestError, BadInput):
     status = 415
 
 
-@dataclass(frozen=True)
-class FieldError:
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}" if self.path else self.reason
-
-
-class ValidationFailed(IngestError):
+class ValidationFailed(IngestError, BadInput):
     """One or more events are invalid; the whole request is rejected (all-or-nothing)."""
 
-    status = 422
-
     def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors[:5]) + (" …" if len(errors) > 5 else ""))
-
-    def body(self) -> dict[str, object]:
-        return {
-            "error": "ValidationFailed",
-            "detail": "nothing from this request was stored",
-            "errors": [{"path": e.path, "reason": e.reason} for e in self.errors],
-        }
+        shown = "; ".join(str(e) for e in errors[:5]) + (" …" if len(errors) > 5 else "")
+        super().__init__(shown, errors=errors)
 
 
-class TransportUnavailable(IngestError):
+class TransportUnavailable(IngestError, Unavailable):
     """The store or the broker did not confirm in time: the client must retry (same ids)."""
 
-    status = 503
-
     def __init__(self, message: str, retry_after_s: int = 5) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+        super().__init__(message, retry_after_s=retry_after_s)
 
 
-class SinkError(MCAError):
+class SinkError(Unavailable):
     """The Kafka sink worker cannot run (wrong engine, unreachable broker)."""

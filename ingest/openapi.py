@@ -11,6 +11,7 @@ from typing import Any
 
 from ingest.body import MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 from ingest.formats import SEGMENT_TYPES
+from mca.http_errors import ERROR_SCHEMA
 
 _OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
 
@@ -72,25 +73,9 @@ REQUEST_BODY: dict[str, Any] = {
     }
 }
 
-_ERROR: dict[str, Any] = {
-    "type": "object",
-    "required": ["error", "detail"],
-    "properties": {
-        "error": {"type": "string"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"path": {"type": "string"}, "reason": {"type": "string"}},
-            },
-        },
-    },
-}
-
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -13,13 +13,13 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from ingest.auth import IngestAuth
 from ingest.body import content_encoding, decode, media_type, read_capped
 from ingest.direct import open_direct
-from ingest.errors import FieldError, IngestError, TransportUnavailable, ValidationFailed
+from ingest.errors import FieldError, ValidationFailed
 from ingest.formats import RequestMeta, Row, to_rows
 from ingest.kafka_transport import KafkaTransport
 from ingest.openapi import REQUEST_BODY, RESPONSES
 from ingest.receipts import Attribution, Receipts
 from ingest.transport import Receipt, Transport
-from mca.auth import AuthError, authenticator_of
+from mca.auth import authenticator_of
 from mca.backfill import BACKFILL_HEADER, backfill_requested, mark_backfill
 from mca.db import Stores
 from mca.extension import Extension
@@ -37,15 +37,6 @@ class IngestState:
     max_depth: int
 
 
-def error_response(err: IngestError | AuthError) -> Response:
-    headers: dict[str, str] = err.headers() if isinstance(err, AuthError) else {}
-    if isinstance(err, TransportUnavailable):
-        headers["Retry-After"] = str(err.retry_after_s)
-    return Response(
-        orjson.dumps(err.body()), status_code=err.status, headers=headers, media_type="application/json"
-    )
-
-
 @router.post(
     "/ingest",
     status_code=202,
@@ -57,24 +48,22 @@ def error_response(err: IngestError | AuthError) -> Response:
 async def ingest(request: Request) -> Response:
     state: IngestState = request.app.state.ingest
     headers = request.headers
-    try:
-        signed = state.auth.signed(headers)
-        if not signed:
-            state.auth.check_headers(authenticator_of(request), headers)
-        backfill = _backfill(request)
-        kind = media_type(headers.get("content-type"))
-        encoding = content_encoding(headers.get("content-encoding"))
-        raw = await read_capped(request.stream(), headers.get("content-length"), encoding=encoding)
-        if signed:  # the sender signed the content, before any transfer encoding
-            state.auth.check_signature(headers, raw)
-        doc = decode(raw, kind, state.max_depth)
-        meta = RequestMeta(received_at=datetime.now(UTC), webhook_id=headers.get("webhook-id"))
-        rows = to_rows(kind, doc, meta)
-        if backfill:
-            mark_backfill(rows)
-        receipt = await state.transport.write(rows)
-    except (IngestError, AuthError) as err:
-        return error_response(err)
+    # Every refusal below is an mca.errors kind, rendered once by the app (mca.http_errors).
+    signed = state.auth.signed(headers)
+    if not signed:
+        state.auth.check_headers(authenticator_of(request), headers)
+    backfill = _backfill(request)
+    kind = media_type(headers.get("content-type"))
+    encoding = content_encoding(headers.get("content-encoding"))
+    raw = await read_capped(request.stream(), headers.get("content-length"), encoding=encoding)
+    if signed:  # the sender signed the content, before any transfer encoding
+        state.auth.check_signature(headers, raw)
+    doc = decode(raw, kind, state.max_depth)
+    meta = RequestMeta(received_at=datetime.now(UTC), webhook_id=headers.get("webhook-id"))
+    rows = to_rows(kind, doc, meta)
+    if backfill:
+        mark_backfill(rows)
+    receipt = await state.transport.write(rows)
     body = {"accepted": receipt.accepted, "duplicates": receipt.duplicates, "event_ids": receipt.event_ids}
     return Response(orjson.dumps(body), status_code=202, media_type="application/json")
 
@@ -105,12 +94,11 @@ MapReceipt = Callable[[Receipts, bytes], Awaitable[tuple[list[Row], Attribution]
 async def _receive(request: Request, to_rows_of: MapReceipt) -> Response:
     """Read, verify and map a receipt (``to_rows_of``), then write it like /ingest does; the
     answer adds the attribution, so a sender sees an unattributed outcome."""
-    try:
-        raw = await read_capped(request.stream(), request.headers.get("content-length"))
-        rows, found = await to_rows_of(request.app.state.receipts, raw)
-        receipt: Receipt = await request.app.state.ingest.transport.write(rows)
-    except (IngestError, AuthError) as err:
-        return error_response(err)
+    # Refusals (bad signature, bad body, the store down) are errors of the one hierarchy: the
+    # app's handlers answer them in the one envelope.
+    raw = await read_capped(request.stream(), request.headers.get("content-length"))
+    rows, found = await to_rows_of(request.app.state.receipts, raw)
+    receipt: Receipt = await request.app.state.ingest.transport.write(rows)
     body = {
         "accepted": receipt.accepted,
         "duplicates": receipt.duplicates,

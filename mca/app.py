@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from mca.auth import Authenticator, AuthError
 from mca.db import Stores
 from mca.extension import Extension
+from mca.http_errors import install_error_handlers
 from mca.services import Services
 from mca.settings import Settings
 
@@ -104,6 +105,7 @@ def create_app(
     app.state.services = container
     app.state.auth = auth
     app.add_exception_handler(AuthError, _refused)
+    install_error_handlers(app)  # one JSON error envelope for every route (README "Errors")
 
     @app.get("/healthz", tags=["health"], summary="The process is alive.")
     async def healthz() -> dict[str, str]:

@@ -24,39 +24,20 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from mca.errors import ConfigError, MCAError
+from mca.errors import ConfigError, Refused
+from mca.errors import Forbidden as Forbidden
+from mca.errors import Unauthorized as Unauthorized
 from mca.settings import Settings
 
 # What an API key may be granted (docs/ingest.md, "Authentication and permissions", documents each).
 KEY_PERMISSIONS = ("ingest", "read", "console", "admin", "*")
 MCP = "mcp"  # granted by MCA_MCP_TOKENS only
 _IMPLIED = {"admin": frozenset({"read", "console"}), "*": frozenset(KEY_PERMISSIONS)}
-CHALLENGE = 'Bearer, Basic realm="mca"'
 LOOPBACK = "127.0.0.1"
 
 
-class AuthError(MCAError):
-    """Refused credentials; carries its HTTP status and renders in the ingest error shape."""
-
-    status = 401
-
-    def body(self) -> dict[str, object]:
-        return {"error": type(self).__name__, "detail": str(self)}
-
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": CHALLENGE} if self.status == 401 else {}
-
-
-class Unauthorized(AuthError):
-    """No credentials, unknown ones, or a signature check that failed."""
-
-    status = 401
-
-
-class Forbidden(AuthError):
-    """Known credentials without the permission the route needs."""
-
-    status = 403
+# The name app.py and older callers import: refused credentials (401 Unauthorized, 403 Forbidden).
+AuthError = Refused
 
 
 @dataclass(frozen=True)

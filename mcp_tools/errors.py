@@ -1,15 +1,28 @@
-"""The action layer's errors. Foreign errors (psycopg, httpx, yaml) are translated at the edge."""
+"""The action layer's errors: names and data over the kinds of `mca.errors`. Foreign errors
+(psycopg, httpx, yaml) are translated at the edge."""
 
 from __future__ import annotations
 
-from mca.errors import MCAError
+from mca.errors import BadConfig, BadInput, MCAError, Unavailable
+from mca.errors import NotFound as NotFound
+
+__all__ = [
+    "DeliveryError",
+    "NotFound",
+    "PermanentDelivery",
+    "PolicyError",
+    "RetryableDelivery",
+    "SuppressDelivery",
+    "ToolInputError",
+    "ToolsError",
+]
 
 
 class ToolsError(MCAError):
-    """Base of every error the action layer raises on purpose."""
+    """The action layer cannot do what was asked (a provider misnamed or missing its settings)."""
 
 
-class PolicyError(ToolsError):
+class PolicyError(BadConfig):
     """The policy file cannot be read or is invalid; `line` says where when known."""
 
     def __init__(self, message: str, *, line: int | None = None) -> None:
@@ -17,7 +30,7 @@ class PolicyError(ToolsError):
         self.line = line
 
 
-class ToolInputError(ToolsError):
+class ToolInputError(BadInput):
     """A tool was called with arguments that name nothing real or break a hard limit.
 
     `code` is machine-readable (unknown_user, unknown_asset, asset_inactive, ...) and travels
@@ -25,25 +38,20 @@ class ToolInputError(ToolsError):
     """
 
     def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, field=field)
         self.code = code
-        self.field = field
 
 
-class NotFound(ToolsError):
-    """An approval or outbox id that does not exist (or is no longer waiting)."""
-
-
-class DeliveryError(ToolsError):
-    """A provider refused or failed a delivery."""
+class DeliveryError(MCAError):
+    """A provider refused or failed a delivery; `provider_status` is its HTTP status, if any."""
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.provider_status = status
         self.code = code
 
 
-class RetryableDelivery(DeliveryError):
+class RetryableDelivery(DeliveryError, Unavailable):
     """Worth trying again later: timeouts, 429, 5xx."""
 
     def __init__(
@@ -58,9 +66,9 @@ class RetryableDelivery(DeliveryError):
         self.retry_after = retry_after
 
 
-class PermanentDelivery(DeliveryError):
+class PermanentDelivery(DeliveryError, BadInput):
     """Never going to work as sent (bad request, auth): dead-letter at once."""
 
 
-class SuppressDelivery(DeliveryError):
+class SuppressDelivery(PermanentDelivery):
     """The recipient must not be contacted on this channel again (unsubscribed, invalid number)."""

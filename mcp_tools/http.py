@@ -9,7 +9,6 @@ the caller from the same token (see `mcp_tools.auth`), and every verdict is audi
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -17,9 +16,11 @@ from typing import Any
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mca.auth import MCP, Authenticator, AuthError
+from mca.auth import MCP, Authenticator
 from mca.clock import Clock
 from mca.db import Stores
+from mca.errors import Refused
+from mca.http_errors import error_response
 from mca.services import Services
 from mca.settings import Settings
 from mcp_tools.server import build_server
@@ -39,21 +40,8 @@ class BearerAuth:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
             self.auth.authenticate(headers, MCP)
-        except AuthError as err:
-            body = json.dumps(err.body()).encode()
-            extra = [(k.lower().encode(), v.encode()) for k, v in err.headers().items()]
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": err.status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        *extra,
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+        except Refused as err:  # before the SDK sees the request, in the app's one envelope
+            await error_response(err)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

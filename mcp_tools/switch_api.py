@@ -1,47 +1,30 @@
 """`GET /switches` and `PUT /switches/{name}`: the kill switch and shadow mode over HTTP.
 
-Both need an API key with the `admin` permission (`MCA_API_KEYS`), always: a switch stops or
-starts every action, so it is never open, even when the other routes are. The check is one
-FastAPI dependency (`require_admin`), so a shared authenticator can replace it in one place.
-Every flip is audited under `<by> (key#<fingerprint>)`; the key itself is never stored.
+Both need an API key with the `admin` permission (`MCA_API_KEYS`; `*` grants it), always: a
+switch stops or starts every action, so it is never open, even when the other routes are. The
+check is the one authenticator's (`mca.auth.require`), in the credential forms every route
+takes (Bearer, Segment's Basic). Every flip is audited under `<by> (key#<fingerprint>)`; the
+key itself is never stored.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from mca.auth import Principal, require
 from mca.clock import system_clock
 from mca.db import connect_async
 from mcp_tools import switches
-from mcp_tools.errors import ToolInputError
 from mcp_tools.policy import load_policy
 
 ADMIN = "admin"
 router = APIRouter(tags=["switches"])
 
-
-def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The calling admin key's fingerprint; 401 without a known key, 403 without `admin`."""
-    scheme, _, key = (authorization or "").partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
-        raise HTTPException(401, detail={"field": "authorization", "reason": "missing Bearer API key"})
-    for known, permissions in request.app.state.settings.api_keys.items():
-        if hmac.compare_digest(known.encode(), key.encode()):
-            if ADMIN not in permissions:
-                raise HTTPException(
-                    403, detail={"field": "authorization", "reason": "this key lacks the admin permission"}
-                )
-            return "key#" + hashlib.sha256(key.encode()).hexdigest()[:8]
-    raise HTTPException(401, detail={"field": "authorization", "reason": "unknown API key"})
-
-
-Admin = Annotated[str, Depends(require_admin)]
+# Never open, not even in open mode: a switch stops or starts every action.
+Admin = Annotated[Principal, Depends(require(ADMIN, always=True))]
 
 
 class SwitchChange(BaseModel):
@@ -82,12 +65,10 @@ async def put_switch(
             policy,
             name,
             change.on,
-            by=f"{change.by} ({admin})",
+            by=f"{change.by} ({admin.name})",
             reason=change.reason,
             now=system_clock(),
         )
-    except ToolInputError as err:
-        raise HTTPException(422, detail={"field": err.field, "reason": str(err)}) from None
     finally:
         await conn.close()
     return state.to_dict()

@@ -90,7 +90,7 @@ async def test_a_backfill_batch_never_triggers(settings, stores, aconn) -> None:
         live = await client.post("/ingest", json=track(4, "purchase", timedelta(seconds=5), revenue=300))
         malformed = await client.post("/ingest?backfill=perhaps", json=track(5, "purchase", timedelta(0)))
     assert [r.status_code for r in (by_query, by_header, live)] == [202, 202, 202]
-    assert malformed.status_code == 422 and malformed.json()["errors"][0]["path"] == "backfill"
+    assert malformed.status_code == 422 and malformed.json()["error"]["errors"][0]["field"] == "backfill"
     cur = await aconn.execute("SELECT user_id, properties FROM events ORDER BY user_id")
     stored = {r["user_id"]: r["properties"] for r in await cur.fetchall()}
     assert sorted(stored) == ["u1", "u2", "u3", "u4"]  # the malformed request stored nothing

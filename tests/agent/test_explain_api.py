@@ -47,7 +47,7 @@ def _api_checks(settings: Settings, stores: Any, decision_id: str) -> None:
         listed = client.get("/users/u_ana/decisions").json()
         assert [d["decision_id"] for d in listed["decisions"]] == [decision_id]
         missing = client.get("/decisions/dec_nope")
-        assert missing.status_code == 404 and missing.json()["detail"]["field"] == "decision_id"
+        assert missing.status_code == 404 and missing.json()["error"]["field"] == "decision_id"
         assert client.get("/decisions/bad%20id").status_code == 422
         # Any user id ingest accepts can be listed (an e-mail, 256 characters); NUL cannot be one.
         assert client.get("/users/ana@example.com/decisions").json()["decisions"] == []
@@ -57,7 +57,9 @@ def _api_checks(settings: Settings, stores: Any, decision_id: str) -> None:
     app = create_app(locked, stores, extensions=[extension(locked, stores)])
     with TestClient(app) as client:
         refused = client.get(f"/decisions/{decision_id}")
-        assert refused.status_code == 401 and refused.json()["detail"].startswith("missing credentials")
+        assert refused.status_code == 401 and refused.json()["error"]["message"].startswith(
+            "missing credentials"
+        )
         # The same credentials in the same forms as /ingest (Segment's Basic here).
         basic = "Basic " + base64.b64encode(b"reader:").decode()
         assert client.get(f"/decisions/{decision_id}", headers={"authorization": basic}).status_code == 200

@@ -63,7 +63,7 @@ async def test_webhook_signatures(make_client: Callable[..., Any], count_events:
         for name, (body, headers, reason) in cases.items():
             resp = await client.post("/ingest", content=body, headers=headers)
             assert resp.status_code == 401, name
-            assert reason in resp.json()["detail"], (name, resp.json())
+            assert reason in resp.json()["error"]["message"], (name, resp.json())
     assert count_events() == 1
 
 
@@ -102,7 +102,7 @@ async def test_api_keys(make_client: Callable[..., Any]) -> None:
             content=BODY,
             headers={"authorization": "Bearer nope", "content-type": "application/json"},
         )
-        assert resp.status_code == 401 and resp.json()["detail"] == "unknown API key"
+        assert resp.status_code == 401 and resp.json()["error"]["message"] == "unknown API key"
         resp = await client.post("/ingest", content=BODY, headers={"content-type": "application/json"})
         assert resp.status_code == 401 and resp.headers["www-authenticate"].startswith("Bearer")
 
@@ -135,10 +135,10 @@ async def test_any_configured_credential_closes_ingest(make_client: Callable[...
     # MCP tokens are credentials too: once one is configured, events need one of their own.
     async with make_client(mcp_tokens={"tok": "assistant"}) as client:
         resp = await client.post("/ingest", content=BODY, headers={"content-type": "application/json"})
-        assert resp.status_code == 401 and "missing credentials" in resp.json()["detail"]
+        assert resp.status_code == 401 and "missing credentials" in resp.json()["error"]["message"]
         token = await client.post(
             "/ingest",
             content=BODY,
             headers={"content-type": "application/json", "authorization": "Bearer tok"},
         )
-        assert token.status_code == 403 and "ingest permission" in token.json()["detail"]
+        assert token.status_code == 403 and "ingest permission" in token.json()["error"]["message"]

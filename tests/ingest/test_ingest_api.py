@@ -126,7 +126,7 @@ async def test_bad_batch_names_every_bad_field_and_stores_nothing(
     ]
     resp = await client.post("/ingest", json={"batch": batch})
     assert resp.status_code == 422
-    errors = {(e["path"], e["reason"]) for e in resp.json()["errors"]}
+    errors = {(e["field"], e["reason"]) for e in resp.json()["error"]["errors"]}
     assert ("batch[1].userId", "required (or anonymousId)") in errors
     assert ("batch[2].timestamp", "more than 5 minutes in the future") in errors
     assert any(p == "batch[3].timestamp" for p, _ in errors)
@@ -141,7 +141,7 @@ async def test_limits_and_content_types(client: httpx.AsyncClient, count_events:
     big_event = track(properties={"text": "x" * (MAX_EVENT_BYTES + 10)})
     assert (await client.post("/ingest", json=big_event)).status_code == 413
     in_batch = await client.post("/ingest", json={"batch": [track(0), big_event]})
-    assert in_batch.status_code == 413 and "batch[1]" in in_batch.json()["detail"]
+    assert in_batch.status_code == 413 and "batch[1]" in in_batch.json()["error"]["message"]
     many = {"batch": [track(i, properties={"text": "y" * 20_000}) for i in range(30)]}
     assert len(orjson.dumps(many)) > MAX_REQUEST_BYTES
     assert (await client.post("/ingest", json=many)).status_code == 413
@@ -153,7 +153,7 @@ async def test_limits_and_content_types(client: httpx.AsyncClient, count_events:
         await client.post("/ingest", content=b"{nope", headers={"content-type": "application/json"})
     ).status_code == 422
     nul = await client.post("/ingest", json=track(properties={"note": "a\x00b"}))
-    assert nul.status_code == 422 and nul.json()["errors"][0]["path"] == "properties.note"
+    assert nul.status_code == 422 and nul.json()["error"]["errors"][0]["field"] == "properties.note"
     assert count_events() == 0
 
 

@@ -44,22 +44,26 @@ async def test_depth_is_bounded_at_parse_time_naming_the_path(
     assert (await client.post("/ingest", json=track(nested(31)))).status_code == 202
     too_deep = await client.post("/ingest", json=track(nested(32), 1))
     assert too_deep.status_code == 422
-    [error] = too_deep.json()["errors"]
+    [error] = too_deep.json()["error"]["errors"]
     assert error["reason"] == "nested more than 32 levels deep (MCA_INGEST_MAX_DEPTH)"
-    assert error["path"] == "properties" + ".a" * 31
+    assert error["field"] == "properties" + ".a" * 31
     # Long keys: the path keeps its head and its last segment.
     long_keys = await client.post("/ingest", json=track(nested(40, key="k" * 30), 1))
-    path = long_keys.json()["errors"][0]["path"]
+    path = long_keys.json()["error"]["errors"][0]["field"]
     assert path.startswith("properties.kkk") and path.endswith("…." + "k" * 30) and len(path) < 120
     # 300 levels used to parse, fail to serialise and answer 500 (in a batch over 32 KB,
     # measuring each event's size serialises it first).
     pad = [track({"pad": "x" * 20_000}, i) for i in (2, 3)]
     batch = {"batch": [*pad, track(nested(300), 4)]}
     deep = await client.post("/ingest", json=batch)
-    assert deep.status_code == 422 and deep.json()["errors"][0]["path"].startswith("batch[2].properties.a")
+    assert deep.status_code == 422 and deep.json()["error"]["errors"][0]["field"].startswith(
+        "batch[2].properties.a"
+    )
     # A batch's shared context is merged into every event: it is bounded too.
     shared = await client.post("/ingest", json={"batch": [track({}, 5)], "context": nested(40)})
-    assert shared.status_code == 422 and shared.json()["errors"][0]["path"].startswith("context.a.a")
+    assert shared.status_code == 422 and shared.json()["error"]["errors"][0]["field"].startswith(
+        "context.a.a"
+    )
     assert count_events() == 1
 
 
@@ -70,16 +74,16 @@ async def test_a_nul_nested_near_the_parser_limit_is_a_clear_422(
     head = orjson.dumps(track(None))[: -len(b"null}")]  # orjson itself cannot write this depth
     body = head + b'{"a":' * 990 + b'"a\\u0000b"' + b"}" * 990 + b"}"
     resp = await client.post("/ingest", content=body, headers=JSON)
-    assert resp.status_code == 422 and "levels deep" in resp.json()["errors"][0]["reason"]
+    assert resp.status_code == 422 and "levels deep" in resp.json()["error"]["errors"][0]["reason"]
     nul = await client.post(
         "/ingest", json={"batch": [track({}, 1), track({"x": [{"k\x00": 1}, "b\x00"]}, 2)]}
     )
     assert nul.status_code == 422
-    assert {e["path"] for e in nul.json()["errors"]} == {
+    assert {e["field"] for e in nul.json()["error"]["errors"]} == {
         "batch[1].properties.x[0].k\x00",
         "batch[1].properties.x[1]",
     }
-    assert all("NUL" in e["reason"] for e in nul.json()["errors"])
+    assert all("NUL" in e["reason"] for e in nul.json()["error"]["errors"])
     assert count_events() == 0
 
 
@@ -87,7 +91,7 @@ async def test_max_depth_is_a_setting(make_client: Callable[..., Any]) -> None:
     async with make_client(ingest_max_depth=4) as client:
         assert (await client.post("/ingest", json=track(nested(3)))).status_code == 202
         resp = await client.post("/ingest", json=track(nested(4), 1))
-        assert resp.status_code == 422 and resp.json()["errors"][0]["path"] == "properties.a.a.a"
+        assert resp.status_code == 422 and resp.json()["error"]["errors"][0]["field"] == "properties.a.a.a"
 
 
 async def test_time_zones_are_checked_at_ingest(client: httpx.AsyncClient, db_url: str) -> None:
@@ -97,8 +101,8 @@ async def test_time_zones_are_checked_at_ingest(client: httpx.AsyncClient, db_ur
     for bad in ("Mars/Olympus_Mons", "localtime", "../etc/passwd", 3, ""):
         resp = await client.post("/ingest", json=identify(bad))
         assert resp.status_code == 422, bad
-        assert resp.json()["errors"] == [
-            {"path": "traits.timezone", "reason": "must be an IANA time zone such as Europe/Paris"}
+        assert resp.json()["error"]["errors"] == [
+            {"field": "traits.timezone", "reason": "must be an IANA time zone such as Europe/Paris"}
         ]
     assert (await client.post("/ingest", json=identify("Europe/Paris"))).status_code == 202
     assert (await client.post("/ingest", json=identify("america/new_york", "u2"))).status_code == 202
@@ -120,7 +124,7 @@ async def test_the_longest_accepted_user_id_can_be_acted_on(
     too_long = await client.post(
         "/ingest", json={"type": "identify", "userId": longest + "x", "traits": traits}
     )
-    assert too_long.status_code == 422 and too_long.json()["errors"][0]["path"] == "userId"
+    assert too_long.status_code == 422 and too_long.json()["error"]["errors"][0]["field"] == "userId"
     ok = await client.post("/ingest", json={"type": "identify", "userId": longest, "traits": traits})
     assert ok.status_code == 202, ok.text
     tools = settings.model_copy(update={"policy_file": PROJECT_ROOT / "config" / "policy.yaml"})
@@ -149,15 +153,15 @@ async def test_gzip_bodies_are_decoded_within_the_limit(
     wire = bomb.compress(b" " * (50 * 1024 * 1024)) + bomb.flush()
     assert len(wire) < MAX_REQUEST_BYTES
     refused = await client.post("/ingest", content=wire, headers={**JSON, "content-encoding": "gzip"})
-    assert refused.status_code == 413 and "decompressed" in refused.json()["detail"]
+    assert refused.status_code == 413 and "decompressed" in refused.json()["error"]["message"]
     broken = await client.post(
         "/ingest", content=b"\x1f\x8bnot gzip", headers={**JSON, "content-encoding": "gzip"}
     )
-    assert broken.status_code == 422 and broken.json()["errors"][0]["path"] == "body"
+    assert broken.status_code == 422 and broken.json()["error"]["errors"][0]["field"] == "body"
     cut = await client.post(
         "/ingest", content=gzip.compress(body)[:-20], headers={**JSON, "content-encoding": "gzip"}
     )
-    assert cut.status_code == 422 and "truncated" in cut.json()["errors"][0]["reason"]
+    assert cut.status_code == 422 and "truncated" in cut.json()["error"]["errors"][0]["reason"]
     brotli = await client.post("/ingest", content=body, headers={**JSON, "content-encoding": "br"})
-    assert brotli.status_code == 415 and "content-encoding br" in brotli.json()["detail"]
+    assert brotli.status_code == 415 and "content-encoding br" in brotli.json()["error"]["message"]
     assert count_events() == 50

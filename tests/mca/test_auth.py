@@ -123,7 +123,9 @@ def test_every_route_under_every_credential_state(state: str, settings: Settings
                     )
                 elif want in (401, 403):
                     body = got.json()
-                    assert set(body) == {"error", "detail"} and body["detail"], (route, body)
+                    kind = "unauthorized" if want == 401 else "forbidden"
+                    assert set(body) == {"error"} and body["error"]["kind"] == kind, (route, body)
+                    assert body["error"]["message"], (route, body)
                     if want == 401:
                         assert got.headers["www-authenticate"].startswith("Bearer"), route
         if "webhook_secrets" in STATES[state]:
