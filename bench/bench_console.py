@@ -34,13 +34,13 @@ from bench_seed import bench_database
 from report import Comparison, Samples, interleaved, print_table, record
 
 from console.live import POLL_S
+from demo.in_thread import Product
 from demo.product import DEMO_EVENTS, DEMO_SEED, DEMO_USERS
 from demo.seed.load import ensure_catalogue, seed_world
 from demo.seed.world import user_id_of
 from mca.db import Stores, connect
 from mca.settings import PROJECT_ROOT, Settings
 from state.embedding import get_embedder
-from tests.console.product import Product
 
 KEYS = {"bench-admin": ["admin"], "bench-ingest": ["ingest"]}
 VENDOR = PROJECT_ROOT / "console" / "static" / "vendor"

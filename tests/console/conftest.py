@@ -10,10 +10,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from demo.in_thread import Product
 from mca.db import Stores, connect
 from mca.embedded import EmbeddedPostgres
 from mca.settings import PROJECT_ROOT, Settings
-from tests.console.product import Product
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The closed network refuses Chromium's background connections; these keep it from trying.

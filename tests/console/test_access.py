@@ -154,7 +154,7 @@ def test_open_mode_needs_no_login_and_says_so(settings: Settings, stores: Stores
 def test_open_mode_on_loopback_opens_without_login_and_says_so(settings: Settings, stores: Stores) -> None:
     import httpx
 
-    from tests.threaded_server import serve_in_thread
+    from mca.testing.http import serve_in_thread
 
     app = create_app(settings, stores, extensions=[extension(settings, stores)])
     with serve_in_thread(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:

@@ -12,9 +12,9 @@ import httpx
 import psycopg
 from playwright.sync_api import expect
 
+from demo.in_thread import Product, act
+from mca.testing import wait_until
 from tests.console.conftest import shot
-from tests.console.product import Product, act
-from tests.waiting import wait_until
 
 HELD_COUPON = {"user_id": "u_bo", "asset_id": "cpn-out-001", "reason": "a big thank-you"}  # $45 > $25: held
 

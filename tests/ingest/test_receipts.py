@@ -165,10 +165,10 @@ async def test_twilio_bad_signature_is_401_and_stores_nothing(
         for name, (request, reason) in cases.items():
             resp = await client.post("/webhooks/twilio", **request)
             assert resp.status_code == 401, name
-            assert reason in resp.json()["detail"], name
+            assert reason in str(resp.json()["error"]), name
     async with make_client() as client:  # no MCA_TWILIO_AUTH_TOKEN: nothing can be verified
         resp = await client.post("/webhooks/twilio", **good)
-        assert resp.status_code == 401 and "MCA_TWILIO_AUTH_TOKEN" in resp.json()["detail"]
+        assert resp.status_code == 401 and "MCA_TWILIO_AUTH_TOKEN" in str(resp.json()["error"])
     assert count_events() == 0
 
 
@@ -185,7 +185,7 @@ async def test_twilio_public_url_and_bad_fields(
         assert as_received.status_code == 401
         no_sid = await client.post("/webhooks/twilio", **twilio_post({"MessageStatus": "sent"}, url=public))
         assert no_sid.status_code == 422
-        assert [e["path"] for e in no_sid.json()["errors"]] == ["MessageSid"]
+        assert [e["field"] for e in no_sid.json()["error"]["errors"]] == ["MessageSid"]
         as_json = await client.post("/webhooks/twilio", json={"MessageSid": "SM3"})
         assert as_json.status_code == 415
     assert count_events() == 1
@@ -265,16 +265,17 @@ async def test_signed_receipt_bad_signature_or_fields_store_nothing(
     async with make_client(receipt_webhook_secrets=[SECRET]) as client:
         for name, (request, status, reason) in cases.items():
             resp = await client.post("/webhooks/receipts", **request)
-            assert (resp.status_code, reason in resp.json()["detail"]) == (status, True), name
+            assert (resp.status_code, reason in str(resp.json()["error"])) == (status, True), name
         bad = await client.post(
             "/webhooks/receipts",
             **signed({"type": "message_sent", "decision_id": 7, "timestamp": "yesterday"}, "m2"),
         )
         assert bad.status_code == 422
-        assert [e["path"] for e in bad.json()["errors"]] == ["type", "user_id", "timestamp", "decision_id"]
+        fields = [e["field"] for e in bad.json()["error"]["errors"]]
+        assert fields == ["type", "user_id", "timestamp", "decision_id"]
     async with make_client() as client:  # no MCA_RECEIPT_WEBHOOK_SECRETS
         resp = await client.post("/webhooks/receipts", **good)
-        assert resp.status_code == 401 and "MCA_RECEIPT_WEBHOOK_SECRETS" in resp.json()["detail"]
+        assert resp.status_code == 401 and "MCA_RECEIPT_WEBHOOK_SECRETS" in str(resp.json()["error"])
     assert count_events() == 0
 
 

@@ -19,7 +19,7 @@ import uvicorn
 from mca.db import Stores
 from mca.net import free_port
 from mca.settings import Settings
-from tests.threaded_server import _SignallingServer  # uvicorn that says when it listens
+from mca.testing.http import _SignallingServer  # uvicorn that says when it listens
 
 T = TypeVar("T")
 START_TIMEOUT_S = 60.0
