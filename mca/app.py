@@ -24,11 +24,13 @@ def default_extensions(settings: Settings, stores: Stores) -> list[Extension]:
     from agent.web import extension as agent_extension
     from ingest.web import extension as ingest_extension
     from mcp_tools.web import extension as tools_extension
+    from measure.web import extension as measure_extension
 
     return [
         ingest_extension(settings, stores),
         agent_extension(settings, stores),
         tools_extension(settings, stores),
+        measure_extension(settings, stores),
     ]
 
 

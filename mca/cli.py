@@ -141,9 +141,10 @@ def _register_packages() -> None:
     from demo import cli as demo_cli
     from ingest import cli as ingest_cli
     from mcp_tools import cli as tools_cli
+    from measure import cli as measure_cli
     from state import cli as state_cli
 
-    for module in (state_cli, demo_cli, ingest_cli, tools_cli, agent_cli):
+    for module in (state_cli, demo_cli, ingest_cli, tools_cli, measure_cli, agent_cli):
         module.register(app)
 
 

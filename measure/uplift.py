@@ -78,8 +78,13 @@ def sample_ratio(counts: dict[str, int], holdout: float, control: float) -> tupl
     expected = [total * shares[g] / norm for g in groups]
     p = float(chisquare(observed, expected).pvalue)
     if p < SRM_ALPHA:
-        sizes = ", ".join(f"{g.value} {o} (expected {e:.0f})" for g, o, e in zip(groups, observed, expected, strict=True))
-        return p, f"sample ratio mismatch (p={p:.2g}): {sizes}; check assignment and logging before trusting lift"
+        sizes = ", ".join(
+            f"{g.value} {o} (expected {e:.0f})" for g, o, e in zip(groups, observed, expected, strict=True)
+        )
+        return (
+            p,
+            f"sample ratio mismatch (p={p:.2g}): {sizes}; check assignment and logging before trusting lift",
+        )
     return p, None
 
 
@@ -103,8 +108,18 @@ def uplift_row(
     incremental = r_lift.absolute * counts[t] if r_lift else None
     srm_p, warning = sample_ratio(counts, holdout, control)
     return UpliftRow(
-        trigger, key, counts, rate, rpc, c_lift, r_lift, incremental, cost,
-        None if incremental is None else incremental - cost, srm_p, warning,
+        trigger,
+        key,
+        counts,
+        rate,
+        rpc,
+        c_lift,
+        r_lift,
+        incremental,
+        cost,
+        None if incremental is None else incremental - cost,
+        srm_p,
+        warning,
     )
 
 
@@ -118,6 +133,4 @@ def report(
             continue
         key = str(r.get(by) or "") if by else ""
         groups.setdefault((r["trigger_name"], key), []).append(r)
-    return [
-        uplift_row(t, k, v, holdout=holdout, control=control) for (t, k), v in sorted(groups.items())
-    ]
+    return [uplift_row(t, k, v, holdout=holdout, control=control) for (t, k), v in sorted(groups.items())]

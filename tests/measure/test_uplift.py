@@ -41,8 +41,14 @@ def _simulated(rng: np.random.Generator, n: int, p_c: float, lift: float) -> lis
     converted = rng.random(n) < p
     revenue = np.where(converted, rng.gamma(2.0, 25.0, n), 0.0)
     return [
-        {"trigger_name": "t", "experiment_group": g, "converted": bool(c), "revenue": r, "cost": 0.5,
-         "pending": False}
+        {
+            "trigger_name": "t",
+            "experiment_group": g,
+            "converted": bool(c),
+            "revenue": r,
+            "cost": 0.5,
+            "pending": False,
+        }
         for g, c, r in zip(groups, converted, revenue, strict=True)
     ]
 
@@ -62,12 +68,33 @@ def test_interval_covers_true_lift_about_95_percent_and_is_unbiased() -> None:
 
 def test_pending_rows_are_left_out_and_groups_split_by_brain() -> None:
     rows = [
-        {"trigger_name": "t", "experiment_group": "treatment", "converted": True, "revenue": 10, "cost": 1,
-         "brain": "rules", "pending": False},
-        {"trigger_name": "t", "experiment_group": "control", "converted": False, "revenue": 0, "cost": 0,
-         "brain": "rules", "pending": False},
-        {"trigger_name": "t", "experiment_group": "treatment", "converted": False, "revenue": 0, "cost": 1,
-         "brain": "llm", "pending": True},
+        {
+            "trigger_name": "t",
+            "experiment_group": "treatment",
+            "converted": True,
+            "revenue": 10,
+            "cost": 1,
+            "brain": "rules",
+            "pending": False,
+        },
+        {
+            "trigger_name": "t",
+            "experiment_group": "control",
+            "converted": False,
+            "revenue": 0,
+            "cost": 0,
+            "brain": "rules",
+            "pending": False,
+        },
+        {
+            "trigger_name": "t",
+            "experiment_group": "treatment",
+            "converted": False,
+            "revenue": 0,
+            "cost": 1,
+            "brain": "llm",
+            "pending": True,
+        },
     ]
     (only,) = report(rows, by="brain", holdout=0.05, control=0.10)
     assert (only.key, only.customers["treatment"], only.cost) == ("rules", 1, 1.0)

@@ -25,15 +25,34 @@ def conn(db_url: str) -> Any:
 
 
 def action(user: str, at: Any, decision: str, *, kind: str = "offer_sent", **props: Any) -> dict[str, Any]:
-    base = {"decision_id": decision, "trigger": "churn_risk", "goal": "retention",
-            "experiment_id": "exp1", "experiment_group": "treatment", "cost": 1.5}
-    return {"event_id": f"act-{decision}", "user_id": user, "event_type": kind, "ts": at,
-            "properties": {**base, **props}}
+    base = {
+        "decision_id": decision,
+        "trigger": "churn_risk",
+        "goal": "retention",
+        "experiment_id": "exp1",
+        "experiment_group": "treatment",
+        "cost": 1.5,
+    }
+    return {
+        "event_id": f"act-{decision}",
+        "user_id": user,
+        "event_type": kind,
+        "ts": at,
+        "properties": {**base, **props},
+    }
 
 
-def event(user: str, kind: str, at: Any, eid: str, value: float | None = None, **props: Any) -> dict[str, Any]:
-    return {"event_id": eid, "user_id": user, "event_type": kind, "ts": at, "value": value,
-            "properties": props}
+def event(
+    user: str, kind: str, at: Any, eid: str, value: float | None = None, **props: Any
+) -> dict[str, Any]:
+    return {
+        "event_id": eid,
+        "user_id": user,
+        "event_type": kind,
+        "ts": at,
+        "value": value,
+        "properties": props,
+    }
 
 
 def row(conn: Any, action_id: str) -> dict[str, Any]:
@@ -43,71 +62,102 @@ def row(conn: Any, action_id: str) -> dict[str, Any]:
 
 
 def test_receipts_and_engagement_match_by_decision_id(conn: Any) -> None:
-    insert(conn, action("u1", ago(days=10), "d1", kind="message_sent", channel="email"),
-           event("u1", "message_delivered", ago(days=10), "r1", decision_id="d1"),
-           event("u1", "email_opened", ago(days=9), "r2", decision_id="d1"),
-           event("u1", "email_link_clicked", ago(days=9), "r3", decision_id="d1"),
-           event("u1", "email_opened", ago(days=9), "r4", decision_id="other"))
+    insert(
+        conn,
+        action("u1", ago(days=10), "d1", kind="message_sent", channel="email"),
+        event("u1", "message_delivered", ago(days=10), "r1", decision_id="d1"),
+        event("u1", "email_opened", ago(days=9), "r2", decision_id="d1"),
+        event("u1", "email_link_clicked", ago(days=9), "r3", decision_id="d1"),
+        event("u1", "email_opened", ago(days=9), "r4", decision_id="other"),
+    )
     r = row(conn, "act-d1")
     assert (r["delivered"], r["failed"], r["opened"], r["clicked"]) == (True, False, True, True)
     assert (r["converted"], r["pending"], r["unsubscribed"]) == (False, False, False)
 
 
 def test_failed_receipt_is_not_delivered(conn: Any) -> None:
-    insert(conn, action("u1", ago(days=10), "d1", kind="message_sent"),
-           event("u1", "message_failed", ago(days=10), "r1", decision_id="d1"))
+    insert(
+        conn,
+        action("u1", ago(days=10), "d1", kind="message_sent"),
+        event("u1", "message_failed", ago(days=10), "r1", decision_id="d1"),
+    )
     r = row(conn, "act-d1")
     assert (r["delivered"], r["failed"]) == (False, True)
 
 
 def test_conversion_inside_window_counts_and_one_just_outside_does_not(conn: Any) -> None:
-    insert(conn, action("u1", ago(days=20), "d1", window_s=7 * DAY),
-           event("u1", "purchase", ago(days=13, seconds=1), "p-in", 40),
-           event("u1", "order_completed", ago(days=13), "p-edge", 99),  # exactly at the window's end
-           action("u2", ago(days=20), "d2", window_s=7 * DAY),
-           event("u2", "purchase", ago(days=13, seconds=-1), "p-out", 50))
+    insert(
+        conn,
+        action("u1", ago(days=20), "d1", window_s=7 * DAY),
+        event("u1", "purchase", ago(days=13, seconds=1), "p-in", 40),
+        event("u1", "order_completed", ago(days=13), "p-edge", 99),  # exactly at the window's end
+        action("u2", ago(days=20), "d2", window_s=7 * DAY),
+        event("u2", "purchase", ago(days=13, seconds=-1), "p-out", 50),
+    )
     r1, r2 = row(conn, "act-d1"), row(conn, "act-d2")
     assert (r1["converted"], r1["conversions"], r1["revenue"]) == (True, 1, Decimal("40.00"))
     assert (r2["converted"], r2["revenue"]) == (False, 0)
 
 
 def test_window_defaults_to_seven_days_and_open_window_is_pending(conn: Any) -> None:
-    insert(conn, action("u1", ago(days=8), "old"), event("u1", "purchase", ago(days=0.5), "late", 10),
-           action("u2", ago(days=2), "new"))
+    insert(
+        conn,
+        action("u1", ago(days=8), "old"),
+        event("u1", "purchase", ago(days=0.5), "late", 10),
+        action("u2", ago(days=2), "new"),
+    )
     old, new = row(conn, "act-old"), row(conn, "act-new")
     assert (old["pending"], old["converted"]) == (False, False)
     assert (new["pending"], new["converted"]) == (True, False)  # not a failure: still open
 
 
 def test_per_goal_window_from_the_action(conn: Any) -> None:
-    insert(conn, action("u1", ago(days=10), "d1", window_s=1 * DAY),
-           event("u1", "purchase", ago(days=8), "p", 30))
+    insert(
+        conn,
+        action("u1", ago(days=10), "d1", window_s=1 * DAY),
+        event("u1", "purchase", ago(days=8), "p", 30),
+    )
     assert row(conn, "act-d1")["converted"] is False
     assert row(conn, "act-d1")["pending"] is False
 
 
 def test_two_actions_competing_for_one_purchase_last_touch_wins(conn: Any) -> None:
-    insert(conn, action("u1", ago(days=5), "first"), action("u1", ago(days=3), "second"),
-           event("u1", "purchase", ago(days=2), "p", 80))
+    insert(
+        conn,
+        action("u1", ago(days=5), "first"),
+        action("u1", ago(days=3), "second"),
+        event("u1", "purchase", ago(days=2), "p", 80),
+    )
     assert row(conn, "act-first")["converted"] is False
-    assert (row(conn, "act-second")["converted"], row(conn, "act-second")["revenue"]) == (True, Decimal("80.00"))
+    assert (row(conn, "act-second")["converted"], row(conn, "act-second")["revenue"]) == (
+        True,
+        Decimal("80.00"),
+    )
     credit = conn.execute("SELECT action_id, by_coupon FROM conversion_credit").fetchall()
     assert credit == [{"action_id": "act-second", "by_coupon": False}]
 
 
 def test_coupon_code_beats_last_touch_and_marks_redeemed(conn: Any) -> None:
-    insert(conn, action("u1", ago(days=5), "coupon", coupon_code="SAVE-1"),
-           action("u1", ago(days=3), "later", kind="message_sent"),
-           event("u1", "coupon_applied", ago(days=2, hours=1), "ca", coupon_code="SAVE-1"),
-           event("u1", "order_completed", ago(days=2), "p", 60, coupon="SAVE-1"))
+    insert(
+        conn,
+        action("u1", ago(days=5), "coupon", coupon_code="SAVE-1"),
+        action("u1", ago(days=3), "later", kind="message_sent"),
+        event("u1", "coupon_applied", ago(days=2, hours=1), "ca", coupon_code="SAVE-1"),
+        event("u1", "order_completed", ago(days=2), "p", 60, coupon="SAVE-1"),
+    )
     c, later = row(conn, "act-coupon"), row(conn, "act-later")
     assert (c["converted"], c["redeemed"], c["revenue"]) == (True, True, Decimal("60.00"))
     assert (later["converted"], later["redeemed"]) == (False, False)
 
 
 def test_unsubscribe_in_window_is_a_negative_outcome(conn: Any) -> None:
-    insert(conn, action("u1", ago(days=3), "d1"), event("u1", "unsubscribed", ago(days=2), "un"),
-           action("u2", ago(days=30), "d2"), event("u2", "unsubscribed", ago(days=1), "un2"))
+    insert(
+        conn,
+        action("u1", ago(days=3), "d1"),
+        event("u1", "unsubscribed", ago(days=2), "un"),
+        action("u2", ago(days=30), "d2"),
+        event("u2", "unsubscribed", ago(days=1), "un2"),
+    )
     assert row(conn, "act-d1")["unsubscribed"] is True
     assert row(conn, "act-d2")["unsubscribed"] is False
 
@@ -119,21 +169,46 @@ def test_unattributed_conversion_is_kept_in_events(conn: Any) -> None:
 
 
 def test_exposure_is_intent_to_treat_per_customer(conn: Any) -> None:
-    insert(conn,
-           action("t", ago(days=20), "a1", cost=2), action("t", ago(days=19), "a2", cost=3),
-           event("t", "purchase", ago(days=18), "tp", 100),
-           action("c", ago(days=20), "c1", kind="action_withheld", experiment_group="control", cost=0),
-           event("c", "purchase", ago(days=15), "cp", 30),
-           event("c", "purchase", ago(days=1), "cp-late", 30),
-           action("h", ago(days=2), "h1", kind="action_withheld", experiment_group="holdout"))
+    insert(
+        conn,
+        action("t", ago(days=20), "a1", cost=2),
+        action("t", ago(days=19), "a2", cost=3),
+        event("t", "purchase", ago(days=18), "tp", 100),
+        action("c", ago(days=20), "c1", kind="action_withheld", experiment_group="control", cost=0),
+        event("c", "purchase", ago(days=15), "cp", 30),
+        event("c", "purchase", ago(days=1), "cp-late", 30),
+        action("h", ago(days=2), "h1", kind="action_withheld", experiment_group="holdout"),
+    )
     rows = conn.execute(
         "SELECT user_id, experiment_group, actions_sent, cost, converted, revenue, pending "
-        "FROM experiment_exposures ORDER BY user_id").fetchall()
+        "FROM experiment_exposures ORDER BY user_id"
+    ).fetchall()
     assert rows == [
-        {"user_id": "c", "experiment_group": "control", "actions_sent": 0, "cost": 0,
-         "converted": True, "revenue": Decimal("30.00"), "pending": False},
-        {"user_id": "h", "experiment_group": "holdout", "actions_sent": 0, "cost": Decimal("1.5"),
-         "converted": False, "revenue": 0, "pending": True},
-        {"user_id": "t", "experiment_group": "treatment", "actions_sent": 2, "cost": 5,
-         "converted": True, "revenue": Decimal("100.00"), "pending": False},
+        {
+            "user_id": "c",
+            "experiment_group": "control",
+            "actions_sent": 0,
+            "cost": 0,
+            "converted": True,
+            "revenue": Decimal("30.00"),
+            "pending": False,
+        },
+        {
+            "user_id": "h",
+            "experiment_group": "holdout",
+            "actions_sent": 0,
+            "cost": Decimal("1.5"),
+            "converted": False,
+            "revenue": 0,
+            "pending": True,
+        },
+        {
+            "user_id": "t",
+            "experiment_group": "treatment",
+            "actions_sent": 2,
+            "cost": 5,
+            "converted": True,
+            "revenue": Decimal("100.00"),
+            "pending": False,
+        },
     ]
