@@ -28,6 +28,7 @@ from agent.facts import FactSchema, fact_schema, typed
 from mca.reloading import ReloadingFile
 from mca.settings import PROJECT_ROOT
 from mcp_tools.contract import ALL_TOOLS, Tool
+from measure.assign import MAX_SHARE
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,8 @@ class _Experiments(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     salt: str = Field(default=DEFAULT_SALT, min_length=1, max_length=64)
-    holdout: float = Field(default=DEFAULT_HOLDOUT, ge=0, lt=1)
-    control: float = Field(default=DEFAULT_CONTROL, ge=0, lt=1)
+    holdout: float = Field(default=DEFAULT_HOLDOUT, ge=0, le=MAX_SHARE)
+    control: float = Field(default=DEFAULT_CONTROL, ge=0, le=MAX_SHARE)
 
 
 class _Attribution(BaseModel):
@@ -99,7 +100,7 @@ class _Trigger(BaseModel):
     user_cooldown: timedelta | None = None
     max_attempts: int | None = Field(default=None, ge=1, le=20)
     deadline: timedelta | None = None
-    control: float | None = Field(default=None, ge=0, lt=1)  # this trigger's control share
+    control: float | None = Field(default=None, ge=0, le=MAX_SHARE)  # this trigger's control share
 
     @field_validator("cooldown", "user_cooldown", "deadline", mode="before")
     @classmethod

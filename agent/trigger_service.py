@@ -193,7 +193,7 @@ class TriggerService:
             max_attempts=spec.max_attempts,
             deadline_in=spec.deadline,
             experiment_group=assignment.group.value,
-            experiment=assignment.experiment,
+            experiment=assignment.experiment_id,
             attribution_window=spec.attribution_window,
         )
         if await enqueue(self.ops, job, now=now):

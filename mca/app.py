@@ -30,12 +30,14 @@ def default_extensions(
     from console.web import extension as console_extension
     from ingest.web import extension as ingest_extension
     from mcp_tools.web import extension as tools_extension
+    from measure.web import extension as measure_extension
 
     return [
         ingest_extension(settings, stores, services),
         agent_extension(settings, stores, services),
         tools_extension(settings, stores, services),
         console_extension(settings, stores, services),
+        measure_extension(settings, stores, services),
     ]
 
 

@@ -143,9 +143,10 @@ def _register_packages() -> None:
     from ingest import cli as ingest_cli
     from ingest.event_sink import open_event_sink
     from mcp_tools import cli as tools_cli
+    from measure import cli as measure_cli
     from state import cli as state_cli
 
-    for module in (state_cli, demo_cli, ingest_cli, agent_cli):
+    for module in (state_cli, demo_cli, ingest_cli, measure_cli, agent_cli):
         module.register(app)
     tools_cli.register(app, open_sink=open_event_sink)
 

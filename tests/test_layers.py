@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("mca", "state", "ingest", "mcp_tools", "learn", "agent", "console", "demo")
+PACKAGES = ("mca", "state", "ingest", "mcp_tools", "learn", "measure", "agent", "console", "demo")
 LINT = str(Path(sys.executable).with_name("lint-imports"))
 
 

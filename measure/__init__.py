@@ -1,0 +1,1 @@
+"""Measurement: who is held out, and whether mca's actions caused anything (uplift)."""

@@ -1,0 +1,57 @@
+"""`GET /reports/uplift`: the uplift report as JSON (permission `read`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+
+from mca.auth import require
+from mca.db import Stores
+from mca.extension import Extension
+from mca.services import Role, Services, shared_or_own
+from mca.settings import Settings
+from measure.read import EXPOSURES_SQL, exposure_params
+from measure.uplift import report
+from measure.window import parse_since
+
+router = APIRouter(tags=["reports"], dependencies=[Depends(require("read"))])
+
+
+@router.get("/reports/uplift", summary="Intent-to-treat uplift per trigger with 95% intervals.")
+async def uplift(
+    request: Request,
+    trigger: Annotated[str | None, Query(max_length=200)] = None,
+    since: str = "30d",
+    by: Annotated[str | None, Query(pattern="^(brain|segment)$")] = None,
+    holdout: Annotated[float, Query(ge=0, le=0.5)] = 0.05,
+    control: Annotated[float, Query(ge=0, le=0.5)] = 0.10,
+) -> dict[str, Any]:
+    try:
+        period = parse_since(since)
+    except ValueError as err:
+        raise HTTPException(422, detail={"field": "since", "reason": str(err)}) from None
+    async with request.app.state.measure_state_pool.connection() as conn:
+        cur = await conn.execute(EXPOSURES_SQL, exposure_params(trigger, period))
+        rows = await cur.fetchall()
+    return {"rows": [r.as_dict() for r in report(rows, by=by, holdout=holdout, control=control)]}
+
+
+def extension(settings: Settings, stores: Stores, services: Services | None = None) -> Extension:
+    """With `services` the state pool is the process's; without, the extension owns one."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            own = await shared_or_own(services, stack, settings, stores)
+            app.state.measure_state_pool = await own.pool(Role.STATE, size=2)
+            yield
+
+    return Extension(
+        name="measure",
+        routers=[router],
+        lifespan=lifespan,
+        tags=[{"name": "reports", "description": "Whether mca's actions caused anything."}],
+    )

@@ -1,0 +1,131 @@
+-- One row per action mca took or withheld (actions), per conversion credited to one action
+-- (conversion_credit), and per action with its outcomes (action_outcomes, then
+-- action_attribution with `pending`); experiment_exposures has one row per customer, trigger
+-- and experiment: the intent-to-treat unit of the uplift report.
+--
+-- The event contract these views read (all rows of `events`):
+-- Actions, written by the dispatcher (sent) or the worker (withheld for holdout/control):
+--   event_type  offer_sent | message_sent | points_awarded | crm_updated | action_withheld
+--   properties  decision_id, trigger, goal, asset, channel, brain, policy_version,
+--               experiment_id (the salt's id), experiment_group (holdout|control|treatment),
+--               propensity (number|null), coupon_code, cost (number), segment,
+--               window_s (the goal's attribution window in seconds, default 604800 = 7 days)
+-- Outcomes, from /ingest (Segment names mapped to snake_case by ingest/formats.py):
+--   purchase | order_completed        value = revenue; properties.coupon_code (or .coupon)
+--   coupon_applied                    properties.coupon_code (or .coupon)
+--   email_opened | message_opened     properties.decision_id
+--   email_link_clicked | link_clicked properties.decision_id
+--   unsubscribed                      negative outcome, by user within the window
+--   message_delivered | message_failed  provider receipts, properties.decision_id
+--
+-- Why the window rides on the action (window_s) rather than a table filled from the triggers
+-- file: it is the window in force when the decision was made, so editing the file never
+-- rewrites past results, and both engines read it with no table to keep in step.
+-- Rules: a conversion (purchase, order_completed) inside [acted_at, acted_at + window) is
+-- credited to exactly one action of that user: the one whose coupon code it carries, else
+-- the latest action before it (last touch). RisingWave allows now() only as a temporal
+-- filter, so `pending` (window still open) is a union of two filtered halves.
+CREATE MATERIALIZED VIEW actions AS
+SELECT
+    event_id AS action_id,
+    user_id,
+    event_type AS action_type,
+    ts AS acted_at,
+    event_type <> 'action_withheld' AS sent,
+    properties ->> 'decision_id' AS decision_id,
+    properties ->> 'trigger' AS trigger_name,
+    properties ->> 'goal' AS goal,
+    properties ->> 'asset' AS asset,
+    properties ->> 'channel' AS channel,
+    properties ->> 'brain' AS brain,
+    properties ->> 'policy_version' AS policy_version,
+    coalesce(properties ->> 'experiment_id', 'none') AS experiment_id,
+    coalesce(properties ->> 'experiment_group', 'treatment') AS experiment_group,
+    properties ->> 'segment' AS segment,
+    CAST(properties ->> 'propensity' AS double precision) AS propensity,
+    properties ->> 'coupon_code' AS coupon_code,
+    coalesce(CAST(properties ->> 'cost' AS numeric), 0) AS cost,
+    ts + coalesce(CAST(properties ->> 'window_s' AS bigint), 604800) * INTERVAL '1 second'
+        AS window_ends_at
+FROM events
+WHERE event_type IN ('offer_sent', 'message_sent', 'points_awarded', 'crm_updated', 'action_withheld');
+
+CREATE MATERIALIZED VIEW conversion_credit AS
+SELECT conversion_id, user_id, converted_at, revenue, action_id, by_coupon
+FROM (
+    SELECT
+        c.event_id AS conversion_id,
+        c.user_id,
+        c.ts AS converted_at,
+        coalesce(c.value, 0) AS revenue,
+        a.action_id,
+        coalesce(a.coupon_code = coalesce(c.properties ->> 'coupon_code', c.properties ->> 'coupon'), false)
+            AS by_coupon,
+        row_number() OVER (
+            PARTITION BY c.event_id
+            ORDER BY
+                coalesce(a.coupon_code = coalesce(c.properties ->> 'coupon_code', c.properties ->> 'coupon'),
+                         false) DESC,
+                a.acted_at DESC,
+                a.action_id DESC
+        ) AS rank
+    FROM events AS c
+    JOIN actions AS a
+        ON a.user_id = c.user_id AND c.ts >= a.acted_at AND c.ts < a.window_ends_at
+    WHERE c.event_type IN ('purchase', 'order_completed')
+) AS candidates
+WHERE rank = 1;
+
+CREATE MATERIALIZED VIEW action_outcomes AS
+SELECT
+    a.action_id, a.user_id, a.action_type, a.acted_at, a.sent, a.decision_id, a.trigger_name,
+    a.goal, a.asset, a.channel, a.brain, a.policy_version, a.experiment_id, a.experiment_group,
+    a.segment, a.propensity, a.coupon_code, a.cost, a.window_ends_at,
+    a.sent AND (a.action_type IN ('points_awarded', 'crm_updated') OR coalesce(r.delivered, false))
+        AS delivered,
+    coalesce(r.failed, false) AS failed,
+    coalesce(r.opened, false) AS opened,
+    coalesce(r.clicked, false) AS clicked,
+    coalesce(u.redeemed, false) AS redeemed,
+    coalesce(u.unsubscribed, false) AS unsubscribed,
+    coalesce(k.conversions, 0) > 0 AS converted,
+    coalesce(k.conversions, 0) AS conversions,
+    k.first_converted_at,
+    coalesce(k.revenue, 0) AS revenue
+FROM actions AS a
+LEFT JOIN (
+    SELECT
+        properties ->> 'decision_id' AS decision_id,
+        count(*) FILTER (WHERE event_type = 'message_delivered') > 0 AS delivered,
+        count(*) FILTER (WHERE event_type = 'message_failed') > 0 AS failed,
+        count(*) FILTER (WHERE event_type IN ('email_opened', 'message_opened')) > 0 AS opened,
+        count(*) FILTER (WHERE event_type IN ('email_link_clicked', 'link_clicked')) > 0 AS clicked
+    FROM events
+    WHERE event_type IN ('message_delivered', 'message_failed', 'email_opened', 'message_opened',
+                         'email_link_clicked', 'link_clicked')
+    GROUP BY properties ->> 'decision_id'
+) AS r ON r.decision_id = a.decision_id
+LEFT JOIN (
+    SELECT
+        a2.action_id,
+        count(*) FILTER (WHERE e.event_type = 'unsubscribed') > 0 AS unsubscribed,
+        count(*) FILTER (WHERE e.event_type <> 'unsubscribed'
+            AND a2.coupon_code = coalesce(e.properties ->> 'coupon_code', e.properties ->> 'coupon')) > 0
+            AS redeemed
+    FROM actions AS a2
+    JOIN events AS e
+        ON e.user_id = a2.user_id AND e.ts >= a2.acted_at AND e.ts < a2.window_ends_at
+    WHERE e.event_type IN ('unsubscribed', 'coupon_applied', 'purchase', 'order_completed')
+    GROUP BY a2.action_id
+) AS u ON u.action_id = a.action_id
+LEFT JOIN (
+    SELECT action_id, count(*) AS conversions, min(converted_at) AS first_converted_at,
+           sum(revenue) AS revenue
+    FROM conversion_credit
+    GROUP BY action_id
+) AS k ON k.action_id = a.action_id;
+
+CREATE MATERIALIZED VIEW action_attribution AS
+SELECT *, true AS pending FROM action_outcomes WHERE window_ends_at > now()
+UNION ALL
+SELECT *, false AS pending FROM action_outcomes WHERE window_ends_at <= now();
