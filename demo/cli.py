@@ -5,6 +5,7 @@ Only typer at import time; the database, torch and the product load inside the c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -78,12 +79,23 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Same seed, same customers and the same run.")] = 1,
     control: Annotated[float, typer.Option(min=0.01, max=0.9, help="The trigger's control share.")] = 0.3,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    chart: Annotated[Path, typer.Option(help="Where to write the PNG of conversion by group.")] = Path(
+        "simulation.png"
+    ),
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
-    """Drive the real product with synthetic customers whose response is known; report the uplift
-    beside the true lift."""
+    """Drive the real product with synthetic customers whose response is known; print the uplift
+    report beside the true lift, and chart conversion by group."""
     from demo.simulate import SimulationConfig, run_simulation
     from mca.cli_context import settings_of
+    from measure.read import render
 
     config = SimulationConfig(customers=customers, days=days, seed=seed, control=control)
-    run = run_simulation(settings_of(ctx), config, typer.echo, progress=progress)
-    typer.echo(f"true lift (ITT, the simulator's hidden probabilities): {run.truth.itt_lift:+.4f}")
+    result = run_simulation(settings_of(ctx), config, typer.echo, progress=progress, chart=chart)
+    if result.uplift is not None:
+        typer.echo(render([result.uplift], fmt))
+    typer.echo(f"true lift (ITT, the simulator's hidden probabilities): {result.run.truth.itt_lift:+.4f}")
+    if result.covered is not None:
+        typer.echo(f"the report's 95% interval {'contains' if result.covered else 'misses'} the true lift")
+    if result.chart is not None:
+        typer.echo(f"chart: {result.chart}")

@@ -171,9 +171,66 @@ def simulation_settings(settings: Settings, directory: Path, config: SimulationC
     return settings.model_copy(update={"triggers_file": triggers, "policy_file": policy})
 
 
-def run_simulation(settings: Settings, config: SimulationConfig, echo: Echo, *, progress: bool = True) -> Any:
-    """Prepare the simulation's database, drive the product through it, report."""
+@dataclass(frozen=True)
+class SimulationResult:
+    run: SimulationRun
+    uplift: Any  # measure.uplift.UpliftRow of the simulated trigger, or None with no closed exposures
+    chart: Path | None
+
+    @property
+    def covered(self) -> bool | None:
+        """Whether the report's 95% interval for the conversion lift contains the true lift."""
+        lift = getattr(self.uplift, "conversion_lift", None)
+        return None if lift is None else lift.low <= self.run.truth.itt_lift <= lift.high
+
+
+EXPOSURES_BY_DAY = """
+SELECT date_trunc('day', first_exposed_at) AS day, experiment_group,
+       count(*) AS customers, count(*) FILTER (WHERE converted) AS converted
+FROM experiment_exposures WHERE trigger_name = %(trigger)s AND NOT pending
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def write_chart(conn: Any, path: Path) -> Path:
+    """Cumulative conversion rate of each group by exposure day, as a PNG (matplotlib, headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = conn.execute(EXPOSURES_BY_DAY, {"trigger": TRIGGER}).fetchall()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for group in ("treatment", "control", "holdout"):
+        mine = [r for r in rows if r["experiment_group"] == group]
+        if not mine:
+            continue
+        n = np.cumsum([r["customers"] for r in mine])
+        k = np.cumsum([r["converted"] for r in mine])
+        ax.plot([r["day"] for r in mine], k / n, marker="o", label=f"{group} (n={int(n[-1])})")
+    ax.set_title(f"{TRIGGER}: cumulative conversion within the window, by group")
+    ax.set_ylabel("conversion rate")
+    ax.legend()
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def run_simulation(
+    settings: Settings,
+    config: SimulationConfig,
+    echo: Echo,
+    *,
+    progress: bool = True,
+    chart: Path | None = None,
+) -> SimulationResult:
+    """Prepare the simulation's database, drive the product through it, read the uplift report."""
     from demo.simulation_driver import drive, prepare
+    from mca.db import connect
+    from measure.read import EXPOSURES_SQL, exposure_params
+    from measure.uplift import report
 
     with tempfile.TemporaryDirectory(prefix="mca-sim-") as tmp:
         sim_settings = simulation_settings(settings, Path(tmp), config)
@@ -181,8 +238,16 @@ def run_simulation(settings: Settings, config: SimulationConfig, echo: Echo, *, 
         started = (datetime.now(UTC) - timedelta(days=config.days + 1)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
-        run = SimulationRun(config, started)
-        return asyncio.run(drive(sim_settings, stores, run, echo, progress=progress))
+        run = asyncio.run(
+            drive(sim_settings, stores, SimulationRun(config, started), echo, progress=progress)
+        )
+    with connect(stores.state_url, autocommit=True) as conn:
+        rows = conn.execute(
+            EXPOSURES_SQL, exposure_params(TRIGGER, timedelta(days=config.days + 2))
+        ).fetchall()
+        found = report(rows, holdout=config.holdout, control=config.control)
+        written = write_chart(conn, chart) if chart is not None else None
+    return SimulationResult(run, found[0] if found else None, written)
 
 
 def _customers_json(customers: list[Customer]) -> str:  # for a reader who wants the hidden truth
@@ -192,6 +257,7 @@ def _customers_json(customers: list[Customer]) -> str:  # for a reader who wants
 __all__ = [
     "SimulatedClock",
     "SimulationConfig",
+    "SimulationResult",
     "SimulationRun",
     "draw_outcome",
     "population",
