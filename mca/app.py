@@ -10,10 +10,10 @@ import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from mca.auth import Authenticator, AuthError
+from mca.auth import Authenticator
 from mca.db import Stores
 from mca.extension import Extension
 from mca.http_errors import install_error_handlers
@@ -106,7 +106,6 @@ def create_app(
     app.state.stores = stores
     app.state.services = container
     app.state.auth = auth
-    app.add_exception_handler(AuthError, _refused)
     install_error_handlers(app)  # one JSON error envelope for every route (README "Errors")
 
     @app.get("/healthz", tags=["health"], summary="The process is alive.")
@@ -126,8 +125,3 @@ def create_app(
         for path, sub_app in part.mounts:
             app.mount(path, sub_app)
     return app
-
-
-async def _refused(_request: Request, err: Exception) -> JSONResponse:
-    assert isinstance(err, AuthError)
-    return JSONResponse(err.body(), status_code=err.status, headers=err.headers())

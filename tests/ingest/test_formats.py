@@ -319,6 +319,6 @@ async def test_bad_outcome_fields_are_named_and_nothing_is_stored(
         "/ingest", json={"batch": [spec_track({"event": "x", "properties": {}}, "ok"), spec_track(given)]}
     )
     assert resp.status_code == 422
-    [error] = resp.json()["errors"]
-    assert error["path"] == f"batch[1].{path}" and reason in error["reason"]
+    [error] = resp.json()["error"]["errors"]
+    assert error["field"] == f"batch[1].{path}" and reason in error["reason"]
     assert count_events() == 0

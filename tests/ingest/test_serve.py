@@ -83,7 +83,9 @@ def test_schemathesis_finds_no_server_errors(served: Served) -> None:
             try:
                 check()
             except Unsatisfiable:
-                # Nothing to make invalid (GET /healthz has no inputs): no negative case exists.
-                assert mode is GenerationMode.NEGATIVE and operation.method.upper() == "GET"
+                # Nothing to make invalid: GET /healthz has no inputs, and the receipt webhooks
+                # read a raw signed body that the schema does not describe.
+                no_inputs = operation.method.upper() == "GET" or operation.path.startswith("/webhooks/")
+                assert mode is GenerationMode.NEGATIVE and no_inputs
     assert not failures, failures[:5]
     assert {202, 422} <= statuses, statuses  # both stored events and refused ones were exercised
