@@ -38,6 +38,8 @@ async def get_decision(request: Request, decision_id: DecisionIdPath) -> dict[st
         found = await records.load(conn, decision_id)
     if found is None:
         raise DecisionNotFound(f"no decision {decision_id}", field="decision_id")
+    async with request.app.state.agent_state_pool.connection() as state:
+        found["outcomes"] = await records.outcomes(state, decision_id)
     return found
 
 

@@ -135,9 +135,16 @@ def explain(
     async def load() -> dict[str, object] | None:
         conn = await connect_async(stores.ops_url, autocommit=True)
         try:
-            return await records.load(conn, decision_id)
+            found = await records.load(conn, decision_id)
         finally:
             await conn.close()
+        if found is not None:
+            state = await connect_async(stores.state_url, autocommit=True)
+            try:
+                found["outcomes"] = await records.outcomes(state, decision_id)
+            finally:
+                await state.close()
+        return found
 
     found = asyncio.run(load())
     if found is None:

@@ -86,6 +86,31 @@ def _result(step: dict[str, Any]) -> str:
     return text
 
 
+def _group(d: dict[str, Any]) -> str:
+    group = d.get("experiment_group")
+    if group is None:
+        return "outside any experiment"
+    meaning = {"holdout": "never contacted", "control": "decided, nothing sent", "treatment": "acted on"}
+    return f"{group} ({meaning.get(group, group)}) in experiment {d.get('experiment')}"
+
+
+def _results(actions: list[dict[str, Any]] | None) -> list[str]:
+    if actions is None:
+        return []
+    if not actions:
+        return ["  Results: no action announced yet"]
+    lines = ["  Results:"]
+    for a in actions:
+        seen = [
+            k for k in ("delivered", "opened", "clicked", "redeemed", "converted", "unsubscribed") if a.get(k)
+        ]
+        state = "window open" if a.get("pending") else "window closed"
+        revenue = f", revenue {_money(a['revenue'])}" if a.get("converted") else ""
+        what = ", ".join(seen) or "nothing yet"
+        lines.append(f"    {a['action_type']} {a.get('asset') or ''}: {what}{revenue} ({state})")
+    return lines
+
+
 def explain(decision: dict[str, Any]) -> str:
     d = decision
     lines = [
@@ -105,6 +130,8 @@ def explain(decision: dict[str, Any]) -> str:
     else:
         lines.append("  Did:     no tool calls")
     lines.append(f"  Outcome: {OUTCOMES.get(d['outcome'], d['outcome'])}")
+    lines.append(f"  Group:   {_group(d)}")
+    lines.extend(_results(d.get("outcomes")))
     lines.append(f"  Why:     {d['rationale']}")
     lines.append(
         f"  Cost:    {d['model_calls']} model calls, {d['tool_calls']} tool calls, "

@@ -41,7 +41,17 @@ SELECT %(decision_id)s, %(attempt)s, s.step_no, s.kind, s.role, s.content, s.too
 FROM jsonb_to_recordset(%(steps)s) AS s(step_no integer, kind text, role text, content text,
     tool_name text, arguments jsonb, verdict text, reason_code text, result jsonb, latency_ms float8)
 """
-GET_DECISION = "SELECT * FROM decisions WHERE decision_id = %s"
+GET_DECISION = """
+SELECT d.*, j.experiment_group, j.experiment
+FROM decisions d LEFT JOIN agent_jobs j ON j.decision_id = d.decision_id
+WHERE d.decision_id = %s
+"""
+# What each of the decision's actions led to so far (the attribution views, state store).
+GET_OUTCOMES = """
+SELECT action_id, action_type, acted_at, asset, channel, coupon_code, delivered, failed, opened,
+       clicked, redeemed, unsubscribed, converted, revenue, window_ends_at, pending
+FROM action_attribution WHERE decision_id = %s ORDER BY acted_at
+"""
 GET_STEPS = """
 SELECT step_no, kind, role, content, tool_name, arguments, verdict, reason_code, result, latency_ms
 FROM decision_steps WHERE decision_id = %s AND attempt = %s ORDER BY step_no
@@ -156,4 +166,10 @@ async def load(conn: psycopg.AsyncConnection[Any], decision_id: str) -> dict[str
 
 async def for_user(conn: psycopg.AsyncConnection[Any], user_id: str, limit: int = 50) -> list[dict[str, Any]]:
     cur = await conn.execute(USER_DECISIONS, (user_id, limit))
+    return [_jsonable(dict(r)) for r in await cur.fetchall()]
+
+
+async def outcomes(state: psycopg.AsyncConnection[Any], decision_id: str) -> list[dict[str, Any]]:
+    """The decision's actions with their outcomes so far; empty before any was announced."""
+    cur = await state.execute(GET_OUTCOMES, (decision_id,))
     return [_jsonable(dict(r)) for r in await cur.fetchall()]

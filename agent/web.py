@@ -22,6 +22,7 @@ def extension(settings: Settings, stores: Stores, services: Services | None = No
         async with AsyncExitStack() as stack:
             own = await shared_or_own(services, stack, settings, stores)
             app.state.agent_ops_pool = await own.pool(Role.OPS, size=4)
+            app.state.agent_state_pool = await own.pool(Role.STATE, size=4)
             yield
 
     return Extension(

@@ -86,3 +86,23 @@ async def test_explain_unknown_decision_is_one_clear_line(agent_settings) -> Non
     )
     assert result.exit_code != 0
     assert "no decision 'dec_missing'" in str(result.exception)
+
+
+def test_explain_tells_the_group_and_what_each_action_led_to() -> None:
+    from agent.explain import explain
+
+    base = {
+        "decision_id": "d1", "trigger_name": "churn_risk", "user_id": "u1", "attempt": 1,
+        "started_at": "2026-12-01T12:00:00+00:00", "latency_ms": 12.0, "brain": "rules", "model": "rules",
+        "prompt_version": "p1", "trigger_event": {}, "goal": "retention", "allowed_tools": [],
+        "context": None,
+        "steps": [], "outcome": "acted", "rationale": "r", "model_calls": 0, "tool_calls": 1,
+        "tokens_in": 0, "tokens_out": 0, "experiment_group": "treatment", "experiment": "exp-1",
+    }  # fmt: skip
+    sent = {"action_type": "offer_sent", "asset": "cpn-10", "delivered": True, "redeemed": True,
+            "converted": True, "revenue": 80, "pending": False}  # fmt: skip
+    story = explain({**base, "outcomes": [sent]})
+    assert "Group:   treatment (acted on) in experiment exp-1" in story
+    assert "offer_sent cpn-10: delivered, redeemed, converted, revenue $80.00 (window closed)" in story
+    assert "no action announced yet" in explain({**base, "outcomes": []})
+    assert "outside any experiment" in explain({**base, "experiment_group": None})

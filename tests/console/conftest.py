@@ -53,11 +53,16 @@ def product(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     identify(module_db, CUSTOMERS)
     with connect(module_db, autocommit=True) as conn:
         upsert_assets(conn, catalogue_rows(), embedder, progress=False)  # type: ignore[arg-type]
+    # The console's stories need decisions that act: no customer of this world is held out.
+    triggers = tmp_path_factory.mktemp("console-config") / "triggers.yaml"
+    text = (PROJECT_ROOT / "config" / "triggers.yaml").read_text()
+    triggers.write_text(text.replace("  holdout: 0.05\n  control: 0.10\n", "  holdout: 0\n  control: 0\n"))
     settings = Settings(
         state_url=module_db,
         ops_url=module_db,
         data_dir=tmp_path_factory.mktemp("console-data"),
         api_keys=KEYS,
+        triggers_file=triggers,
     )
     with Product(settings, Stores(state_url=module_db, ops_url=module_db), embedder).running() as running:
         yield running
