@@ -17,6 +17,7 @@ from console.web import home, login_page, templates
 from mca.auth import authenticator_of
 from mca.clock import system_clock
 from mca.limits import MAX_ID_CHARS
+from measure.assign import DEFAULT_CONTROL, DEFAULT_HOLDOUT
 
 router = APIRouter()
 Seen = Annotated[Viewer, Depends(current_viewer)]
@@ -164,7 +165,24 @@ async def audit_csv(
 
 @router.get("/experiments", response_class=HTMLResponse)
 async def experiments(request: Request, viewer: Seen) -> Response:
-    return page(request, "experiments.html", viewer)
+    """Uplift per trigger over the last 30 days (the report `mca report uplift` prints)."""
+    from measure.read import EXPOSURES_SQL, exposure_params
+    from measure.uplift import report
+
+    async with request.app.state.state_pool.connection() as conn:
+        cur = await conn.execute(EXPOSURES_SQL, exposure_params(None, timedelta(days=30)))
+        rows = await cur.fetchall()
+    uplift = report(rows, holdout=DEFAULT_HOLDOUT, control=DEFAULT_CONTROL)
+    return page(request, "experiments.html", viewer, rows=uplift, bar=lift_bar)
+
+
+def lift_bar(low: float, mid: float, high: float, span: float = 0.25) -> dict[str, float]:
+    """Where an interval sits on a 0-100 axis from -span to +span (the error bar's geometry)."""
+
+    def at(x: float) -> float:
+        return round(50 + 50 * max(-1.0, min(1.0, x / span)), 1)
+
+    return {"low": at(low), "mid": at(mid), "high": at(high)}
 
 
 @router.get("/catalogue", response_class=HTMLResponse)

@@ -189,3 +189,35 @@ def test_an_expired_session_is_refused_and_asks_for_a_new_login(locked: Settings
             "/console/switches/kill", data={"on": "on", "reason": "r", "by": "b", "csrf": "t"}
         )
         assert posted.status_code == 401
+
+
+def test_experiments_show_the_uplift_of_closed_exposures(locked: Settings, stores: Stores) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+
+    decided = datetime.now(UTC) - timedelta(days=10)
+    with psycopg.connect(stores.state_url, autocommit=True) as conn:
+        for n in range(40):
+            group = "control" if n % 2 else "treatment"
+            props = {"decision_id": f"x{n}", "trigger": "churn_risk", "experiment_id": "exp-c",
+                     "experiment_group": group, "window_s": 7 * 86400}  # fmt: skip
+            conn.execute(
+                "INSERT INTO events (event_id, user_id, event_type, ts, properties) VALUES (%s, %s, "
+                "'decision_recorded', %s, %s)",
+                (f"dec-x{n}", f"e{n}", decided, json.dumps(props)),
+            )
+            if group == "treatment" and n % 4 == 0:
+                conn.execute(
+                    "INSERT INTO events (event_id, user_id, event_type, ts, value) "
+                    "VALUES (%s, %s, 'purchase', %s, 50)",
+                    (f"buy-{n}", f"e{n}", decided + timedelta(days=1)),
+                )
+    with _client(locked, stores) as client:
+        _login(client, "k-read")
+        html = client.get("/console/experiments").text
+    assert 'id="uplift"' in html and "churn_risk" in html
+    assert "0 / 20 / 20" in html  # holdout / control / treatment customers
+    assert "0.0% / 50.0%" in html and "+50.0 pts" in html
+    assert "<svg" in html
