@@ -12,14 +12,19 @@ import json
 import os
 import subprocess
 import sys
-from typing import Annotated
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mca.cli_context import settings_of
 from mca.errors import MCAError
 from mca.masking import mask_url
-from mca.settings import load_settings
+from mca.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from mca.db import Stores
+    from mca.events import EventSink
 
 app = typer.Typer(
     name="mca",
@@ -141,14 +146,20 @@ def _register_packages() -> None:
     from agent import cli as agent_cli
     from demo import cli as demo_cli
     from ingest import cli as ingest_cli
-    from ingest.event_sink import open_event_sink
     from mcp_tools import cli as tools_cli
     from measure import cli as measure_cli
     from state import cli as state_cli
 
     for module in (state_cli, demo_cli, ingest_cli, measure_cli, agent_cli):
         module.register(app)
-    tools_cli.register(app, open_sink=open_event_sink)
+    tools_cli.register(app, open_sink=_open_event_sink)
+
+
+def _open_event_sink(settings: Settings, stores: Stores) -> AbstractAsyncContextManager[EventSink]:
+    # Imported when `mca dispatch` opens it, not when the CLI loads (psycopg, the transports).
+    from ingest.event_sink import open_event_sink
+
+    return open_event_sink(settings, stores)
 
 
 _register_packages()
