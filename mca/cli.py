@@ -146,11 +146,12 @@ def _register_packages() -> None:
     from agent import cli as agent_cli
     from demo import cli as demo_cli
     from ingest import cli as ingest_cli
+    from learn import cli as learn_cli
     from mcp_tools import cli as tools_cli
     from measure import cli as measure_cli
     from state import cli as state_cli
 
-    for module in (state_cli, demo_cli, ingest_cli, measure_cli, agent_cli):
+    for module in (state_cli, demo_cli, ingest_cli, measure_cli, learn_cli, agent_cli):
         module.register(app)
     tools_cli.register(app, open_sink=_open_event_sink)
 

@@ -26,9 +26,9 @@ def uplift(
     """Intent-to-treat uplift per trigger: group sizes, conversion, revenue, lift with 95% CIs."""
     from mca.cli_context import settings_of
     from mca.db import connect, resolve_stores
+    from mca.since import parse_since
     from measure.read import BY, EXPOSURES_SQL, FORMATS, exposure_params, render
     from measure.uplift import report
-    from measure.window import parse_since
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")

@@ -13,9 +13,9 @@ from mca.db import Stores
 from mca.extension import Extension
 from mca.services import Role, Services, shared_or_own
 from mca.settings import Settings
+from mca.since import parse_since
 from measure.read import EXPOSURES_SQL, exposure_params
 from measure.uplift import report
-from measure.window import parse_since
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(require("read"))])
 

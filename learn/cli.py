@@ -1,0 +1,101 @@
+"""`mca learn arms [--goal G]` and `mca learn evaluate --policy P --since 30d`.
+
+Only typer at import time; numpy, scipy and the database load inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+learn_app = typer.Typer(help="What mca has learned about its offers.", no_args_is_help=True)
+
+LOGGED_SQL = """
+SELECT coalesce(a.asset, a.action_type) || ':' || coalesce(a.channel, '') AS arm, a.propensity,
+       e.properties -> 'candidates' AS candidates, a.converted
+FROM action_attribution a JOIN events e ON e.event_id = a.action_id
+WHERE a.sent AND NOT a.pending AND a.acted_at >= now() - %(since)s
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(learn_app, name="learn")
+
+
+@learn_app.command("arms")
+def arms(
+    ctx: typer.Context,
+    goal: Annotated[str | None, typer.Option(help="Only this goal.")] = None,
+    chart: Annotated[Path, typer.Option(help="Where to write the PNG.")] = Path("arms.png"),
+) -> None:
+    """Each arm's posterior (mean, interval), probability of being best and traffic share."""
+    import numpy as np
+
+    from learn.arms import ARMS_SQL, arm_views, table
+    from learn.arms import chart as draw
+    from mca.cli_context import settings_of
+    from mca.db import connect, resolve_stores
+
+    stores = resolve_stores(settings_of(ctx))
+    with connect(stores.state_url, autocommit=True) as conn:
+        rows = conn.execute(ARMS_SQL, {"goal": goal}).fetchall()
+    if not rows:
+        typer.echo("no arm has been sent yet" + (f" for goal {goal}" if goal else ""))
+        return
+    views = arm_views(rows, np.random.default_rng(0))
+    typer.echo(table(views))
+    typer.echo(f"chart: {draw(views, chart)}")
+
+
+@learn_app.command("evaluate")
+def evaluate(
+    ctx: typer.Context,
+    policy: Annotated[str, typer.Option(help="uniform, greedy, thompson, first, or a JSON/YAML file.")],
+    since: Annotated[str, typer.Option(help="Logged decisions since this long ago (e.g. 30d).")] = "30d",
+) -> None:
+    """What POLICY would have earned on the logged decisions: IPS, SNIPS and doubly robust."""
+    import numpy as np
+
+    from learn.arms import ARMS_SQL
+    from learn.ope import Estimator, MissingPropensities
+    from learn.ope import evaluate as estimate
+    from learn.policies import LoggedDecision, evaluation_arrays, policy_from
+    from learn.posterior import ArmStats, RewardModel, posterior
+    from mca.cli_context import settings_of
+    from mca.db import connect, resolve_stores
+    from mca.since import parse_since
+
+    try:
+        period = parse_since(since)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--since") from None
+    target = policy_from(policy)
+    stores = resolve_stores(settings_of(ctx))
+    with connect(stores.state_url, autocommit=True) as conn:
+        rows = conn.execute(LOGGED_SQL, {"since": period}).fetchall()
+        arm_rows = conn.execute(ARMS_SQL, {"goal": None}).fetchall()
+    if not rows:
+        raise MissingPropensities(f"no matured logged decisions in the last {since}")
+    logs = [
+        LoggedDecision(
+            str(r["arm"]), r["propensity"],
+            tuple(c["arm"] for c in (r["candidates"] or [])) or (str(r["arm"]),), float(r["converted"]),
+        )
+        for r in rows
+    ]  # fmt: skip
+    posts = {
+        r["arm"]: posterior(
+            ArmStats(r["arm"], int(r["matured"]), int(r["conversions"])), RewardModel.CONVERSION
+        )
+        for r in arm_rows
+    }
+    rng = np.random.default_rng(0)
+    columns = evaluation_arrays(logs, target, posts, rng)
+    for name in Estimator:
+        est = estimate(name, **columns, rng=rng)  # type: ignore[arg-type]
+        typer.echo(
+            f"{name.value}: {est.value:.4f} per decision (95% {est.low:.4f} .. {est.high:.4f}), "
+            f"effective sample size {est.effective_sample_size:.0f} of {est.decisions}"
+        )
