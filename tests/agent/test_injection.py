@@ -120,8 +120,12 @@ def outside_fences(text: str) -> str:
 
 
 async def test_free_text_in_properties_is_fenced_everywhere_and_jobs_do_not_keep_it(
-    agent_settings, agent_stores, frozen, embedder, aconn
+    agent_settings, agent_stores, frozen, embedder, aconn, tmp_path
 ) -> None:
+    # u_ana is in the default experiment's global holdout, whose jobs never reach the brain;
+    # this test is about what the brain is shown, so nobody is held out here.
+    triggers_file = tmp_path / "triggers.yaml"
+    triggers_file.write_text(TRIGGERS_FILE.read_text().replace("  holdout: 0.05\n", "  holdout: 0\n"))
     with psycopg.connect(agent_stores.state_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO events (event_id, user_id, event_type, ts, source, text, properties) "
@@ -130,7 +134,7 @@ async def test_free_text_in_properties_is_fenced_everywhere_and_jobs_do_not_keep
         )
     triggers = TriggerService(
         source=PostgresTail(aconn), state=aconn, ops=aconn, clock=frozen, start="earliest",
-        triggers=TriggerFile(TRIGGERS_FILE, queries_dir=QUERIES_DIR),
+        triggers=TriggerFile(triggers_file, queries_dir=QUERIES_DIR),
     )  # fmt: skip
     assert len((await triggers.step_stream()).jobs) == 1
     stored_event = scalar(
