@@ -14,7 +14,6 @@ each run), so it never mixes synthetic customers into the programme's own data.
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from demo.population import Customer, Truth, population
+from demo.population import Customer, Truth
 from mca.errors import ConfigError
 from mca.settings import Settings
 
@@ -250,16 +249,11 @@ def run_simulation(
     return SimulationResult(run, found[0] if found else None, written)
 
 
-def _customers_json(customers: list[Customer]) -> str:  # for a reader who wants the hidden truth
-    return json.dumps([{"user_id": c.user_id, "segment": c.segment.name} for c in customers])
-
-
 __all__ = [
     "SimulatedClock",
     "SimulationConfig",
     "SimulationResult",
     "SimulationRun",
     "draw_outcome",
-    "population",
     "run_simulation",
 ]
