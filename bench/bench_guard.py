@@ -24,6 +24,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -139,14 +140,86 @@ async def whole_act(service: ToolService, users: int, n: int, callers: int, tag:
     return samples
 
 
-def report(name: str, samples: list[float], seconds: float | None = None) -> None:
+FLOOR_TABLE = "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, at timestamptz NOT NULL)"
+
+
+async def floor(service: ToolService, n: int, callers: int) -> list[float]:
+    """`BEGIN; INSERT; COMMIT` of one row, through the same pool: the least any durable verdict costs."""
+    samples: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(n // callers):
+            started = time.perf_counter()
+            async with service.ops_pool.connection() as conn, conn.transaction():
+                await conn.execute("INSERT INTO bench_floor (at) VALUES (now())")
+            samples.append((time.perf_counter() - started) * 1000)
+
+    await asyncio.gather(*(worker() for _ in range(callers)))
+    return samples
+
+
+def report(name: str, samples: list[float], seconds: float | None = None) -> float:
+    """Print one line; return calls/s (0 without `seconds`)."""
+    rate = len(samples) / seconds if seconds else 0.0
     line = (
         f"{name:<34} n={len(samples):>6}  p50={statistics.median(samples):6.2f} ms  "
         f"p99={percentile(samples, 0.99):6.2f} ms"
     )
     if seconds:
-        line += f"  {len(samples) / seconds:8.0f} calls/s"
+        line += f"  {rate:8.0f} calls/s"
     print(line, flush=True)
+    return rate
+
+
+async def timed(make: Any) -> tuple[list[float], float]:
+    started = time.perf_counter()
+    samples = await make
+    return samples, time.perf_counter() - started
+
+
+async def floors_and_transactions(service: ToolService, args: argparse.Namespace, r: int) -> dict[str, Any]:
+    """One round: floor and guard at 1 and N callers, interleaved so load drifts hit both alike."""
+    n, c = args.calls, args.callers
+    f1, f1s = await timed(floor(service, n, 1))
+    t1, t1s = await timed(transaction_only(service, args.users, n, 1, f"t1-{r}"))
+    fn, fns = await timed(floor(service, n * 2, c))
+    tn, tns = await timed(transaction_only(service, args.users, n * 2, c, f"tn-{r}"))
+    return {
+        "floor1": (f1, report("floor BEGIN;INSERT;COMMIT, 1 c.", f1, f1s)),
+        "guard1": (t1, report("transaction, 1 caller", t1, t1s)),
+        "floorN": (fn, report(f"floor BEGIN;INSERT;COMMIT, {c} c.", fn, fns)),
+        "guardN": (tn, report(f"transaction, {c} callers", tn, tns)),
+    }
+
+
+def summary(rounds: list[dict[str, Any]], callers: int) -> None:
+    def med(name: str, what: str) -> float:
+        values = [
+            statistics.median(r[name][0])
+            if what == "p50"
+            else percentile(r[name][0], 0.99)
+            if what == "p99"
+            else r[name][1]
+            for r in rounds
+        ]
+        return statistics.median(values)
+
+    g50, f50 = med("guard1", "p50"), med("floor1", "p50")
+    g1, gn, fn = med("guard1", "rate"), med("guardN", "rate"), med("floorN", "rate")
+    print(f"\nmedian of {len(rounds)} rounds")
+    print(
+        f"1 caller   guard p50 {g50:.2f} ms  p99 {med('guard1', 'p99'):.2f} ms   "
+        f"floor p50 {f50:.2f} ms  p99 {med('floor1', 'p99'):.2f} ms   ratio {g50 / f50:.2f}x (goal <= 2)"
+    )
+    print(
+        f"{callers} callers  guard {gn:.0f} calls/s  p99 {med('guardN', 'p99'):.2f} ms   "
+        f"1 caller {g1:.0f} calls/s   {callers}/1 {gn / g1:.2f}x (goal >= 4)"
+    )
+    print(
+        f"{callers} callers  floor {fn:.0f} calls/s  p99 {med('floorN', 'p99'):.2f} ms   "
+        f"guard/floor {gn / fn:.2f}x",
+        flush=True,
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -156,11 +229,14 @@ async def run(args: argparse.Namespace) -> None:
         settings = Settings(state_url=url, ops_url=url, policy_file=bench_policy(Path(tmp)))
         async with Runtime(settings, Stores(url, url), pool_size=max(8, args.callers)).acquire() as deps:
             service = deps.service
+            async with service.ops_pool.connection() as conn:
+                await conn.execute(FLOOR_TABLE)
             await transaction_only(service, args.users, 300, 1, "warm")
-            report("transaction, 1 caller", await transaction_only(service, args.users, args.calls, 1, "t1"))
-            started = time.perf_counter()
-            samples = await transaction_only(service, args.users, args.calls * 2, args.callers, "t8")
-            report(f"transaction, {args.callers} callers", samples, time.perf_counter() - started)
+            await floor(service, 300, args.callers)
+            rounds = [await floors_and_transactions(service, args, r) for r in range(args.rounds)]
+            summary(rounds, args.callers)
+            if args.skip_act:
+                return
             report(
                 "act (with state reads), 1 caller", await whole_act(service, args.users, args.calls, 1, "a1")
             )
@@ -176,6 +252,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--callers", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip-act", action="store_true", help="only the transaction and its floor")
     asyncio.run(run(parser.parse_args()))
 
 
