@@ -84,11 +84,12 @@ RELEASE_COUNTERS = """
 UPDATE budget_counters b SET spent = b.spent - l.amount, updated_at = %(now)s
 FROM budget_ledger l
 WHERE l.call_id = %(call_id)s AND l.kind = 'reserve' AND b.scope = l.scope AND b.period_key = l.period_key
+  AND b.shard = l.shard
   AND NOT EXISTS (SELECT 1 FROM budget_ledger r WHERE r.call_id = %(call_id)s AND r.kind = 'release')
 """
 RELEASE_LEDGER = """
-INSERT INTO budget_ledger (call_id, scope, period_key, amount, kind, created_at)
-SELECT call_id, scope, period_key, -amount, 'release', %(now)s FROM budget_ledger
+INSERT INTO budget_ledger (call_id, scope, period_key, shard, amount, kind, created_at)
+SELECT call_id, scope, period_key, shard, -amount, 'release', %(now)s FROM budget_ledger
 WHERE call_id = %(call_id)s AND kind = 'reserve'
   AND NOT EXISTS (SELECT 1 FROM budget_ledger r WHERE r.call_id = %(call_id)s AND r.kind = 'release')
 """

@@ -22,6 +22,11 @@ from mcp_tools.contract import Reason, VerdictKind
 from mcp_tools.guard import Action, CallContext, period_keys, zone_of
 from mcp_tools.policy import Amounts, Policy
 
+# Budgets every caller draws on (global, per trigger, per asset) are split in this many shards,
+# so racing callers reserve on different rows; a customer's or a decision's budget is one row.
+SHARED_SHARDS = 8
+SHARED_SCOPES = ("global:", "trigger:", "asset:")
+
 CEILING_REASON = {"points": Reason.POINTS_USER_CEILING, "coupon": Reason.COUPON_USER_CEILING}
 
 
@@ -34,6 +39,10 @@ class Draw:
     reason: str
     kind: VerdictKind = "deny"  # "hold": over the limit the call waits for an operator
     detail: str | None = None
+
+    @property
+    def shards(self) -> int:
+        return SHARED_SHARDS if self.scope.startswith(SHARED_SCOPES) else 1
 
 
 def _ceilings(policy: Policy, action: Action) -> Amounts | None:

@@ -120,6 +120,7 @@ def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) 
             "key": draw.key,
             "limit": draw.limit,
             "amount": draw.amount,
+            "shards": draw.shards,
             "now": now,
         }
         checks.append(Check(CheckKind.BUDGET, params, refusal))
@@ -204,18 +205,6 @@ async def _send(
     for check in checks or []:
         if check.kind is not CheckKind.BUDGET:
             await conn.execute(check.sql, check.params)
-    reserved = [c.params for c in checks or [] if c.kind is CheckKind.BUDGET]
-    if reserved:
-        await conn.execute(
-            q.INSERT_LEDGER,
-            {
-                "now": now,
-                "key": key,
-                "scopes": [r["scope"] for r in reserved],
-                "keys": [r["key"] for r in reserved],
-                "amounts": [r["amount"] for r in reserved],
-            },
-        )
     effects = verdict.kind in ("allow", "shadow")
     outbox = await conn.execute(q.INSERT_OUTBOX, params) if effects else None
     pending = await conn.execute(q.INSERT_PENDING, params) if params["pending_kind"] else None
@@ -223,7 +212,8 @@ async def _send(
     stored = await conn.execute(q.SET_RESULT, {**params, "result": Jsonb(base.to_dict())}) if first else None
     for check in checks or []:
         if check.kind is CheckKind.BUDGET:
-            await conn.execute(check.sql, check.params)
+            # Each reservation writes its own ledger row, naming the shard it drew on.
+            await conn.execute(check.sql, {**check.params, "call_key": key})
     return stored, outbox, pending
 
 

@@ -23,15 +23,11 @@ RETURNING last_at)
 SELECT CASE WHEN EXISTS (SELECT 1 FROM bumped) THEN 1 ELSE mca_refuse_check(CAST(%(check)s AS integer)) END
 """
 LAST_AT = "SELECT last_at FROM contact_last WHERE user_id = %s AND channel = %s"
+# One budget draw: a shard of the budget with room, or a refusal (sql/ops/260_budget_shards.sql).
 RESERVE = """
-WITH reserved AS (
-INSERT INTO budget_counters AS b (scope, period_key, limit_amount, spent, updated_at)
-SELECT %(scope)s, %(key)s, %(limit)s, %(amount)s, %(now)s WHERE %(amount)s <= %(limit)s
-ON CONFLICT (scope, period_key) DO UPDATE
-SET spent = b.spent + EXCLUDED.spent, limit_amount = EXCLUDED.limit_amount, updated_at = EXCLUDED.updated_at
-WHERE b.spent + EXCLUDED.spent <= EXCLUDED.limit_amount
-RETURNING spent)
-SELECT CASE WHEN EXISTS (SELECT 1 FROM reserved) THEN 1 ELSE mca_refuse_check(CAST(%(check)s AS integer)) END
+SELECT mca_reserve(CAST(%(scope)s AS varchar), CAST(%(key)s AS varchar), CAST(%(limit)s AS numeric),
+                   CAST(%(amount)s AS numeric), CAST(%(shards)s AS integer), CAST(%(check)s AS integer),
+                   CAST(%(now)s AS timestamptz), CAST(%(call_key)s AS varchar))
 """
 SHADOW_STOP = "SELECT mca_shadow_stop()"
 INSERT_CALL = """
@@ -42,14 +38,6 @@ VALUES (%(key)s, %(decision_id)s, %(caller)s, %(trigger)s, %(tool)s, %(user_id)s
 """
 UPDATE_CALL = """
 UPDATE tool_calls SET status = %(status)s, reason = %(reason)s, updated_at = %(now)s WHERE idem_key = %(key)s
-"""
-INSERT_LEDGER = """
-INSERT INTO budget_ledger (call_id, scope, period_key, amount, kind, created_at)
-SELECT t.call_id, x.scope, x.period_key, x.amount, 'reserve', %(now)s
-FROM tool_calls t,
-     unnest(CAST(%(scopes)s AS varchar[]), CAST(%(keys)s AS varchar[]), CAST(%(amounts)s AS numeric[]))
-         AS x(scope, period_key, amount)
-WHERE t.idem_key = %(key)s
 """
 INSERT_OUTBOX = """
 INSERT INTO outbox (call_id, idem_key, kind, user_id, payload, status, next_attempt_at,

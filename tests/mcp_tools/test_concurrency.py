@@ -20,6 +20,7 @@ from mcp.server.mcpserver import MCPServer
 from mca.db import Stores
 from mca.settings import PROJECT_ROOT, Settings
 from mca.testing import FrozenClock, count, wait_until
+from mcp_tools.draws import SHARED_SHARDS
 from mcp_tools.server import build_server
 from tests.mcp_tools.helpers import call
 
@@ -63,9 +64,11 @@ async def test_budget_with_room_for_ten_allows_exactly_ten(
     assert {r["reason"] for r in results if r["status"] == "denied"} == {"budget_global_day"}
     with psycopg.connect(world) as conn:
         row = conn.execute(
-            "SELECT spent, limit_amount FROM budget_counters WHERE scope = 'global:day'"
+            "SELECT spent, limit_amount, shards FROM budget_totals WHERE scope = 'global:day'"
         ).fetchone()
-    assert row is not None and row[0] == 100 and row[0] <= row[1]
+        over = conn.execute("SELECT count(*) FROM budget_counters WHERE spent > quota").fetchone()
+    assert row is not None and row[0] == 100 and row[0] <= row[1] and row[2] == SHARED_SHARDS
+    assert over == (0,)
     assert count(world, "outbox") == 10 and count(world, "budget_ledger", "scope = 'global:day'") == 10
 
 
@@ -94,11 +97,12 @@ def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str,
     today = datetime.now(UTC)
     month = today.strftime("%Y-%m")
     with psycopg.connect(world, autocommit=True) as conn:
-        conn.execute("INSERT INTO budget_counters VALUES ('user:u_ok:month', %s, 100, 0, now())", (month,))
-        conn.execute(
-            "INSERT INTO budget_counters VALUES ('global:day', %s, 500, 0, now())",
-            (today.date().isoformat(),),
+        insert = (
+            "INSERT INTO budget_counters (scope, period_key, shard, limit_amount, quota, spent, updated_at) "
+            "VALUES (%s, %s, 0, %s, %s, 0, now())"
         )
+        conn.execute(insert, ("user:u_ok:month", month, 100, 100))
+        conn.execute(insert, ("global:day", today.date().isoformat(), 500, 500))
     child_env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     with psycopg.connect(world) as blocker:
         blocker.execute(
@@ -118,7 +122,7 @@ def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str,
                 with psycopg.connect(world) as probe:
                     row = probe.execute(
                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                        "AND query ILIKE '%%INSERT INTO budget_counters%%' AND pid <> pg_backend_pid()"
+                        "AND query ILIKE '%%mca_reserve%%' AND pid <> pg_backend_pid()"
                     ).fetchone()
                     return bool(row and row[0])
 
@@ -136,7 +140,7 @@ def test_killed_mid_transaction_leaves_no_reservation_without_outbox(world: str,
     def child_backend_gone() -> bool:
         with psycopg.connect(world) as probe:
             row = probe.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%%INSERT INTO budget_counters%%' "
+                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%%mca_reserve%%' "
                 "AND state <> 'idle' AND pid <> pg_backend_pid()"
             ).fetchone()
             return bool(row and row[0] == 0)
