@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import errors
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from mcp_tools import draws
@@ -259,6 +261,70 @@ async def _write(
     return base
 
 
+ALLOW = "SELECT mca_allow(CAST(%s AS jsonb), CAST(%s AS jsonb)) AS result"
+
+
+async def _allow(
+    conn: psycopg.AsyncConnection[Any],
+    policy: Policy,
+    ctx: CallContext,
+    action: Action,
+    now: datetime,
+    key: str,
+    first: bool,
+    checks: list[Check],
+    shadow: bool,
+) -> Outcome:
+    """The allow attempt as one statement (mca_allow, sql/ops/261): on an idle connection in
+    autocommit, one round trip and one implicit transaction; inside a caller's transaction, in a
+    savepoint, so that a refusal undoes only the attempt."""
+    base = _outcome(policy, Verdict("allow"), None)
+    call = {
+        "key": key,
+        "first": first,
+        "shadow": shadow,
+        "decision_id": ctx.decision_id,
+        "caller": ctx.caller,
+        "trigger": ctx.trigger,
+        "tool": action.tool,
+        "user_id": action.user_id,
+        "arguments": action.arguments,
+        "policy_version": policy.version_id,
+        "now": now,
+        "kind": action.kind,
+        "payload": action.payload,
+        "message": Verdict("allow").message,
+        "outbox_status": "pending",
+        "result": base.to_dict(),
+    }
+    args = (
+        json.dumps(call, default=str),
+        json.dumps([{"kind": c.kind.value, **c.params} for c in checks], default=str),
+    )
+    try:
+        if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
+            await conn.set_autocommit(True)
+            try:
+                row = await (await conn.execute(ALLOW, args)).fetchone()
+            finally:
+                await conn.set_autocommit(False)
+        else:
+            async with conn.transaction():
+                row = await (await conn.execute(ALLOW, args)).fetchone()
+    except psycopg.Error as err:
+        if err.sqlstate == SHADOW:
+            raise _Shadow from None
+        if err.sqlstate != REFUSED or err.diag.message_detail is None:
+            raise
+        raise _Refused(checks[int(err.diag.message_detail)]) from None
+    assert row is not None
+    result = dict(row["result"])
+    if first:
+        return outcome_from_dict(result)
+    base.outbox_id = int(result["outbox_id"])
+    return base
+
+
 async def find_call(conn: psycopg.AsyncConnection[Any], key: str) -> Outcome | None:
     row = await (await conn.execute(q.FIND_CALL, (key,))).fetchone()
     if row is None:
@@ -305,9 +371,7 @@ async def settle(
         return await _write(conn, policy, ctx, action, stateless, now, key, first)
     checks = checks_for(policy, ctx, action, now)
     try:
-        return await _write(
-            conn, policy, ctx, action, Verdict("allow"), now, key, first, checks, policy.shadow
-        )
+        return await _allow(conn, policy, ctx, action, now, key, first, checks, policy.shadow)
     except _Refused as refused:
         check = refused.check
         verdict = await _refusal_detail(
