@@ -1,7 +1,7 @@
 """What one allowed call draws on: every counter row it must fit under, as conditional reservations.
 
-Each draw is one `RESERVE` upsert in the ledger transaction (`spent + amount <= limit`, under the
-row's lock), so concurrent calls can never pass a limit between them:
+Each draw is one reservation in the ledger transaction (`spent + amount <= quota` under the row's
+lock, on one of the budget's shards, sql/ops/260), so concurrent calls never pass a limit:
 
 - budgets (money): global, per trigger, per customer, per asset's redemptions;
 - per-customer ceilings per period: points given (`points.per_user`) and coupon value sent

@@ -2,16 +2,16 @@
 
 An allowed call writes the tool call, its budget reservations, its contact counters, its
 outbox row and its audit row in one transaction, or nothing at all. Caps and budgets are
-conditional upserts (`... DO UPDATE ... WHERE spent + amount <= limit RETURNING`): the row
-lock the upsert takes serialises racing callers, so spent never passes a limit. Locks are
+conditional updates (`... WHERE spent + amount <= quota`): the row lock serialises racing
+callers on a row, so spent never passes a limit; shared budgets are sharded (sql/ops/260). Locks are
 always taken in one order (the user's counters, then budgets sorted by scope), so racing
 calls cannot deadlock.
 
-The allow attempt is pipelined (psycopg pipeline mode): every statement goes out at once and
-the server runs them in order, so the transaction costs two round trips, not twenty. If any
-check refuses, the whole attempt rolls back and the refusal is recorded in a second
-transaction. The unique idempotency key does the rest: a retried or twin call fails its
-tool_calls insert and gets the first call's stored result instead.
+The allow attempt is one statement, `mca_allow` (sql/ops/261): every check and effect runs in
+the server in one round trip. If any check refuses, the whole attempt rolls back and the
+refusal is recorded in a second transaction (pipelined: one round trip too). The unique
+idempotency key does the rest: a retried or twin call fails its tool_calls insert and gets the
+first call's stored result instead.
 """
 
 from __future__ import annotations
@@ -38,20 +38,12 @@ __all__ = ["Outcome", "audit_only", "decide_new", "find_call", "idem_key", "sett
 
 
 class CheckKind(enum.Enum):
-    """What an atomic check guards; each kind has one statement (`SQL`)."""
+    """What an atomic check guards; mca_allow (sql/ops/261) runs each kind."""
 
     SUPPRESSION = "suppression"
     CONTACT_CAP = "contact_cap"  # per-channel and overall frequency caps
     MIN_GAP = "min_gap"
     BUDGET = "budget"  # budgets and thresholds: a reservation against a limit
-
-
-SQL: dict[CheckKind, str] = {
-    CheckKind.SUPPRESSION: q.SUPPRESSED,
-    CheckKind.CONTACT_CAP: q.BUMP_COUNTER,
-    CheckKind.MIN_GAP: q.BUMP_LAST,
-    CheckKind.BUDGET: q.RESERVE,
-}
 
 
 @dataclass(frozen=True)
@@ -61,10 +53,6 @@ class Check:
     kind: CheckKind
     params: dict[str, Any]
     refusal: Verdict
-
-    @property
-    def sql(self) -> str:
-        return SQL[self.kind]
 
 
 class _Refused(Exception):
@@ -195,27 +183,17 @@ async def _send(
     now: datetime,
     key: str,
     first: bool,
-    checks: list[Check] | None,
 ) -> tuple[psycopg.AsyncCursor[Any] | None, ...]:
-    """Queue one verdict's statements: the call row, the checks, the effects, the audit row.
+    """Queue one verdict's statements: the call row, the effects, the audit row.
 
     Nothing waits for a result here: the results come back when the transaction commits.
     """
     await conn.execute(q.INSERT_CALL if first else q.UPDATE_CALL, params)
-    # Budget rows are shared by every caller: reserve them last, just before COMMIT, so
-    # their row locks are held for the shortest time. (Lock order stays user rows first.)
-    for check in checks or []:
-        if check.kind is not CheckKind.BUDGET:
-            await conn.execute(check.sql, check.params)
     effects = verdict.kind in ("allow", "shadow")
     outbox = await conn.execute(q.INSERT_OUTBOX, params) if effects else None
     pending = await conn.execute(q.INSERT_PENDING, params) if params["pending_kind"] else None
     await conn.execute(q.INSERT_AUDIT, params)
     stored = await conn.execute(q.SET_RESULT, {**params, "result": Jsonb(base.to_dict())}) if first else None
-    for check in checks or []:
-        if check.kind is CheckKind.BUDGET:
-            # Each reservation writes its own ledger row, naming the shard it drew on.
-            await conn.execute(check.sql, {**check.params, "call_key": key})
     return stored, outbox, pending
 
 
@@ -228,28 +206,18 @@ async def _write(
     now: datetime,
     key: str,
     first: bool,
-    checks: list[Check] | None = None,
-    shadow: bool = False,
 ) -> Outcome:
-    """One pipelined transaction, BEGIN to COMMIT in one round trip: the call row, (the checks),
-    its effects, the audit row. A refusing check aborts it server-side (raised as _Refused)."""
+    """A verdict that needs no atomic check (deny, defer, hold, shadow, a refusal), recorded in
+    one pipelined transaction, BEGIN to COMMIT in one round trip: the call row, its effects,
+    the audit row."""
     params = _call_params(policy, ctx, action, verdict, now, key)
     base = _outcome(policy, verdict, None)
-    try:
-        async with conn.pipeline() as pipe, conn.transaction():
-            try:
-                stored, outbox, pending = await _send(conn, params, verdict, base, now, key, first, checks)
-                if shadow:
-                    await conn.execute(q.SHADOW_STOP)
-            except psycopg.Error:
-                await _drain(pipe)
-                raise
-    except psycopg.Error as err:
-        if err.sqlstate == SHADOW:
-            raise _Shadow from None
-        if err.sqlstate != REFUSED or err.diag.message_detail is None:
+    async with conn.pipeline() as pipe, conn.transaction():
+        try:
+            stored, outbox, pending = await _send(conn, params, verdict, base, now, key, first)
+        except psycopg.Error:
+            await _drain(pipe)
             raise
-        raise _Refused((checks or [])[int(err.diag.message_detail)]) from None
     if stored is not None:
         row = await stored.fetchone()
         return outcome_from_dict(dict(row["result"])) if row else base

@@ -1,35 +1,7 @@
 """The ledger's statements. Every write of a verdict goes through these, with bound parameters."""
 
 FIND_CALL = "SELECT call_id, status, result, created_at FROM tool_calls WHERE idem_key = %s"
-SUPPRESSED = """
-SELECT CASE WHEN EXISTS (SELECT 1 FROM suppressions WHERE user_id = %(user_id)s AND channel = %(channel)s)
-            THEN mca_refuse_check(CAST(%(check)s AS integer)) ELSE 1 END
-"""
-# Each check refuses by raising (mca_refuse_check, its index as DETAIL), aborting the transaction.
-BUMP_COUNTER = """
-WITH bumped AS (
-INSERT INTO contact_counters AS c (user_id, channel, period, period_key, sent, updated_at)
-VALUES (%(user_id)s, %(channel)s, %(period)s, %(key)s, 1, %(now)s)
-ON CONFLICT (user_id, channel, period, period_key)
-DO UPDATE SET sent = c.sent + 1, updated_at = EXCLUDED.updated_at WHERE c.sent < %(cap)s
-RETURNING sent)
-SELECT CASE WHEN EXISTS (SELECT 1 FROM bumped) THEN 1 ELSE mca_refuse_check(CAST(%(check)s AS integer)) END
-"""
-BUMP_LAST = """
-WITH bumped AS (
-INSERT INTO contact_last AS l (user_id, channel, last_at) VALUES (%(user_id)s, %(channel)s, %(now)s)
-ON CONFLICT (user_id, channel) DO UPDATE SET last_at = EXCLUDED.last_at WHERE l.last_at <= %(threshold)s
-RETURNING last_at)
-SELECT CASE WHEN EXISTS (SELECT 1 FROM bumped) THEN 1 ELSE mca_refuse_check(CAST(%(check)s AS integer)) END
-"""
 LAST_AT = "SELECT last_at FROM contact_last WHERE user_id = %s AND channel = %s"
-# One budget draw: a shard of the budget with room, or a refusal (sql/ops/260_budget_shards.sql).
-RESERVE = """
-SELECT mca_reserve(CAST(%(scope)s AS varchar), CAST(%(key)s AS varchar), CAST(%(limit)s AS numeric),
-                   CAST(%(amount)s AS numeric), CAST(%(shards)s AS integer), CAST(%(check)s AS integer),
-                   CAST(%(now)s AS timestamptz), CAST(%(call_key)s AS varchar))
-"""
-SHADOW_STOP = "SELECT mca_shadow_stop()"
 INSERT_CALL = """
 INSERT INTO tool_calls (idem_key, decision_id, caller, trigger_name, tool, user_id, arguments, verdict,
                         status, reason, result, policy_version, created_at, updated_at)

@@ -19,14 +19,14 @@ SELECT scope, period_key, max(limit_amount) AS limit_amount, sum(spent) AS spent
 FROM budget_counters
 GROUP BY scope, period_key;
 
--- Reserve `amount` of budget (scope, key) under `lim`, on one of `shards` shards, and write the
--- call's ledger row; raise mca_refuse_check(check_index) when the budget has no room. Fast path:
+-- Reserve `amount` of budget (scope, key) under `lim`, on one of `shards` shards, and return the
+-- shard (the caller's ledger row names it); raise mca_refuse_check(check_index) when the budget has no room. Fast path:
 -- the first shard (from this backend's own) with quota left that no one else holds. Otherwise
 -- every shard is locked in shard order and the headroom is dealt out again, so a refusal is
 -- exact: it sees every committed reservation and no uncommitted one is left in flight.
 CREATE FUNCTION mca_reserve(
     p_scope varchar, p_key varchar, lim numeric, amount numeric, shards integer, check_index integer,
-    p_now timestamptz, call_key varchar
+    p_now timestamptz
 ) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     mine integer := pg_backend_pid() % shards;
@@ -36,19 +36,22 @@ DECLARE
     n integer;
     share numeric;
 BEGIN
+    UPDATE budget_counters u SET spent = u.spent + amount, updated_at = p_now
+    WHERE u.scope = p_scope AND u.period_key = p_key AND u.shard = (
+        SELECT b.shard FROM budget_counters b
+        WHERE b.scope = p_scope AND b.period_key = p_key AND b.limit_amount = lim AND b.spent + amount <= b.quota
+        ORDER BY (b.shard - mine + 32768) % 32768
+        LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING u.shard INTO chosen;
+    IF FOUND THEN
+        RETURN chosen;
+    END IF;
+    -- Every shard with quota left is held by a call in flight: wait for one of them (its
+    -- call may still roll back) rather than lock every shard.
     SELECT b.shard INTO chosen FROM budget_counters b
     WHERE b.scope = p_scope AND b.period_key = p_key AND b.limit_amount = lim AND b.spent + amount <= b.quota
     ORDER BY (b.shard - mine + 32768) % 32768
-    LIMIT 1 FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
-        -- Every shard with quota left is held by a call in flight: wait for one of them (its
-        -- call may still roll back) rather than lock every shard.
-        SELECT b.shard INTO chosen FROM budget_counters b
-        WHERE b.scope = p_scope AND b.period_key = p_key AND b.limit_amount = lim
-          AND b.spent + amount <= b.quota
-        ORDER BY (b.shard - mine + 32768) % 32768
-        LIMIT 1 FOR UPDATE;
-    END IF;
+    LIMIT 1 FOR UPDATE;
     IF FOUND THEN
         UPDATE budget_counters SET spent = spent + amount, updated_at = p_now
         WHERE scope = p_scope AND period_key = p_key AND shard = chosen;
@@ -76,9 +79,6 @@ BEGIN
             spent = spent + amount, updated_at = p_now
         WHERE scope = p_scope AND period_key = p_key AND shard = chosen;
     END IF;
-    INSERT INTO budget_ledger (call_id, scope, period_key, shard, amount, kind, created_at)
-    SELECT t.call_id, p_scope, p_key, chosen, amount, 'reserve', p_now FROM tool_calls t
-    WHERE t.idem_key = call_key;
     RETURN chosen;
 END
 $$;

@@ -6,72 +6,114 @@
 -- rows, and the stored result. A refusing check raises MCA02 with its index (mca_refuse_check),
 -- which undoes everything; shadow mode raises MCA03 once everything was decided. Returns the
 -- stored result (first call) or {call_id, outbox_id}. Its plpgsql statements are planned once
--- per session.
+-- per session, and the checks of one kind are one statement each
+-- (the contact counters one multi-row upsert, the ledger rows one insert).
+-- One draw on a budget of one shard (a customer's, a decision's): one conditional upsert. The
+-- quota of a single shard is the limit. Returns the shard (0), or NULL when there is no room.
+CREATE FUNCTION mca_reserve_one(p_scope varchar, p_key varchar, lim numeric, amount numeric, p_now timestamptz)
+RETURNS integer LANGUAGE sql VOLATILE AS $$
+    INSERT INTO budget_counters AS b (scope, period_key, shard, limit_amount, quota, spent, updated_at)
+    SELECT p_scope, p_key, 0, lim, lim, amount, p_now WHERE amount <= lim
+    ON CONFLICT (scope, period_key, shard) DO UPDATE
+    SET spent = b.spent + EXCLUDED.spent, limit_amount = EXCLUDED.limit_amount, quota = EXCLUDED.quota,
+        updated_at = EXCLUDED.updated_at
+    WHERE b.spent + EXCLUDED.spent <= EXCLUDED.limit_amount
+    RETURNING 0
+$$;
+
 CREATE FUNCTION mca_allow(c jsonb, checks jsonb) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     at timestamptz := (c ->> 'now')::timestamptz;
+    is_first boolean := (c ->> 'first')::boolean;
     id bigint;
-    box bigint;
+    box bigint := nextval(pg_get_serial_sequence('outbox', 'outbox_id'));
     ch jsonb;
-    i integer;
+    caps jsonb;
+    missing integer;
+    got integer;
+    shards integer[] := '{}';
+    budgets jsonb := '[]';
     stored jsonb;
 BEGIN
-    IF (c ->> 'first')::boolean THEN
-        INSERT INTO tool_calls (idem_key, decision_id, caller, trigger_name, tool, user_id, arguments, verdict,
-                                status, reason, result, policy_version, created_at, updated_at)
-        VALUES (c ->> 'key', c ->> 'decision_id', c ->> 'caller', c ->> 'trigger', c ->> 'tool', c ->> 'user_id',
-                c -> 'arguments', 'allow', 'allowed', NULL, '{}', c ->> 'policy_version', at, at)
-        RETURNING call_id INTO id;
+    IF is_first THEN
+        id := nextval(pg_get_serial_sequence('tool_calls', 'call_id'));
+        stored := (c -> 'result') || jsonb_build_object('call_id', id, 'outbox_id', box);
+        INSERT INTO tool_calls (call_id, idem_key, decision_id, caller, trigger_name, tool, user_id, arguments,
+                                verdict, status, reason, result, policy_version, created_at, updated_at)
+        OVERRIDING SYSTEM VALUE
+        VALUES (id, c ->> 'key', c ->> 'decision_id', c ->> 'caller', c ->> 'trigger', c ->> 'tool',
+                c ->> 'user_id', c -> 'arguments', 'allow', 'allowed', NULL, stored, c ->> 'policy_version', at, at);
     ELSE
         UPDATE tool_calls SET status = 'allowed', reason = NULL, updated_at = at
         WHERE idem_key = c ->> 'key' RETURNING call_id INTO id;
+        stored := jsonb_build_object('call_id', id, 'outbox_id', box);
     END IF;
-    FOR ch IN SELECT value FROM jsonb_array_elements(checks) LOOP
-        i := (ch ->> 'check')::integer;
-        CASE ch ->> 'kind'
-        WHEN 'suppression' THEN
-            IF EXISTS (SELECT 1 FROM suppressions s
-                       WHERE s.user_id = ch ->> 'user_id' AND s.channel = ch ->> 'channel') THEN
-                PERFORM mca_refuse_check(i);
-            END IF;
-        WHEN 'contact_cap' THEN
+    FOR ch IN SELECT value FROM jsonb_array_elements(checks) WHERE value ->> 'kind' = 'suppression' LOOP
+        IF EXISTS (SELECT 1 FROM suppressions s
+                   WHERE s.user_id = ch ->> 'user_id' AND s.channel = ch ->> 'channel') THEN
+            PERFORM mca_refuse_check((ch ->> 'check')::integer);
+        END IF;
+    END LOOP;
+    -- Every contact counter in one upsert, in the order given (one lock order for every caller);
+    -- the first counter that did not move is the refusing check.
+    SELECT coalesce(jsonb_agg(value ORDER BY (value ->> 'check')::integer), '[]') INTO caps
+    FROM jsonb_array_elements(checks) WHERE value ->> 'kind' = 'contact_cap';
+    IF jsonb_array_length(caps) > 0 THEN
+        WITH up AS (
             INSERT INTO contact_counters AS cc (user_id, channel, period, period_key, sent, updated_at)
-            VALUES (ch ->> 'user_id', ch ->> 'channel', ch ->> 'period', ch ->> 'key', 1, at)
+            SELECT x ->> 'user_id', x ->> 'channel', x ->> 'period', x ->> 'key', 1, at
+            FROM jsonb_array_elements(caps) WITH ORDINALITY AS t(x, n) ORDER BY n
             ON CONFLICT (user_id, channel, period, period_key)
             DO UPDATE SET sent = cc.sent + 1, updated_at = EXCLUDED.updated_at
-            WHERE cc.sent < (ch ->> 'cap')::integer;
-            IF NOT FOUND THEN
-                PERFORM mca_refuse_check(i);
-            END IF;
-        WHEN 'min_gap' THEN
-            INSERT INTO contact_last AS l (user_id, channel, last_at) VALUES (ch ->> 'user_id', ch ->> 'channel', at)
-            ON CONFLICT (user_id, channel) DO UPDATE SET last_at = EXCLUDED.last_at
-            WHERE l.last_at <= (ch ->> 'threshold')::timestamptz;
-            IF NOT FOUND THEN
-                PERFORM mca_refuse_check(i);
-            END IF;
-        ELSE
-            NULL;  -- budgets: below, after the effects
-        END CASE;
+            WHERE cc.sent < (SELECT (y ->> 'cap')::integer FROM jsonb_array_elements(caps) AS y
+                             WHERE y ->> 'channel' = cc.channel AND y ->> 'period' = cc.period
+                             AND y ->> 'key' = cc.period_key)
+            RETURNING cc.channel, cc.period, cc.period_key
+        )
+        SELECT min((x ->> 'check')::integer) INTO missing FROM jsonb_array_elements(caps) AS x
+        WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.channel = x ->> 'channel' AND up.period = x ->> 'period'
+                                             AND up.period_key = x ->> 'key');
+        IF missing IS NOT NULL THEN
+            PERFORM mca_refuse_check(missing);
+        END IF;
+    END IF;
+    FOR ch IN SELECT value FROM jsonb_array_elements(checks) WHERE value ->> 'kind' = 'min_gap' LOOP
+        INSERT INTO contact_last AS l (user_id, channel, last_at) VALUES (ch ->> 'user_id', ch ->> 'channel', at)
+        ON CONFLICT (user_id, channel) DO UPDATE SET last_at = EXCLUDED.last_at
+        WHERE l.last_at <= (ch ->> 'threshold')::timestamptz;
+        IF NOT FOUND THEN
+            PERFORM mca_refuse_check((ch ->> 'check')::integer);
+        END IF;
     END LOOP;
-    INSERT INTO outbox (call_id, idem_key, kind, user_id, payload, status, next_attempt_at, created_at, updated_at)
-    VALUES (id, c ->> 'key', c ->> 'kind', c ->> 'user_id', c -> 'payload', c ->> 'outbox_status', at, at, at)
-    RETURNING outbox_id INTO box;
+    INSERT INTO outbox (outbox_id, call_id, idem_key, kind, user_id, payload, status, next_attempt_at,
+                        created_at, updated_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (box, id, c ->> 'key', c ->> 'kind', c ->> 'user_id', c -> 'payload', c ->> 'outbox_status', at, at, at);
     INSERT INTO audit_log (at, caller, trigger_name, decision_id, tool, user_id, arguments, verdict, reasons,
                            message, call_id, policy_version)
     VALUES (at, c ->> 'caller', c ->> 'trigger', c ->> 'decision_id', c ->> 'tool', c ->> 'user_id',
             c -> 'arguments', 'allow', '[]', c ->> 'message', id, c ->> 'policy_version');
-    FOR ch IN SELECT value FROM jsonb_array_elements(checks) WHERE value ->> 'kind' = 'budget' LOOP
-        PERFORM mca_reserve(ch ->> 'scope', ch ->> 'key', (ch ->> 'limit')::numeric, (ch ->> 'amount')::numeric,
-                            (ch ->> 'shards')::integer, (ch ->> 'check')::integer, at, c ->> 'key');
+    -- Budgets last, in the order given (sorted by scope: one lock order for every caller).
+    FOR ch IN SELECT value FROM jsonb_array_elements(checks) WHERE value ->> 'kind' = 'budget'
+              ORDER BY (value ->> 'check')::integer LOOP
+        IF (ch ->> 'shards')::integer = 1 THEN
+            got := mca_reserve_one(ch ->> 'scope', ch ->> 'key', (ch ->> 'limit')::numeric,
+                                     (ch ->> 'amount')::numeric, at);
+            IF got IS NULL THEN
+                PERFORM mca_refuse_check((ch ->> 'check')::integer);
+            END IF;
+        ELSE
+            got := mca_reserve(ch ->> 'scope', ch ->> 'key', (ch ->> 'limit')::numeric, (ch ->> 'amount')::numeric,
+                                 (ch ->> 'shards')::integer, (ch ->> 'check')::integer, at);
+        END IF;
+        shards := shards || got;
+        budgets := budgets || jsonb_build_array(ch);
     END LOOP;
+    INSERT INTO budget_ledger (call_id, scope, period_key, shard, amount, kind, created_at)
+    SELECT id, x ->> 'scope', x ->> 'key', shards[n], (x ->> 'amount')::numeric, 'reserve', at
+    FROM jsonb_array_elements(budgets) WITH ORDINALITY AS t(x, n);
     IF (c ->> 'shadow')::boolean THEN
         PERFORM mca_shadow_stop();
-    END IF;
-    stored := jsonb_build_object('call_id', id, 'outbox_id', box);
-    IF (c ->> 'first')::boolean THEN
-        stored := (c -> 'result') || stored;
-        UPDATE tool_calls SET result = stored WHERE call_id = id;
     END IF;
     RETURN stored;
 END

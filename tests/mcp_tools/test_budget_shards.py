@@ -81,7 +81,7 @@ def test_two_processes_racing_get_exactly_what_the_budget_admits(
 def _reserve(url: str, amount: Decimal) -> bool:
     with psycopg.connect(url) as conn:
         try:
-            conn.execute("SELECT mca_reserve('global:day', 'k', 7, %s, 8, 0, now(), 'no-call')", (amount,))
+            conn.execute("SELECT mca_reserve('global:day', 'k', 7, %s, 8, 0, now())", (amount,))
         except psycopg.Error as err:
             assert err.sqlstate == "MCA02" and err.diag.message_detail == "0"
             return False
@@ -105,11 +105,11 @@ def test_rebalancing_shards_never_pass_the_limit(db_url: str) -> None:
 
 def test_a_lowered_limit_is_honoured_at_once(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("SELECT mca_reserve('trigger:t:day', 'k', 10, 4, 8, 0, now(), 'no-call')")
+        conn.execute("SELECT mca_reserve('trigger:t:day', 'k', 10, 4, 8, 0, now())")
         with pytest.raises(psycopg.Error) as refused:
-            conn.execute("SELECT mca_reserve('trigger:t:day', 'k', 5, 2, 8, 3, now(), 'no-call')")
+            conn.execute("SELECT mca_reserve('trigger:t:day', 'k', 5, 2, 8, 3, now())")
         assert refused.value.sqlstate == "MCA02" and refused.value.diag.message_detail == "3"
-        conn.execute("SELECT mca_reserve('trigger:t:day', 'k', 5, 1, 8, 0, now(), 'no-call')")
+        conn.execute("SELECT mca_reserve('trigger:t:day', 'k', 5, 1, 8, 0, now())")
         row = conn.execute(
             "SELECT spent, limit_amount FROM budget_totals WHERE scope = 'trigger:t:day'"
         ).fetchone()
