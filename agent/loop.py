@@ -145,24 +145,26 @@ def _limit_reached(t: Transcript, limits: Limits, remaining_s: float) -> str | N
 def _refusal(call: ToolCall, brief: Brief, t: Transcript, limits: Limits) -> Outcome | None:
     """The loop's own answer to a call no tool should see, or None to make the call."""
     if call.error:
-        return Outcome(Status.ERROR, Reason.INVALID_ARGUMENTS, message=call.error)
+        return Outcome(status=Status.ERROR, reason=Reason.INVALID_ARGUMENTS, message=call.error)
     unstorable_at = unstorable(call.arguments)
     if unstorable_at is not None:
         # The tool server would fail to record the call; the model can resend the argument
         # without the character.
         field_name, problem = unstorable_at
         message = f"argument {field_name!r} {problem}; send it again without that"
-        return Outcome(Status.ERROR, Reason.INVALID_ARGUMENTS, message=message, field=field_name)
+        return Outcome(
+            status=Status.ERROR, reason=Reason.INVALID_ARGUMENTS, message=message, field=field_name
+        )
     target = call.arguments.get("user_id")
     if target is not None and str(target) != brief.user_id:
         # The decision is about one customer; a call naming another (an injected "send it to
         # my friend") never reaches the tools. The tool server checks the same rule (meta
         # `mca.user_id`) under the same code.
         message = f"this decision may only act for user_id {brief.user_id}"
-        return Outcome(Status.DENIED, Reason.SUBJECT_MISMATCH, message=message)
+        return Outcome(status=Status.DENIED, reason=Reason.SUBJECT_MISMATCH, message=message)
     if t.tool_calls >= limits.max_tool_calls:
         message = f"this decision may make at most {limits.max_tool_calls} tool calls; answer now"
-        return Outcome(Status.ERROR, Reason.TOOL_CALL_LIMIT, message=message)
+        return Outcome(status=Status.ERROR, reason=Reason.TOOL_CALL_LIMIT, message=message)
     return None
 
 

@@ -48,13 +48,15 @@ def read_result(result: CallToolResult) -> Outcome:
         message = str(data.get("message", ""))
         unknown = message.startswith("Unknown tool")
         reason = Reason.UNKNOWN_TOOL if unknown else Reason.INVALID_ARGUMENTS
-        return Outcome(Status.ERROR, reason, message=message)
+        return Outcome(status=Status.ERROR, reason=reason, message=message)
     data.setdefault("status", Status.ERROR if result.is_error else Status.OK)
     try:
         return Outcome.model_validate(data)
     except ValidationError as err:
         # A server that breaks the contract: the model learns the call failed, never half a result.
-        return Outcome(Status.ERROR, Reason.PROTOCOL_ERROR, message=f"unreadable tool result: {err}")
+        return Outcome(
+            status=Status.ERROR, reason=Reason.PROTOCOL_ERROR, message=f"unreadable tool result: {err}"
+        )
 
 
 def _meta(decision_id: str, trigger: str, user_id: str | None) -> RequestParamsMeta:
@@ -97,7 +99,7 @@ class Toolbox:
         try:
             result = await self.client.call_tool(name, arguments, meta=_meta(decision_id, trigger, user_id))
         except MCPError as err:
-            return Outcome(Status.ERROR, Reason.PROTOCOL_ERROR, message=str(err))
+            return Outcome(status=Status.ERROR, reason=Reason.PROTOCOL_ERROR, message=str(err))
         return read_result(result)
 
 

@@ -181,19 +181,6 @@ META_IDEMPOTENCY_KEY = "mca.idempotency_key"
 META_KEYS = (META_DECISION_ID, META_TRIGGER, META_USER_ID, META_IDEMPOTENCY_KEY)
 
 
-class _Fields:
-    """Item access onto an outcome's fields, for call sites written against a free `extra` dict."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        self._outcome = outcome
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        setattr(self._outcome, name, value)
-
-    def __getitem__(self, name: str) -> Any:
-        return getattr(self._outcome, name)
-
-
 class Outcome(BaseModel):
     """A tool call's answer: the structured content on the wire, the stored first answer of a call
     (replayed as it was), and what the agent reads back. A read tool's data (`assets`, `context`)
@@ -223,19 +210,6 @@ class Outcome(BaseModel):
     # The argument a bad-input error is about.
     field: str | None = None
 
-    def __init__(
-        self,
-        status: Status | str,
-        reason: str | None = None,
-        reasons: list[str] | None = None,
-        message: str = "",
-        **fields: Any,
-    ) -> None:
-        # Positional (status, reason, reasons, message) as the ledger builds outcomes; `extra=`
-        # carries optional fields by name.
-        fields.update(fields.pop("extra", None) or {})
-        super().__init__(status=status, reason=reason, reasons=list(reasons or []), message=message, **fields)
-
     @model_validator(mode="after")
     def _normalise(self) -> Outcome:
         if not self.reasons and self.reason:
@@ -255,19 +229,6 @@ class Outcome(BaseModel):
     @property
     def accepted(self) -> bool:
         return self.status in ACCEPTED
-
-    @property
-    def extra(self) -> _Fields:
-        return _Fields(self)
-
-    @property
-    def first_at(self) -> datetime | None:
-        """When the first of identical calls was judged (set on a replay)."""
-        return self.replayed_from
-
-    @first_at.setter
-    def first_at(self, value: datetime | None) -> None:
-        self.replayed_from = value
 
     def to_dict(self) -> dict[str, Any]:
         """The wire and stored form: absent fields left out, `reasons` only when there are several."""

@@ -151,10 +151,10 @@ def _outcome(policy: Policy, verdict: Verdict, result: dict[str, Any] | None) ->
         return outcome_from_dict(result)
     message = verdict.message if verdict.kind != "shadow" else (verdict.detail or "")
     return Outcome(
-        STATUS_OF[verdict.kind],
-        verdict.reason,
-        list(verdict.reasons),
-        message,
+        status=STATUS_OF[verdict.kind],
+        reason=verdict.reason,
+        reasons=list(verdict.reasons),
+        message=message,
         until=verdict.until,
         policy_version=policy.version_id,
     )
@@ -224,7 +224,7 @@ async def _write(
     if outbox is not None and (row := await outbox.fetchone()):
         base.outbox_id = int(row["outbox_id"])
     if pending is not None and (row := await pending.fetchone()):
-        base.extra["pending_id"] = int(row["pending_id"])
+        base.pending_id = int(row["pending_id"])
         base.approval_id = int(row["pending_id"]) if verdict.kind == "hold" else None
     return base
 
@@ -300,9 +300,9 @@ async def find_call(conn: psycopg.AsyncConnection[Any], key: str) -> Outcome | N
     result = dict(row["result"])
     outcome = outcome_from_dict(result)
     outcome.replayed = True
-    outcome.first_at = row["created_at"]
+    outcome.replayed_from = row["created_at"]
     if row["status"] != result.get("status"):
-        outcome.extra["current_status"] = row["status"]
+        outcome.current_status = row["status"]
     return outcome
 
 

@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from mca.clock import Clock
 from mcp_tools import actions, ledger, scope
+from mcp_tools.contract import Status
 from mcp_tools.coupon_codes import coupon_code_for
 from mcp_tools.errors import NotFound, ToolInputError
 from mcp_tools.guard import Action, CallContext, Verdict, check_tool_allowed, judge
@@ -66,7 +67,11 @@ class ToolService:
                 conn, policy, ctx, tool, arguments.get("user_id"), arguments, verdict, self.clock()
             )
         return Outcome(
-            "denied", verdict.reason, verdict.reasons, verdict.message, policy_version=policy.version_id
+            status=Status.DENIED,
+            reason=verdict.reason,
+            reasons=verdict.reasons,
+            message=verdict.message,
+            policy_version=policy.version_id,
         )
 
     async def visible_tools(self, ctx: CallContext) -> set[str]:
@@ -103,13 +108,17 @@ class ToolService:
                     conn, policy, ctx, tool, args.get("user_id"), args, early, self.clock()
                 )
                 return Outcome(
-                    "denied", early.reason, early.reasons, early.message, policy_version=policy.version_id
+                    status=Status.DENIED,
+                    reason=early.reason,
+                    reasons=early.reasons,
+                    message=early.message,
+                    policy_version=policy.version_id,
                 )
         try:
             action, contact = await self.build_action(policy, tool, args)
         except ToolInputError as err:
             return Outcome(
-                "error", err.code, [err.code], str(err), extra={"field": err.field} if err.field else {}
+                status=Status.ERROR, reason=err.code, reasons=[err.code], message=str(err), field=err.field
             )
         with_code(action, key)
         now = self.clock()
@@ -124,7 +133,7 @@ class ToolService:
         if earlier is None or (replay := await ledger.find_call(conn, earlier)) is None:
             return None
         window = timedelta(seconds=policy.caller(ctx.caller).replay_window_s)
-        return replay if replay.first_at and replay.first_at > self.clock() - window else None
+        return replay if replay.replayed_from and replay.replayed_from > self.clock() - window else None
 
     def keys(
         self, policy: Policy, ctx: CallContext, tool: str, args: dict[str, Any]
@@ -164,7 +173,13 @@ class ToolService:
                 await conn.execute(
                     UPDATE_CALL, {"status": "denied", "reason": err.code, "now": now, "key": row["idem_key"]}
                 )
-                outcome = Outcome("denied", err.code, [err.code], str(err), call_id=row["call_id"])
+                outcome = Outcome(
+                    status=Status.DENIED,
+                    reason=err.code,
+                    reasons=[err.code],
+                    message=str(err),
+                    call_id=row["call_id"],
+                )
                 await ledger.audit_only(
                     conn, policy, ctx, row["tool"], None, dict(row["arguments"]), verdict, now, row["call_id"]
                 )
@@ -197,7 +212,13 @@ class ToolService:
                 caller=f"operator:{by}", trigger=row["trigger_name"], decision_id=row["decision_id"]
             )
             verdict = Verdict("deny", ["rejected"], detail=f"Rejected by {by}.")
-            outcome = Outcome("denied", "rejected", ["rejected"], verdict.message, call_id=row["call_id"])
+            outcome = Outcome(
+                status=Status.DENIED,
+                reason="rejected",
+                reasons=["rejected"],
+                message=verdict.message,
+                call_id=row["call_id"],
+            )
             await conn.execute(
                 UPDATE_CALL, {"status": "rejected", "reason": "rejected", "now": now, "key": row["idem_key"]}
             )

@@ -50,7 +50,7 @@ def _outcome(outcome: Outcome) -> CallToolResult:
 
 
 def _input_error(err: ToolInputError) -> CallToolResult:
-    return _outcome(Outcome(Status.ERROR, err.code, message=str(err), field=err.field))
+    return _outcome(Outcome(status=Status.ERROR, reason=err.code, message=str(err), field=err.field))
 
 
 async def search_assets(
