@@ -6,12 +6,15 @@ rules brain)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import httpx
 import numpy as np
 
+from agent.model import Candidate, ModelReply, ModelRequest
 from agent.providers.rules import RulesModel
+from agent.providers.scripted import ScriptedModel, call
 from agent.runtime import agent_runtime
 from ingest.event_sink import open_event_sink
 from learn.arm_cache import ArmSnapshot
@@ -113,3 +116,84 @@ async def test_choice_frequencies_match_the_logged_probabilities(
     z = (observed - expected) / np.sqrt(np.maximum(variance, 1e-9))
     assert np.all(np.abs(z) < 4), (observed, expected)
     assert expected[0] > expected[-1] * 3, "the best arm by the posteriors gets most of the traffic"
+
+
+def _offer(*assets: str) -> Any:
+    """A scripted brain's turn: offer the first asset, with every asset as a candidate."""
+
+    def turn(request: ModelRequest) -> ModelReply:
+        uid = request.brief.user_id
+        offers = [
+            Candidate("send_coupon", {"user_id": uid, "asset_id": a, "reason": "test offer"}, a)
+            for a in assets
+        ]
+        return ModelReply(
+            text=None, tool_calls=[call("send_coupon", **offers[0].arguments)], candidates=offers
+        )
+
+    return turn
+
+
+async def test_the_guard_dry_run_removes_refused_candidates_and_records_them(
+    agent_settings, agent_stores, clock, embedder
+) -> None:
+    job = dataclasses.replace(new_job("u_ana"), selection="bandit")
+    model = ScriptedModel([_offer("cpn-app-002", "cpn-out-002", "no-such-coupon")])
+    decision = await decide(agent_settings, agent_stores, model, job, clock=clock, embedder=embedder)
+    row = _allocation(agent_stores.ops_url, job.decision_id)
+    assert row is not None
+    refused = {c["arm"].split(":")[0]: c["refused"] for c in row["candidates"] if "refused" in c}
+    assert refused == {"cpn-app-002": "asset_inactive", "no-such-coupon": "unknown_asset"}
+    assert row["arm"].startswith("cpn-out-002:") and row["propensity"] == 1.0  # the only one allowed
+    (offer,) = [s for s in tool_steps(decision) if s["tool_name"] == "send_coupon"]
+    assert offer["arguments"]["asset_id"] == "cpn-out-002" and offer["verdict"] == "allowed"
+
+
+async def test_when_the_guard_would_refuse_every_candidate_nothing_is_sent(
+    agent_settings, agent_stores, clock, embedder
+) -> None:
+    job = dataclasses.replace(new_job("u_ana"), selection="explore")
+    model = ScriptedModel([_offer("cpn-app-002", "no-such-coupon")])
+    decision = await decide(agent_settings, agent_stores, model, job, clock=clock, embedder=embedder)
+    assert _allocation(agent_stores.ops_url, job.decision_id) is None
+    (offer,) = [s for s in tool_steps(decision) if s["tool_name"] == "send_coupon"]
+    assert offer["verdict"] == "denied" and "nothing is sent" in offer["result"]["message"]
+    with connect(agent_stores.ops_url, autocommit=True) as conn:
+        calls = conn.execute(
+            "SELECT count(*) AS n FROM tool_calls WHERE decision_id = %s", (job.decision_id,)
+        )
+        assert calls.fetchone()["n"] == 0
+
+
+async def test_an_llm_reads_expected_conversion_in_its_search_results_and_its_offer_leads_the_candidates(
+    agent_settings, agent_stores, clock, embedder
+) -> None:
+    search = [call("search_assets", query="outdoor camping coupon", kind="coupon", k=4)]
+    job = dataclasses.replace(new_job("u_ana"), selection="bandit")
+    model = ScriptedModel([search, _offer_from_search])
+    decision = await decide(agent_settings, agent_stores, model, job, clock=clock, embedder=embedder)
+    results = [
+        json.loads(s["content"]) for s in decision["steps"] if s["kind"] == "message" and s["role"] == "tool"
+    ]
+    assets = results[0]["assets"]
+    assert all(0 < a["expected_conversion"] < 1 and len(a["conversion_interval"]) == 2 for a in assets)
+    row = _allocation(agent_stores.ops_url, job.decision_id)
+    assert row is not None
+    assert row["candidates"][0]["arm"].startswith(assets[-1]["asset_id"] + ":")  # the model's own offer first
+    assert len(row["candidates"]) == len(assets)
+    plain = await decide(
+        agent_settings,
+        agent_stores,
+        ScriptedModel([search]),
+        new_job("u_ana"),
+        clock=clock,
+        embedder=embedder,
+    )
+    shown = [s["content"] for s in plain["steps"] if s["kind"] == "message" and s["role"] == "tool"]
+    assert "expected_conversion" not in shown[0]  # model mode: exactly what the tool answered
+
+
+def _offer_from_search(request: ModelRequest) -> ModelReply:
+    found = json.loads(request.messages[-1]["content"])["assets"]
+    args = {"user_id": request.brief.user_id, "asset_id": found[-1]["asset_id"], "reason": "the last match"}
+    return ModelReply(text=None, tool_calls=[call("send_coupon", **args)])
