@@ -188,7 +188,8 @@ class Chooser:
         rows: list[dict[str, Any]] = []
         for entry, (c, v), p in zip(pick.as_log()["candidates"], allowed, posts, strict=True):  # type: ignore[call-overload]
             value = v.action.cost if v.action else None
-            rows.append({**entry, "label": c.label, "value": None if value is None else float(value),
+            title = v.action.payload.get("title") if v.action else None
+            rows.append({**entry, "label": str(title or c.label), "value": None if value is None else float(value),
                          "expected_conversion": p.mean})  # fmt: skip
         for c, v in refused:
             rows.append({"arm": arm_of(str(c.arguments.get("asset_id")), None), "label": c.label,

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from agent.explain import explain
 from agent.model import Candidate, ModelReply, ModelRequest
 from agent.providers.rules import RulesModel
 from agent.providers.scripted import ScriptedModel, call
@@ -197,3 +198,30 @@ def _offer_from_search(request: ModelRequest) -> ModelReply:
     found = json.loads(request.messages[-1]["content"])["assets"]
     args = {"user_id": request.brief.user_id, "asset_id": found[-1]["asset_id"], "reason": "the last match"}
     return ModelReply(text=None, tool_calls=[call("send_coupon", **args)])
+
+
+async def test_mca_explain_tells_the_allocation_in_plain_words(
+    agent_settings, agent_stores, clock, embedder
+) -> None:
+    job = dataclasses.replace(new_job("u_ana"), selection="bandit")
+    model = ScriptedModel([_offer("cpn-out-002", "cpn-app-002", "cpn-out-009")])
+    decision = await decide(agent_settings, agent_stores, model, job, clock=clock, embedder=embedder)
+    row = _allocation(agent_stores.ops_url, job.decision_id)
+    assert row is not None
+    chosen = next(c for c in row["candidates"] if c["arm"] == row["arm"])
+    story = explain(decision)
+    line = next(s for s in story.splitlines() if s.strip().startswith("Chose:"))
+    titles = {
+        "cpn-out-002": "Emberlite Camping Stove: $10 member discount",
+        "cpn-out-009": "Take $15 off Alpine Carbon Trekking Poles",
+    }
+    assert chosen["label"] == titles[row["arm"].split(":")[0]]  # the title, from the stores
+    price = "$10 " if row["arm"].startswith("cpn-out-002") else "$15 "
+    assert f"chose the {price}{chosen['label']}: " in line
+    assert f"{chosen['expected_conversion']:.1%} expected conversion" in line
+    assert f"{chosen['probability_best']:.0%} chance it is the best" in line
+    assert line.endswith("(bandit, 2 allowed candidates, 1 refused by the guard)")
+    plain = await decide(
+        agent_settings, agent_stores, RulesModel(), new_job("u_ana"), clock=clock, embedder=embedder
+    )
+    assert "Chose:" not in explain(plain)  # model mode: no allocation to tell
