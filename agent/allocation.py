@@ -189,8 +189,10 @@ class Chooser:
         for entry, (c, v), p in zip(pick.as_log()["candidates"], allowed, posts, strict=True):  # type: ignore[call-overload]
             value = v.action.cost if v.action else None
             title = v.action.payload.get("title") if v.action else None
-            rows.append({**entry, "label": str(title or c.label), "value": None if value is None else float(value),
-                         "expected_conversion": p.mean})  # fmt: skip
+            price = None if value is None else float(value)
+            rows.append(
+                {**entry, "label": str(title or c.label), "value": price, "expected_conversion": p.mean}
+            )
         for c, v in refused:
             rows.append({"arm": arm_of(str(c.arguments.get("asset_id")), None), "label": c.label,
                          "probability": 0.0, "refused": v.reason})  # fmt: skip

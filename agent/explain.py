@@ -127,7 +127,7 @@ def allocation_story(allocation: dict[str, Any] | None) -> str | None:
     rows = allocation.get("candidates") or []
     allowed = [c for c in rows if "refused" not in c]
     refused = len(rows) - len(allowed)
-    chosen = next((c for c in allowed if c.get("arm") == allocation.get("arm")), {})
+    chosen: dict[str, Any] = next((c for c in allowed if c.get("arm") == allocation.get("arm")), {})
     name = chosen.get("label") or allocation.get("arm")
     facts = []
     if chosen.get("expected_conversion") is not None:
