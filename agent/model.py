@@ -81,6 +81,7 @@ class Brief:
     event: dict[str, Any]
     context: dict[str, Any]
     allowed_tools: tuple[str, ...]
+    selection: str = "model"  # the trigger's selection mode as this decision runs it
 
 
 @dataclass

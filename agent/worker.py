@@ -79,6 +79,7 @@ class Worker:
             event=job.event,
             context=context or {},
             allowed_tools=job.tools,
+            selection=selection_of(job).value,
         )
         if job.experiment_group == "holdout":
             # The global holdout is never contacted: no brain, no tool call, only the record
@@ -88,7 +89,7 @@ class Worker:
             transcript = Transcript(outcome="nothing", rationale=f"no live context for user {job.user_id}")
         else:
             tools = [s for s in await self.toolbox.specs() if s.name in job.tools]
-            mode = selection_of(job)
+            mode = SelectionMode(brief.selection)
             chooser = None
             if mode is not SelectionMode.MODEL and d.allocator is not None:
                 chooser = d.allocator.chooser(brief, mode)

@@ -24,6 +24,9 @@ ASSET_SPECIFIC = frozenset(
      "coupon_value_ceiling", "unknown_asset"}
 )  # fmt: skip
 MAX_OFFER_ATTEMPTS = 3
+# Matches searched: the rules brain's own pick needs few; an allocator choosing among them more.
+SEARCH_K = {"model": 5}
+CANDIDATES_K = 10
 COUPON_CEILING = 25.0  # above this the guard holds coupons for approval; a nudge stays modest
 ANGRY = re.compile(r"\b(angry|furious|terrible|awful|worst|unacceptable|disappointed|never again|refund|"
                    r"cancel|broken|ridiculous|scam|useless)\b|!!", re.IGNORECASE)  # fmt: skip
@@ -249,7 +252,7 @@ class RulesModel:
             return _call(Tool.UPDATE_CRM, user_id=b.user_id, fields={"agent_note": plan.crm_note},
                          reason=f"{b.trigger}: hand the case to a person")  # fmt: skip
         if Tool.SEARCH_ASSETS in allowed and h.searched == 0:
-            args: dict[str, Any] = {"query": plan.query, "k": 5}
+            args: dict[str, Any] = {"query": plan.query, "k": SEARCH_K.get(b.selection, CANDIDATES_K)}
             if plan.kind:
                 args["kind"] = plan.kind
             if plan.max_value:
