@@ -17,6 +17,7 @@ and the tool server's idempotency key turns it into a replay instead of a second
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,8 @@ class Allocator:
     floor: float = DEFAULT_FLOOR
     draws: int = ALLOCATION_DRAWS
     caller: str = "agent"
+    # When a list: the ms of each decision's allocation step (dry run, draw, logged row), for benches.
+    timings: list[float] | None = None
 
     def chooser(self, brief: Brief, mode: SelectionMode) -> Chooser:
         return Chooser(self, brief, mode)
@@ -131,6 +134,16 @@ class Chooser:
             )  # fmt: skip
             return call
         self.attempted = True
+        started = time.perf_counter()
+        try:
+            return await self._choose(call, proposed, messages)
+        finally:
+            if self.allocator.timings is not None:
+                self.allocator.timings.append((time.perf_counter() - started) * 1000)
+
+    async def _choose(
+        self, call: ToolCall, proposed: Sequence[Candidate], messages: Sequence[Message]
+    ) -> ToolCall:
         candidates = [c for c in proposed if c.tool in OFFER_TOOLS] or candidates_from_search(call, messages)
         if not any(c.arguments == call.arguments for c in candidates):
             candidates.insert(
