@@ -225,3 +225,19 @@ async def test_mca_explain_tells_the_allocation_in_plain_words(
         agent_settings, agent_stores, RulesModel(), new_job("u_ana"), clock=clock, embedder=embedder
     )
     assert "Chose:" not in explain(plain)  # model mode: no allocation to tell
+
+
+async def test_the_dry_run_refuses_an_asset_whose_redemptions_are_used_up(
+    agent_settings, agent_stores, clock, embedder
+) -> None:
+    with connect(agent_stores.ops_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO budget_counters (scope, period_key, limit_amount, spent, updated_at) "
+            "VALUES ('asset:cpn-out-002:redemptions', 'all', 1000, 1000, now())"
+        )
+    job = dataclasses.replace(new_job("u_ana"), selection="explore")
+    model = ScriptedModel([_offer("cpn-out-002", "cpn-out-009")])
+    await decide(agent_settings, agent_stores, model, job, clock=clock, embedder=embedder)
+    row = _allocation(agent_stores.ops_url, job.decision_id)
+    assert row is not None and row["arm"].startswith("cpn-out-009:") and row["propensity"] == 1.0
+    assert [c.get("refused") for c in row["candidates"]] == [None, "asset_redemptions"]
