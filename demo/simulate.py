@@ -112,7 +112,9 @@ def simulation_files(directory: Path, config: SimulationConfig, policy_file: Pat
     }
     policy = yaml.safe_load(policy_file.read_text())
     policy["budgets"] = {**policy.get("budgets", {}), "global": {"day": 1_000_000, "month": 10_000_000},
-                         "per_user": {"month": 1_000}}  # fmt: skip
+                         "per_user": {"month": 1_000},
+                         # an arm never runs out: the oracle's best arm stays available all run
+                         "per_asset_redemptions": 10_000_000}  # fmt: skip
     policy.pop("triggers", None)
     triggers_path, policy_path = directory / "triggers.yaml", directory / "policy.yaml"
     triggers_path.write_text(yaml.safe_dump(triggers))
