@@ -175,3 +175,5 @@ def triggers_check(
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"OK {path}: {len(loaded.rules)} rules, {len(loaded.opportunities)} opportunities")
+    for spec in (*loaded.rules, *loaded.opportunities):
+        typer.echo(f"  {spec.name}: goal {spec.goal}, selection {spec.selection.value}")

@@ -111,6 +111,37 @@ def _results(actions: list[dict[str, Any]] | None) -> list[str]:
     return lines
 
 
+def _price(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return f"${v:,.0f} " if v == int(v) else f"${v:,.2f} "
+
+
+def allocation_story(allocation: dict[str, Any] | None) -> str | None:
+    """The allocator's choice in plain words, e.g. "chose the $10 stove voucher: 4.1% expected
+    conversion, 18% chance it is the best (bandit, 6 allowed candidates, 1 refused by the guard)"."""
+    if not allocation:
+        return None
+    rows = allocation.get("candidates") or []
+    allowed = [c for c in rows if "refused" not in c]
+    refused = len(rows) - len(allowed)
+    chosen: dict[str, Any] = next((c for c in allowed if c.get("arm") == allocation.get("arm")), {})
+    name = chosen.get("label") or allocation.get("arm")
+    facts = []
+    if chosen.get("expected_conversion") is not None:
+        facts.append(f"{chosen['expected_conversion']:.1%} expected conversion")
+    if chosen.get("probability_best") is not None:
+        facts.append(f"{chosen['probability_best']:.0%} chance it is the best")
+    facts.append(f"chosen with probability {float(allocation.get('propensity') or 0):.0%}")
+    plural = "s" if len(allowed) != 1 else ""
+    how = f"{allocation.get('mode')}, {len(allowed)} allowed candidate{plural}"
+    if refused:
+        how += f", {refused} refused by the guard"
+    return f"chose the {_price(chosen.get('value'))}{name}: {', '.join(facts)} ({how})"
+
+
 def explain(decision: dict[str, Any]) -> str:
     d = decision
     lines = [
@@ -129,6 +160,9 @@ def explain(decision: dict[str, Any]) -> str:
             lines.append(f"    {n}. {s['tool_name']}({_args(s.get('arguments'))}) -> {_result(s)}")
     else:
         lines.append("  Did:     no tool calls")
+    chose = allocation_story(d.get("allocation"))
+    if chose is not None:
+        lines.append(f"  Chose:   {chose}")
     lines.append(f"  Outcome: {OUTCOMES.get(d['outcome'], d['outcome'])}")
     lines.append(f"  Group:   {_group(d)}")
     lines.extend(_results(d.get("outcomes")))

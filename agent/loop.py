@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ModelTimeout
 from agent.model import Brief, ChatModel, Message, ModelRequest, ToolCall, ToolSpec
@@ -22,6 +22,9 @@ from agent.toolbox import Toolbox
 from mca.clock import Clock
 from mca.untrusted import unstorable
 from mcp_tools.contract import SIDE_EFFECTS, Outcome, Reason, Status
+
+if TYPE_CHECKING:
+    from agent.allocation import Chooser
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,10 @@ async def run_loop(
     limits: Limits,
     deadline: datetime,
     clock: Clock,
+    chooser: Chooser | None = None,
 ) -> Transcript:
+    """With a `chooser` (selection mode bandit or explore) the first offer call is replaced by the
+    allocator's choice among the reply's candidates before it is recorded or made."""
     t = Transcript()
     for m in messages:
         t.add_message(m)
@@ -118,6 +124,8 @@ async def run_loop(
         t.model_calls += 1
         t.tokens_in += reply.tokens_in
         t.tokens_out += reply.tokens_out
+        if chooser is not None:
+            reply.tool_calls = [await chooser.choose(c, reply.candidates, messages) for c in reply.tool_calls]
         message = reply.as_message()
         messages.append(message)
         t.add_message(message)
@@ -126,7 +134,7 @@ async def run_loop(
             t.outcome = "acted" if t.accepted else "nothing"
             return t
         for call in reply.tool_calls:
-            content = await _run_call(call, toolbox, brief, t, limits)
+            content = await _run_call(call, toolbox, brief, t, limits, chooser)
             tool_msg = _tool_message(call, content)
             messages.append(tool_msg)
             t.add_message(tool_msg)
@@ -168,10 +176,17 @@ def _refusal(call: ToolCall, brief: Brief, t: Transcript, limits: Limits) -> Out
     return None
 
 
-async def _run_call(call: ToolCall, toolbox: Toolbox, brief: Brief, t: Transcript, limits: Limits) -> str:
+async def _run_call(
+    call: ToolCall,
+    toolbox: Toolbox,
+    brief: Brief,
+    t: Transcript,
+    limits: Limits,
+    chooser: Chooser | None = None,
+) -> str:
     step = Step(kind="tool_call", tool_name=call.name, arguments=call.arguments)
     t.steps.append(step)
-    refused = _refusal(call, brief, t, limits)
+    refused = _refusal(call, brief, t, limits) or (chooser.refusals.get(call.id) if chooser else None)
     if refused is not None:
         step.outcome = refused
         if call.error:
@@ -186,5 +201,8 @@ async def _run_call(call: ToolCall, toolbox: Toolbox, brief: Brief, t: Transcrip
     t.tool_ms += step.latency_ms
     if call.name in SIDE_EFFECTS and outcome.accepted:
         t.accepted.append(f"{call.name}({outcome.status})")
+    answer = outcome.to_dict()
+    if chooser is not None:  # the search results show what mca has learned about each asset
+        answer = chooser.annotate(call.name, answer)
     # What the model reads back: the server's own structured answer, compact.
-    return json.dumps(outcome.to_dict(), default=str, separators=(",", ":"))
+    return json.dumps(answer, default=str, separators=(",", ":"))

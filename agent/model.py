@@ -42,10 +42,24 @@ class ToolCall:
         return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": raw or "{}"}}
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One action the brain would take: an arm (an asset on a channel) and the call it makes.
+
+    The rules brain lists its candidates with its call, best first; for an LLM brain the loop
+    derives them from its search results (`agent.allocation.candidates_from_search`)."""
+
+    tool: str
+    arguments: dict[str, Any]
+    label: str = ""
+
+
 @dataclass
 class ModelReply:
     text: str | None
     tool_calls: list[ToolCall] = field(default_factory=list)
+    # The alternatives to the reply's side-effecting call, its own first (empty: none proposed).
+    candidates: list[Candidate] = field(default_factory=list)
     tokens_in: int = 0
     tokens_out: int = 0
 
@@ -67,6 +81,7 @@ class Brief:
     event: dict[str, Any]
     context: dict[str, Any]
     allowed_tools: tuple[str, ...]
+    selection: str = "model"  # the trigger's selection mode as this decision runs it
 
 
 @dataclass

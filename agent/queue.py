@@ -24,10 +24,10 @@ from psycopg.types.json import Jsonb
 INSERT_JOB = """
 INSERT INTO agent_jobs (job_id, dedup_key, trigger_name, user_id, goal, tools, event, max_attempts,
                         run_after, deadline, decision_id, created_at, experiment_group, experiment,
-                        attribution_window_s)
+                        attribution_window_s, selection)
 VALUES (%(job_id)s, %(dedup_key)s, %(trigger_name)s, %(user_id)s, %(goal)s, %(tools)s, %(event)s,
         %(max_attempts)s, %(now)s, %(deadline)s, %(decision_id)s, %(now)s, %(experiment_group)s,
-        %(experiment)s, %(attribution_window_s)s)
+        %(experiment)s, %(attribution_window_s)s, %(selection)s)
 ON CONFLICT (dedup_key) DO NOTHING
 RETURNING job_id
 """
@@ -127,6 +127,7 @@ class NewJob:
     experiment_group: str | None = None
     experiment: str | None = None
     attribution_window: timedelta | None = None  # the goal's, from the triggers file
+    selection: str = "model"  # the trigger's selection mode (model | bandit | explore)
 
     @property
     def job_id(self) -> str:
@@ -153,6 +154,7 @@ class Job:
     dedup_key: str
     experiment_group: str | None = None
     experiment: str | None = None
+    selection: str = "model"
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -170,6 +172,7 @@ class Job:
             dedup_key=row["dedup_key"],
             experiment_group=row.get("experiment_group"),
             experiment=row.get("experiment"),
+            selection=row.get("selection") or "model",
         )
 
 
@@ -191,6 +194,7 @@ async def enqueue(conn: psycopg.AsyncConnection[Any], job: NewJob, *, now: datet
             "decision_id": job.decision_id,
             "experiment_group": job.experiment_group,
             "experiment": job.experiment,
+            "selection": job.selection,
             "attribution_window_s": (
                 None if job.attribution_window is None else int(job.attribution_window.total_seconds())
             ),

@@ -42,8 +42,12 @@ FROM jsonb_to_recordset(%(steps)s) AS s(step_no integer, kind text, role text, c
     tool_name text, arguments jsonb, verdict text, reason_code text, result jsonb, latency_ms float8)
 """
 GET_DECISION = """
-SELECT d.*, j.experiment_group, j.experiment
+SELECT d.*, j.experiment_group, j.experiment, j.selection,
+       CASE WHEN a.decision_id IS NOT NULL THEN jsonb_build_object(
+           'arm', a.arm, 'propensity', a.propensity, 'mode', a.mode, 'candidates', a.candidates) END
+           AS allocation
 FROM decisions d LEFT JOIN agent_jobs j ON j.decision_id = d.decision_id
+LEFT JOIN decision_allocations a ON a.decision_id = d.decision_id
 WHERE d.decision_id = %s
 """
 # What each of the decision's actions led to so far (the attribution views, state store).

@@ -115,6 +115,7 @@ async def agent_runtime(
     poll: timedelta = timedelta(seconds=1),  # a fallback: NOTIFY wakes workers for new jobs
     on_decision: OnDecision | None = None,
     services: Services | None = None,
+    seed: int | None = None,
 ) -> AsyncIterator[AgentRuntime]:
     """Pools, one MCP session per worker, the model and the prompts; closed on exit.
 
@@ -135,6 +136,8 @@ async def agent_runtime(
         ops_pool = await own.pool(Role.OPS, autocommit=True, size=workers + 2)
         state_pool = await own.pool(Role.STATE, autocommit=True, size=workers + 1)
         stack.push_async_callback(model.aclose)
+        allocator = await _allocator(settings, own, state_pool, ops_pool, clock or system_clock, seed)
+        stack.push_async_callback(allocator.cache.close)
         deps = AgentDeps(
             state_pool=state_pool,
             ops_pool=ops_pool,
@@ -145,12 +148,33 @@ async def agent_runtime(
             lease=lease,
             poll=poll,
             on_decision=on_decision,
+            allocator=allocator,
         )
         pool: list[Worker] = []
         for n in range(workers):
             toolbox = await stack.enter_async_context(open_toolbox(tool_server))
             pool.append(Worker(f"worker-{n + 1}", deps, toolbox))
         yield AgentRuntime(deps=deps, workers=pool, ops_url=stores.ops_url)
+
+
+async def _allocator(
+    settings: Settings, own: Services, state_pool: Any, ops_pool: Any, clock: Clock, seed: int | None
+) -> Any:
+    """The allocator of the bandit/explore triggers: the guard's service for its dry runs (the
+    process's policy store) and the arm statistics cache, read once now, off any decision."""
+    import numpy as np
+
+    from agent.allocation import Allocator
+    from learn.arm_cache import ArmCache
+    from mcp_tools.policy import PolicyStore
+    from mcp_tools.runtime import POLICY
+    from mcp_tools.service import ToolService
+
+    policy = own.one(POLICY, lambda: PolicyStore(settings.guard.policy_file))
+    cache = ArmCache(state_pool)
+    await cache.prime()
+    service = ToolService(policy, state_pool, ops_pool, clock)
+    return Allocator(service, cache, ops_pool, clock, rng=np.random.default_rng(seed))
 
 
 async def open_source(state: psycopg.AsyncConnection[Any], listen_url: str | None = None) -> StreamSource:

@@ -25,6 +25,7 @@ from agent.durations import parse_duration
 from agent.errors import TriggerConfigError
 from agent.experiment import DEFAULT_CONTROL, DEFAULT_HOLDOUT, DEFAULT_SALT, Experiment
 from agent.facts import FactSchema, fact_schema, typed
+from learn.allocate import SelectionMode
 from mca.reloading import ReloadingFile
 from mca.settings import PROJECT_ROOT
 from mcp_tools.contract import ALL_TOOLS, Tool
@@ -101,6 +102,8 @@ class _Trigger(BaseModel):
     max_attempts: int | None = Field(default=None, ge=1, le=20)
     deadline: timedelta | None = None
     control: float | None = Field(default=None, ge=0, le=MAX_SHARE)  # this trigger's control share
+    # How the action is chosen among the brain's guard-allowed candidates (learn.allocate).
+    selection: SelectionMode = SelectionMode.MODEL
 
     @field_validator("cooldown", "user_cooldown", "deadline", mode="before")
     @classmethod
@@ -155,6 +158,7 @@ class TriggerSpec:
     deadline: timedelta
     control_share: float
     attribution_window: timedelta
+    selection: SelectionMode
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,7 @@ class _Builder:
             "deadline": t.deadline or d.deadline,
             "control_share": self.control if t.control is None else t.control,
             "attribution_window": self.attribution.goals.get(t.goal, self.attribution.window),
+            "selection": t.selection,
         }
 
     def rule(self, r: _Rule) -> Rule:

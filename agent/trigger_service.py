@@ -195,6 +195,7 @@ class TriggerService:
             experiment_group=assignment.group.value,
             experiment=assignment.experiment_id,
             attribution_window=spec.attribution_window,
+            selection=spec.selection.value,
         )
         if await enqueue(self.ops, job, now=now):
             report.jobs.append(job.job_id)

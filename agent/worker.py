@@ -20,12 +20,14 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from agent import queue, records
+from agent.allocation import Allocator
 from agent.errors import ModelAuthError, ModelError, ToolSessionError
 from agent.loop import Limits, Transcript, run_loop
 from agent.model import Brief, ChatModel
 from agent.prompts import PromptSet
 from agent.records import DecisionRecord
 from agent.toolbox import Toolbox
+from learn.allocate import SelectionMode
 from mca.clock import Clock, system_clock
 from state.context import load_context
 
@@ -46,6 +48,14 @@ class AgentDeps:
     retry_backoff: timedelta = timedelta(seconds=2)
     poll: timedelta = timedelta(milliseconds=200)
     on_decision: OnDecision | None = None
+    allocator: Allocator | None = None  # bandit/explore triggers need one; without, they run `model`
+
+
+def selection_of(job: queue.Job) -> SelectionMode:
+    """The job's mode; control and holdout are never explored on (they run `model`)."""
+    if job.experiment_group in ("control", "holdout"):
+        return SelectionMode.MODEL
+    return SelectionMode(job.selection)
 
 
 class Worker:
@@ -69,6 +79,7 @@ class Worker:
             event=job.event,
             context=context or {},
             allowed_tools=job.tools,
+            selection=selection_of(job).value,
         )
         if job.experiment_group == "holdout":
             # The global holdout is never contacted: no brain, no tool call, only the record
@@ -78,6 +89,10 @@ class Worker:
             transcript = Transcript(outcome="nothing", rationale=f"no live context for user {job.user_id}")
         else:
             tools = [s for s in await self.toolbox.specs() if s.name in job.tools]
+            mode = SelectionMode(brief.selection)
+            chooser = None
+            if mode is not SelectionMode.MODEL and d.allocator is not None:
+                chooser = d.allocator.chooser(brief, mode)
             transcript = await run_loop(
                 model=d.model,
                 toolbox=self.toolbox,
@@ -87,6 +102,7 @@ class Worker:
                 limits=d.limits,
                 deadline=job.deadline,
                 clock=d.clock,
+                chooser=chooser,
             )
         return self._record(job, context, transcript, started, t0)
 

@@ -10,6 +10,8 @@
 2. decisions/s with N workers draining a queue of jobs.
 3. the loop's own overhead per model call: a zero-latency scripted model whose calls the loop
    answers itself (malformed arguments), and the same with one in-process MCP tool call per turn.
+4. decisions/s in `model` vs `bandit` selection mode, alternated in the same run, and the
+   allocation step's cost per decision (p50/p99): the allocation must cost at most 10%.
 
 The guard's budgets and caps are raised (bench_guard's policy) so every decision does its full
 work; the world is seeded into a fresh database on the benchmark server (.mca-bench/).
@@ -135,7 +137,7 @@ async def trigger_to_decision(
     return samples
 
 
-async def enqueue_jobs(stores: Stores, users: int, jobs: int) -> None:
+async def enqueue_jobs(stores: Stores, users: int, jobs: int, selection: str = "model") -> None:
     rng = random.Random(2)
     ops = await connect_async(stores.ops_url, autocommit=True)
     now = datetime.now(UTC)
@@ -146,14 +148,19 @@ async def enqueue_jobs(stores: Stores, users: int, jobs: int) -> None:
                  "sku": product.sku, "category": product.category}  # fmt: skip
         await enqueue(ops, NewJob(f"bench-{uuid.uuid4().hex}", "big_purchase", user, "post_purchase",
                                   ("search_assets", "get_user_context", "send_coupon"), event, 3,
-                                  timedelta(minutes=10)), now=now)  # fmt: skip
+                                  timedelta(minutes=10), selection=selection), now=now)  # fmt: skip
     await ops.close()
+
+
+ALLOCATION_MS: list[float] = []  # each bandit decision's allocation step, filled by drain_queue
 
 
 async def drain_queue(settings: Settings, stores: Stores, workers: int, ready: Any, go: Any) -> int:
     """Drain the queue with `workers` asyncio workers once `go` is set; returns decisions made."""
     done = 0
     async with agent_runtime(settings, stores, workers=workers, model=RulesModel()) as agents:
+        if agents.deps.allocator is not None:
+            agents.deps.allocator.timings = ALLOCATION_MS
 
         async def drain(worker: Any) -> None:
             nonlocal done
@@ -171,12 +178,13 @@ def _drain_process(settings: Settings, stores: Stores, workers: int, ready: Any,
 
 
 async def throughput(
-    settings: Settings, stores: Stores, users: int, jobs: int, workers: int, processes: int = 1
-) -> float:
+    settings: Settings, stores: Stores, users: int, jobs: int, workers: int, processes: int = 1,
+    selection: str = "model",
+) -> float:  # fmt: skip
     """Decisions/s draining `jobs` queued jobs. With processes > 1 the workers are split across
     processes, as `mca agent` scales in production (jobs are claimed with SKIP LOCKED); model and
     pools load before the clock starts."""
-    await enqueue_jobs(stores, users, jobs)
+    await enqueue_jobs(stores, users, jobs, selection)
     if processes == 1:
         import threading
 
@@ -240,9 +248,48 @@ async def loop_overhead(settings: Settings, stores: Stores, turns: int, rounds: 
             report(label, per_call)
 
 
+def allocate_only(rounds: int, arms: int = 10) -> list[float]:
+    """learn.allocate alone (P(best) from joint draws, floor, draw) for `arms` warm posteriors."""
+    import numpy as np
+
+    from agent.allocation import ALLOCATION_DRAWS
+    from learn.allocate import SelectionMode, allocate
+    from learn.posterior import ArmStats, RewardModel, posterior
+
+    rng = np.random.default_rng(0)
+    names = [f"a{i}" for i in range(arms)]
+    posts = [posterior(ArmStats(a, 200, 4 + 2 * i), RewardModel.CONVERSION) for i, a in enumerate(names)]
+    out = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        allocate(names, SelectionMode.BANDIT, posts, rng=rng, draws=ALLOCATION_DRAWS)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+async def compare_selection(settings: Settings, stores: Stores, args: argparse.Namespace) -> None:
+    """Decisions/s of the whole loop in `model` and `bandit` mode, alternated in one run."""
+    rates: dict[str, list[float]] = {"model": [], "bandit": []}
+    for _ in range(args.selection_rounds):
+        for mode in ("model", "bandit"):
+            rates[mode].append(
+                await throughput(settings, stores, args.users, args.jobs, args.workers, selection=mode)
+            )
+    model, bandit = statistics.median(rates["model"]), statistics.median(rates["bandit"])
+    print(f"decisions/s, model mode (the floor): median {model:.0f} over {rates['model']!r}")
+    print(f"decisions/s, bandit mode: median {bandit:.0f} over {rates['bandit']!r}")
+    print(f"bandit / model: {bandit / model:.2f} (goal >= 0.90)")
+    report("allocation step per bandit decision (dry run of every candidate, Thompson draw, logged row)",
+           ALLOCATION_MS)  # fmt: skip
+    report("learn.allocate alone, 10 candidates", allocate_only(2_000))
+
+
 async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings, stores = world(args.users, args.events, Path(tmp))
+        if args.selection_only:
+            await compare_selection(settings, stores, args)
+            return
         cold = await trigger_to_decision(
             settings, stores, args.users, len(PRODUCTS), warm_up=0, in_order=True
         )
@@ -261,6 +308,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 f"({args.jobs} jobs, {os.cpu_count()} cores)"
             )
         await loop_overhead(settings, stores, turns=20, rounds=args.rounds)
+        await compare_selection(settings, stores, args)
 
 
 def main() -> None:
@@ -276,6 +324,8 @@ def main() -> None:
         "--processes", type=int, default=2, help="also measure workers split over N processes"
     )
     parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--selection-rounds", type=int, default=2, help="model/bandit throughput pairs")
+    parser.add_argument("--selection-only", action="store_true", help="only the model vs bandit figures")
     asyncio.run(main_async(parser.parse_args()))
 
 

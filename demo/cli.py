@@ -83,15 +83,41 @@ def simulate(
         "simulation.png"
     ),
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="uniform, model or bandit; repeat it for learning curves of each (same customers)."
+        ),
+    ] = None,
+    curves: Annotated[Path, typer.Option(help="Where to write the learning curves PNG.")] = Path(
+        "learning_curves.png"
+    ),
 ) -> None:
     """Drive the real product with synthetic customers whose response is known; print the uplift
-    report beside the true lift, and chart conversion by group."""
+    report beside the true lift, and chart conversion by group. With several --policy: learning
+    curves (cumulative conversion and regret against the oracle) as a table and a PNG."""
     from demo.simulate import SimulationConfig, run_simulation
     from mca.cli_context import settings_of
     from measure.read import render
 
-    config = SimulationConfig(customers=customers, days=days, seed=seed, control=control)
+    policies = policy or ["model"]
+    configs = [
+        SimulationConfig(customers=customers, days=days, seed=seed, control=control, policy=p)
+        for p in policies
+    ]  # every --policy is checked before the first run starts
+    if len(configs) > 1:
+        from demo.simulate_curves import curve_chart, curve_table
+
+        runs = [run_simulation(settings_of(ctx), c, typer.echo, progress=progress).run for c in configs]
+        typer.echo(curve_table(runs))
+        typer.echo(f"learning curves: {curve_chart(runs, curves)}")
+        return
+    config = configs[0]
     result = run_simulation(settings_of(ctx), config, typer.echo, progress=progress, chart=chart)
+    if result.run.regret:
+        from demo.simulate_curves import curve_table
+
+        typer.echo(curve_table([result.run]))
     if result.uplift is not None:
         typer.echo(render([result.uplift], fmt))
     typer.echo(f"true lift (ITT, the simulator's hidden probabilities): {result.run.truth.itt_lift:+.4f}")

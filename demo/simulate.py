@@ -34,6 +34,8 @@ TRIGGER = "churn_risk"
 WINDOW = timedelta(days=7)
 REDEEM_SHARE = 0.7  # of converting customers who were sent a coupon, how many use its code
 DAY_TIME = timedelta(hours=12)  # when each simulated day's churn scores arrive (noon UTC)
+# `--policy` names the trigger's selection mode: uniform is `explore` (uniform among allowed).
+POLICIES = {"uniform": "explore", "model": "model", "bandit": "bandit"}
 
 
 class SimulatedClock:
@@ -53,8 +55,11 @@ class SimulationConfig:
     seed: int = 1
     control: float = 0.3  # a larger control group than production's default, for a tighter interval
     holdout: float = 0.05
+    policy: str = "model"  # how the offer is chosen (POLICIES)
 
     def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ConfigError(f"--policy: one of {', '.join(POLICIES)}, got {self.policy!r}")
         if self.customers < 10:
             raise ConfigError(f"--customers: at least 10, got {self.customers}")
         if self.days < WINDOW.days + 1:
@@ -80,6 +85,10 @@ class SimulationRun:
     decisions: int = 0
     sent: int = 0
     pending: list[Outcome] = field(default_factory=list)
+    # Per treatment decision, in order: converted (0/1) and the regret against the oracle that
+    # knows the hidden probabilities (the best arm's rate minus the rate of what was sent).
+    converted: list[int] = field(default_factory=list)
+    regret: list[float] = field(default_factory=list)
 
 
 def simulation_files(directory: Path, config: SimulationConfig, policy_file: Path) -> tuple[Path, Path]:
@@ -97,12 +106,15 @@ def simulation_files(directory: Path, config: SimulationConfig, policy_file: Pat
                 "when": ["event.properties.score >= 0.8"],
                 "goal": "retention",
                 "tools": ["search_assets", "get_user_context", "send_coupon"],
+                "selection": POLICIES[config.policy],
             }
         ],
     }
     policy = yaml.safe_load(policy_file.read_text())
     policy["budgets"] = {**policy.get("budgets", {}), "global": {"day": 1_000_000, "month": 10_000_000},
-                         "per_user": {"month": 1_000}}  # fmt: skip
+                         "per_user": {"month": 1_000},
+                         # an arm never runs out: the oracle's best arm stays available all run
+                         "per_asset_redemptions": 10_000_000}  # fmt: skip
     policy.pop("triggers", None)
     triggers_path, policy_path = directory / "triggers.yaml", directory / "policy.yaml"
     triggers_path.write_text(yaml.safe_dump(triggers))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ import httpx
 import numpy as np
 import psycopg
 
-from demo.population import Customer, population
+from demo.population import SEGMENTS, Customer, Segment, population
 from demo.simulate import (
     DAY_TIME,
     WINDOW,
@@ -93,9 +94,34 @@ class Product:
             pass
 
 
+# The query the rules brain makes for this trigger's customers (no purchase category): its top
+# matches are the arms, and each gets a hidden lift of its own.
+ARMS_QUERY = {"query": "we miss you welcome back offer", "kind": "coupon", "max_value": 25.0, "k": 10}
+
+
+async def arm_segments(
+    state_pool: Any, embedder: Any, now: datetime, seed: int
+) -> tuple[list[str], tuple[Segment, ...]]:
+    """The arms and the segments with a hidden lift per arm: the segment's default lift times a
+    factor from 0.1 to 2.0, assigned to the arms in an order the seed shuffles."""
+    from state.catalogue import search_assets
+
+    async with state_pool.connection() as conn:
+        hits = await search_assets(conn, embedder, now=now, **ARMS_QUERY)  # type: ignore[arg-type]
+    arms = [h.asset_id for h in hits]
+    factors = np.random.default_rng(seed).permutation(np.linspace(0.1, 2.0, len(arms)))
+    segments = tuple(
+        dataclasses.replace(
+            s, lifts={a: s.default_lift * float(f) for a, f in zip(arms, factors, strict=True)}
+        )
+        for s in SEGMENTS
+    )
+    return arms, segments
+
+
 async def _day(
     product: Product, http: httpx.AsyncClient, base: str, run: SimulationRun, clock: SimulatedClock,
-    firing: list[Customer], ops: psycopg.AsyncConnection[Any], rng: np.random.Generator,
+    firing: list[Customer], ops: psycopg.AsyncConnection[Any], rng: np.random.Generator, arms: list[str],
 ) -> None:  # fmt: skip
     """One day of triggers: post the churn scores, let the product decide and act, draw responses."""
     day = (clock.now - run.started).days
@@ -116,6 +142,10 @@ async def _day(
         outcome = draw_outcome(customer, sent, clock.now, rng)
         if outcome is not None:
             run.pending.append(outcome)
+        if row["experiment_group"] == "treatment":
+            best = max(customer.rate(a) for a in arms) if arms else customer.rate(None)
+            run.regret.append(best - customer.rate(sent[0] if sent else None))
+            run.converted.append(int(outcome is not None))
 
 
 async def _post_due(http: httpx.AsyncClient, base: str, run: SimulationRun, before: datetime) -> None:
@@ -143,7 +173,6 @@ async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Ec
 
     config = run.config
     clock = SimulatedClock(run.started)
-    customers = population(config.customers, config.seed)
     rng = np.random.default_rng(config.seed)
     services = Services(settings, stores, clock=clock)
     port, stop = free_port(), asyncio.Event()
@@ -165,6 +194,8 @@ async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Ec
         await sink.start()
         try:
             await _wait_ready(http, base, stop)
+            arms, segments = await arm_segments(state_pool, embedder, clock.now, config.seed)
+            customers = population(config.customers, config.seed, segments)
             # The dispatcher announces decisions and actions to the stream after each round.
             dispatcher = make_dispatcher(settings, tools.service, http, sink)
             product = Product(triggers, agents, dispatcher, tools.service)
@@ -183,7 +214,7 @@ async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Ec
                         if c.user_id not in exposed and rng.random() < c.segment.trigger_rate
                     ]  # fmt: skip
                     exposed.update(c.user_id for c in firing)
-                    await _day(product, http, base, run, clock, firing, ops, rng)
+                    await _day(product, http, base, run, clock, firing, ops, rng, arms)
             end = run.started + timedelta(days=config.days)
             clock.now = end
             await _post_due(http, base, run, end + timedelta(seconds=1))

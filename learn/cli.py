@@ -6,7 +6,7 @@ Only typer at import time; numpy, scipy and the database load inside the command
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,6 +18,19 @@ SELECT coalesce(a.asset, a.action_type) || ':' || coalesce(a.channel, '') AS arm
 FROM action_attribution a JOIN events e ON e.event_id = a.action_id
 WHERE a.sent AND NOT a.pending AND a.acted_at >= now() - %(since)s
 """
+
+
+def logged_decisions(rows: list[dict[str, Any]]) -> list[Any]:
+    """The allocator's decisions among the actions: its arm among its allowed candidates (an
+    action of the same decision on another arm, e.g. a CRM note, is not what was allocated)."""
+    from learn.policies import LoggedDecision
+
+    logs = []
+    for r in rows:
+        allowed = tuple(c["arm"] for c in (r["candidates"] or []) if "refused" not in c)
+        if r["propensity"] is not None and str(r["arm"]) in allowed:
+            logs.append(LoggedDecision(str(r["arm"]), float(r["propensity"]), allowed, float(r["converted"])))
+    return logs
 
 
 def register(app: typer.Typer) -> None:
@@ -61,7 +74,7 @@ def evaluate(
     from learn.arms import ARMS_SQL
     from learn.ope import Estimator, MissingPropensities
     from learn.ope import evaluate as estimate
-    from learn.policies import LoggedDecision, evaluation_arrays, policy_from
+    from learn.policies import evaluation_arrays, policy_from
     from learn.posterior import ArmStats, RewardModel, posterior
     from mca.cli_context import settings_of
     from mca.db import connect, resolve_stores
@@ -78,13 +91,12 @@ def evaluate(
         arm_rows = conn.execute(ARMS_SQL, {"goal": None}).fetchall()
     if not rows:
         raise MissingPropensities(f"no matured logged decisions in the last {since}")
-    logs = [
-        LoggedDecision(
-            str(r["arm"]), r["propensity"],
-            tuple(c["arm"] for c in (r["candidates"] or [])) or (str(r["arm"]),), float(r["converted"]),
+    logs = logged_decisions(rows)
+    if not logs:
+        raise MissingPropensities(
+            f"none of the {len(rows)} matured actions of the last {since} was chosen by the allocator "
+            "(selection: bandit or explore in the triggers file): propensities missing"
         )
-        for r in rows
-    ]  # fmt: skip
     posts = {
         r["arm"]: posterior(
             ArmStats(r["arm"], int(r["matured"]), int(r["conversions"])), RewardModel.CONVERSION

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.model import Brief, ModelReply, ModelRequest, ToolCall
+from agent.model import Brief, Candidate, ModelReply, ModelRequest, ToolCall
 from mcp_tools.contract import ACCEPTED, Status, Tool
 
 ASSET_SPECIFIC = frozenset(
@@ -24,6 +24,9 @@ ASSET_SPECIFIC = frozenset(
      "coupon_value_ceiling", "unknown_asset"}
 )  # fmt: skip
 MAX_OFFER_ATTEMPTS = 3
+# Matches searched: the rules brain's own pick needs few; an allocator choosing among them more.
+SEARCH_K = {"model": 5}
+CANDIDATES_K = 10
 COUPON_CEILING = 25.0  # above this the guard holds coupons for approval; a nudge stays modest
 ANGRY = re.compile(r"\b(angry|furious|terrible|awful|worst|unacceptable|disappointed|never again|refund|"
                    r"cancel|broken|ridiculous|scam|useless)\b|!!", re.IGNORECASE)  # fmt: skip
@@ -212,8 +215,8 @@ def _call(name: str, **arguments: Any) -> ModelReply:
     )
 
 
-def _pick(assets: list[dict[str, Any]], plan: Plan, s: Situation, h: History) -> dict[str, Any] | None:
-    """Best untried asset: right kind, not the thing just bought, then score."""
+def _ranked(assets: list[dict[str, Any]], plan: Plan, s: Situation, h: History) -> list[dict[str, Any]]:
+    """Untried assets of the right kind, best first: not the thing just bought, then score."""
     item_words = {w for w in re.findall(r"[a-z]+", (s.item or "").lower()) if len(w) > 3}
 
     def fit(a: dict[str, Any]) -> tuple[int, float]:
@@ -232,7 +235,7 @@ def _pick(assets: list[dict[str, Any]], plan: Plan, s: Situation, h: History) ->
         if a["asset_id"] not in h.tried and (plan.kind is None or a.get("kind") == plan.kind)
     ]
     candidates.sort(key=fit, reverse=True)
-    return candidates[0] if candidates else None
+    return candidates
 
 
 class RulesModel:
@@ -249,7 +252,7 @@ class RulesModel:
             return _call(Tool.UPDATE_CRM, user_id=b.user_id, fields={"agent_note": plan.crm_note},
                          reason=f"{b.trigger}: hand the case to a person")  # fmt: skip
         if Tool.SEARCH_ASSETS in allowed and h.searched == 0:
-            args: dict[str, Any] = {"query": plan.query, "k": 5}
+            args: dict[str, Any] = {"query": plan.query, "k": SEARCH_K.get(b.selection, CANDIDATES_K)}
             if plan.kind:
                 args["kind"] = plan.kind
             if plan.max_value:
@@ -260,11 +263,15 @@ class RulesModel:
         offers_tried = len([v for v in h.tried.values()])
         if not h.accepted and Tool.SEND_COUPON in allowed and Tool.SEND_COUPON not in h.blocked \
                 and offers_tried < MAX_OFFER_ATTEMPTS:  # fmt: skip
-            asset = _pick(h.assets, plan, s, h)
-            if asset is not None:
-                return _call(Tool.SEND_COUPON, user_id=b.user_id, asset_id=asset["asset_id"],
-                             reason=f"{b.trigger}: {plan.situation_line} "
-                                    f"Offer: {asset.get('title')}")  # fmt: skip
+            ranked = _ranked(h.assets, plan, s, h)
+            if ranked:
+                # Every fitting asset is a candidate (the allocator may pick another); the best first.
+                offers = [Candidate(Tool.SEND_COUPON, {"user_id": b.user_id, "asset_id": a["asset_id"],
+                                    "reason": f"{b.trigger}: {plan.situation_line} Offer: {a.get('title')}"},
+                                    str(a.get("title") or a["asset_id"])) for a in ranked]  # fmt: skip
+                reply = _call(Tool.SEND_COUPON, **offers[0].arguments)
+                reply.candidates = offers
+                return reply
         if not h.accepted and Tool.SEND_SMS in allowed and s.sms_ok and not h.sms_tried \
                 and b.goal in ("cart_recovery", "points_expiry", "birthday"):  # fmt: skip
             return _call(Tool.SEND_SMS, user_id=b.user_id, text=self._sms_text(b, s),

@@ -71,3 +71,24 @@ def test_triggers_check_says_ok_or_lists_every_problem(tmp_path) -> None:
     assert "did you mean stats.churn_score?" in lines[0] and "did you mean post_purchase?" in lines[1]
     missing = runner.invoke(cli_app, ["triggers", "check", str(tmp_path / "nope.yaml")], obj=settings)
     assert missing.exit_code == 1 and "cannot read triggers file" in missing.output
+
+
+def test_triggers_check_shows_each_trigger_selection_and_refuses_a_bad_one(tmp_path) -> None:
+    from mca.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    runner = CliRunner()
+    file = tmp_path / "triggers.yaml"
+    file.write_text(
+        "rules:\n"
+        "  - {name: buy, event: purchase, goal: post_purchase, selection: bandit}\n"
+        "  - {name: back, event: session_start, goal: win_back}\n"
+    )
+    good = runner.invoke(cli_app, ["triggers", "check", str(file)], obj=settings)
+    assert good.exit_code == 0, good.output
+    assert "buy: goal post_purchase, selection bandit" in good.output
+    assert "back: goal win_back, selection model" in good.output  # the default
+    file.write_text("rules:\n  - {name: buy, event: purchase, goal: post_purchase, selection: greedy}\n")
+    bad = runner.invoke(cli_app, ["triggers", "check", str(file)], obj=settings)
+    assert bad.exit_code == 1 and "OK" not in bad.output
+    assert "rules[buy].selection" in bad.output and "'bandit'" in bad.output

@@ -54,7 +54,8 @@ def test_evaluate_refuses_logs_without_propensities(db_url: str, tmp_path: Path)
     settings = Settings(state_url=db_url, ops_url=db_url, data_dir=tmp_path)
     result = CliRunner().invoke(cli_app, ["learn", "evaluate", "--policy", "greedy"], obj=settings)
     assert result.exit_code != 0
-    assert "logged_propensity: 1 of 1 decisions have none" in str(result.exception or result.output)
+    said = str(result.exception or result.output)
+    assert "none of the 1 matured actions" in said and "propensities missing" in said
 
 
 def test_evaluate_estimates_a_policy_from_logged_propensities(db_url: str, tmp_path: Path) -> None:
