@@ -44,7 +44,7 @@ SELECT {EVENT_COLUMNS}, CAST(xid AS text) AS xid, seq
 FROM events
 WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
   AND (xid, seq) > (CAST(%(xid)s AS xid8), %(seq)s)
-ORDER BY xid, seq
+ORDER BY events.xid, events.seq  -- qualified: a bare `xid` would sort by the text alias
 LIMIT %(limit)s
 """
 
@@ -60,7 +60,7 @@ FIRST_RETRY_S = 0.001
 PG_HEAD = """
 SELECT CAST(xid AS text) AS xid, seq FROM events
 WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY xid DESC, seq DESC
+ORDER BY events.xid DESC, events.seq DESC
 LIMIT 1
 """
 
