@@ -129,7 +129,7 @@ class Chooser:
             return call
         if self.attempted:
             self.refusals[call.id] = Outcome(
-                Status.ERROR, Reason.TOOL_CALL_LIMIT,
+                status=Status.ERROR, reason=Reason.TOOL_CALL_LIMIT,
                 message="this decision's offer was already chosen by the allocator; no second offer",
             )  # fmt: skip
             return call
@@ -158,8 +158,8 @@ class Chooser:
             names = ", ".join(f"{c.arguments.get('asset_id')} ({v.reason})" for c, v in refused)
             first = verdicts[0]
             self.refusals[call.id] = Outcome(
-                Status.DENIED, first.reason, list(first.reasons),
-                f"{first.message} The guard would refuse every candidate ({names}); nothing is sent.",
+                status=Status.DENIED, reason=first.reason, reasons=list(first.reasons),
+                message=f"{first.message} The guard would refuse every candidate ({names}); nothing is sent.",
             )  # fmt: skip
             return call
         chosen = await self._allocate(allowed, refused)
