@@ -24,11 +24,13 @@ from mcp_tools.guard import Action, CallContext, check_tool_allowed, judge
 from mcp_tools.policy import Policy
 from mcp_tools.service import ToolService
 
-# What the budget counters a set of draws would land on have spent so far (absent: nothing).
+# What the budgets a set of draws would land on have spent so far (absent: nothing), summed
+# over their shards (sql/ops/260).
 SPENT_SQL = """
-SELECT b.scope, b.period_key, b.spent FROM budget_counters b
+SELECT b.scope, b.period_key, sum(b.spent) AS spent FROM budget_counters b
 JOIN unnest(CAST(%(scopes)s AS text[]), CAST(%(keys)s AS text[])) AS d(scope, period_key)
   ON b.scope = d.scope AND b.period_key = d.period_key
+GROUP BY b.scope, b.period_key
 """
 
 

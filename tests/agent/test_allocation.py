@@ -232,8 +232,8 @@ async def test_the_dry_run_refuses_an_asset_whose_redemptions_are_used_up(
 ) -> None:
     with connect(agent_stores.ops_url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO budget_counters (scope, period_key, limit_amount, spent, updated_at) "
-            "VALUES ('asset:cpn-out-002:redemptions', 'all', 1000, 1000, now())"
+            "INSERT INTO budget_counters (scope, period_key, limit_amount, quota, spent, updated_at) "
+            "VALUES ('asset:cpn-out-002:redemptions', 'all', 1000, 1000, 1000, now())"
         )
     job = dataclasses.replace(new_job("u_ana"), selection="explore")
     model = ScriptedModel([_offer("cpn-out-002", "cpn-out-009")])
