@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/mca demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadscope
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

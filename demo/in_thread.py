@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from mca.db import Stores
-from mca.net import free_port
+from mca.net import listening_socket
 from mca.settings import Settings
 from mca.testing.http import _SignallingServer  # uvicorn that says when it listens
 
@@ -28,7 +28,9 @@ START_TIMEOUT_S = 60.0
 class Product:
     def __init__(self, settings: Settings, stores: Stores, embedder: Any) -> None:
         self.settings, self.stores, self.embedder = settings, stores, embedder
-        self.port = free_port()
+        # Bound now and handed to uvicorn: no parallel test worker can take the port meanwhile.
+        self._socket = listening_socket()
+        self.port = int(self._socket.getsockname()[1])
         self.base = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -76,7 +78,7 @@ class Product:
             self.service = deps.service
             await triggers.step_stream()
             dispatcher = make_dispatcher(self.settings, deps.service, http)
-            web = asyncio.create_task(server.serve())
+            web = asyncio.create_task(server.serve(sockets=[self._socket]))
             tasks = [
                 asyncio.create_task(agents.run(stop)),
                 asyncio.create_task(triggers.run(stop)),
@@ -105,6 +107,7 @@ class Product:
             if self._stop is not None:
                 self.loop.call_soon_threadsafe(self._stop.set)
             self._thread.join(timeout=30)
+            self._socket.close()
 
 
 def act(product: Product, tool: str, args: dict[str, Any], decision: str) -> Any:

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from mca.errors import EmbeddedServerError
-from mca.net import free_port
+from mca.net import PortTaken, on_free_port
 
 DATABASE = "mca"
 SUPERUSER = "postgres"
@@ -145,16 +145,26 @@ class EmbeddedPostgres:
         port = self._requested_port or self._read_port()
         # After a crash, orphaned backends hold the old port for a moment: wait for it rather
         # than moving the server (people point psql and services at that port).
-        if port is None or not _wait_port_free(port, timeout_s=10.0):
-            port = free_port()
+        if port is not None and _wait_port_free(port, timeout_s=10.0):
+            self._start_on(port)
+        else:
+            # A port free when probed may be taken before postgres binds it (parallel test
+            # workers start servers at once): then another one.
+            port = on_free_port(self._start_on)
+        self._port_file.write_text(str(port))
+
+    def _start_on(self, port: int) -> int:
         self.log_file.touch(exist_ok=True)
         self._hand_to_service_account(self.log_file)
+        offset = self.log_file.stat().st_size
         try:
             self._pg_ctl(["-w", "-t", "60", "-o", f"-p {port}", "-l", str(self.log_file), "start"])
         except EmbeddedServerError as err:
-            tail = self.log_file.read_text(errors="replace")[-2000:]
+            tail = self.log_file.read_text(errors="replace")[offset:][-2000:]
+            if "could not bind" in tail and "already in use" in tail:
+                raise PortTaken(f"port {port} taken before postgres bound it") from None
             raise EmbeddedServerError(f"{err}\n--- postgres.log ---\n{tail}") from None
-        self._port_file.write_text(str(port))
+        return port
 
     def _ensure_database(self) -> None:
         import psycopg

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import uvicorn
 
-from mca.net import free_port
+from mca.net import listening_socket
 
 
 class _SignallingServer(uvicorn.Server):
@@ -32,12 +32,17 @@ class _SignallingServer(uvicorn.Server):
 def serve_in_thread(
     app: Any, *, lifespan: Literal["auto", "on", "off"] = "auto", timeout_s: float = 15.0
 ) -> Iterator[int]:
-    """Serve `app` on a free loopback port; yields the port once uvicorn accepts connections."""
-    port = free_port()
+    """Serve `app` on a free loopback port; yields the port once uvicorn accepts connections.
+
+    The socket is bound here and handed to uvicorn, so no other process can take the port
+    between choosing and binding it (parallel test workers).
+    """
+    sock = listening_socket()
+    port = int(sock.getsockname()[1])
     server = _SignallingServer(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         if not server.ready.wait(timeout_s) or not server.started:
@@ -46,3 +51,4 @@ def serve_in_thread(
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        sock.close()

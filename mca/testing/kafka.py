@@ -7,7 +7,6 @@ storage on a free loopback port, so nothing leaks between uses.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mca.net import free_port
+from mca.net import PortTaken, listens, on_free_port
 
 
 class BrokerError(RuntimeError):
@@ -60,15 +59,15 @@ class Broker:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise BrokerError(f"tansu did not listen on {self.port} within {timeout_s}s") from None
-                time.sleep(0.05)  # a bounded readiness poll: the broker has no other signal
+        while not listens(self.process.pid, self.port):
+            if self.process.poll() is not None:
+                # tansu exits when it cannot bind: another process took the port since we chose it.
+                self.stop()
+                raise PortTaken(f"tansu could not listen on {self.port}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BrokerError(f"tansu did not listen on {self.port} within {timeout_s}s")
+            time.sleep(0.05)  # a bounded readiness poll: the broker has no other signal
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -81,10 +80,15 @@ class Broker:
         self.process = None
 
 
+def _started(port: int) -> Broker:
+    broker = Broker(port)
+    broker.start()
+    return broker
+
+
 @contextmanager
 def running_broker() -> Iterator[Broker]:
-    broker = Broker(free_port())
-    broker.start()
+    broker = on_free_port(_started)
     try:
         yield broker
     finally:

@@ -14,6 +14,7 @@ from demo.in_thread import Product
 from mca.db import Stores, connect
 from mca.embedded import EmbeddedPostgres
 from mca.settings import PROJECT_ROOT, Settings
+from mca.testing.databases import copy_of
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The closed network refuses Chromium's background connections; these keep it from trying.
@@ -36,7 +37,7 @@ def module_db(pg_server: EmbeddedPostgres, template_url: str) -> Iterator[str]:
     name = f"c_{uuid.uuid4().hex[:12]}"
     admin = pg_server.url("postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE mca_template')
+        conn.execute(copy_of(template_url.rsplit("/", 1)[1], name))
     yield pg_server.url(name)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from ingest.web import extension
 from mca.app import create_app
 from mca.db import Stores
-from mca.net import free_port
+from mca.net import PortTaken, listens, on_free_port
 from mca.settings import Settings
 
 # librdkafka's default 5-minute rebalance timeout makes a broker that waits for every member
@@ -59,7 +59,10 @@ class Served:
 
 def serve(db_url: str, timeout_s: float = 60.0, host: str = "127.0.0.1", **env: str) -> Served:
     """`mca serve` as a real uvicorn process on a free port, once /readyz answers on loopback."""
-    port = free_port()
+    return on_free_port(lambda port: _serve_on(port, db_url, timeout_s, host, env))
+
+
+def _serve_on(port: int, db_url: str, timeout_s: float, host: str, env: dict[str, str]) -> Served:
     mca = Path(sys.executable).parent / "mca"
     log = Path(tempfile.mkstemp(prefix="mca-serve-", suffix=".log")[1])
     with log.open("wb") as sink:
@@ -73,10 +76,13 @@ def serve(db_url: str, timeout_s: float = 60.0, host: str = "127.0.0.1", **env: 
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+            # Another worker's server may hold the port: the answer counts only if ours listens.
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200 and listens(process.pid, port):
                 return Served(base, db_url, process, log)
         except httpx.TransportError:
             pass
+        if process.poll() is not None and "address already in use" in log.read_text(errors="replace").lower():
+            raise PortTaken(f"mca serve could not bind {port}")
         if process.poll() is not None or time.monotonic() > deadline:
             stop_process(process)
             pytest.fail(f"mca serve did not become ready within {timeout_s}s (exit {process.poll()})")
