@@ -1,7 +1,9 @@
 """The migration runner: applies ``sql/state`` to the state store and ``sql/ops`` to the ops store.
 
 Each file is applied once, in file-name order, and recorded with its checksum; a file that
-changed after it was applied stops the run (write a new file instead). Files speak the SQL
+changed after it was applied stops the run (write a new file instead). State files that only
+define views are the exception (`mca.views`): they are created after the others and re-created
+whenever their definition changes. Files speak the SQL
 both engines accept; a header line ``-- engine: postgres`` or ``-- engine: risingwave``
 restricts a file to one engine. On PostgreSQL, materialized views become plain views: the
 same definitions are computed at read time over indexed tables.
@@ -20,6 +22,7 @@ import psycopg
 from mca.db import Engine, connect, detect_engine
 from mca.errors import MigrationError
 from mca.settings import Settings, mask_url
+from mca.views import Definition, plan, sync_views, view_statements
 
 _ENGINE_MARK = re.compile(r"^--\s*engine:\s*(postgres|risingwave)\s*$", re.MULTILINE)
 _MATVIEW = re.compile(r"\bCREATE\s+MATERIALIZED\s+VIEW\b", re.IGNORECASE)
@@ -63,6 +66,10 @@ class MigrationFile:
     def runs_on(self, engine: Engine) -> bool:
         only = self.engine_only
         return only is None or only == engine
+
+    @property
+    def defines_only_views(self) -> bool:
+        return self.store == "state" and view_statements(split_statements(self.text)) is not None
 
 
 def migration_files(sql_dir: Path, store: str) -> list[MigrationFile]:
@@ -124,13 +131,15 @@ def migrate_store(
         }
         # Refuse before touching anything: a changed file means the live schema and the
         # repository disagree, and re-running history is never what someone wants.
-        for f in files:
+        view_files = [f for f in files if f.defines_only_views]
+        history = [f for f in files if not f.defines_only_views]
+        for f in history:
             if f.name in applied and applied[f.name] != f.checksum:
                 raise MigrationError(
                     f"applied migration {store}/{f.name} has changed since it was applied "
                     "(checksum differs); restore it and add a new migration file instead"
                 )
-        for f in files:
+        for f in history:
             if f.name in applied:
                 report.already_applied.append(f.name)
                 continue
@@ -142,7 +151,43 @@ def migrate_store(
             report.applied.append(f.name)
             if on_apply:
                 on_apply(f"{store}/{f.name}")
+        _sync_view_files(conn, engine, store, view_files, variables, report, on_apply)
+    for names in (report.applied, report.skipped_other_engine, report.already_applied):
+        names.sort()  # in file order, as before view files were created last
     return report
+
+
+def _sync_view_files(
+    conn: psycopg.Connection[dict],  # type: ignore[type-arg]
+    engine: Engine,
+    store: str,
+    files: list[MigrationFile],
+    variables: Mapping[str, str],
+    report: MigrationReport,
+    on_apply: Callable[[str], None] | None,
+) -> None:
+    ours = [f for f in files if f.runs_on(engine)]
+    report.skipped_other_engine.extend(f.name for f in files if not f.runs_on(engine))
+    definitions = [
+        Definition(name, f.name, sql, f.engine_only is None)
+        for f in ours
+        for name, sql in view_statements(split_statements(render(f.text, engine, variables))) or []
+    ]
+
+    def run(filename: str, sql: str) -> None:
+        try:
+            conn.execute(sql.encode())
+        except psycopg.Error as err:
+            raise MigrationError(f"{store}/{filename or 'views'} failed: {str(err).strip()}") from None
+
+    created = {v.filename for v in sync_views(conn, engine, store, plan(definitions, engine), run).created}
+    for f in ours:
+        if f.name in created:
+            report.applied.append(f.name)
+            if on_apply:
+                on_apply(f"{store}/{f.name}")
+        else:
+            report.already_applied.append(f.name)
 
 
 def _apply(conn: psycopg.Connection[dict], engine: Engine, store: str, f: MigrationFile, sql: str) -> None:  # type: ignore[type-arg]

@@ -5,7 +5,8 @@ the RisingWave code paths are exercised against this small server: it speaks the
 v3 wire protocol (simple and extended query), answers ``SELECT version()`` as RisingWave
 does, rejects multi-statement queries and ``BEGIN``-wrapped DDL the way RisingWave's frontend
 would surface them to us, and records every statement it receives so a test can assert what
-mca sent. It keeps the migration ledger and ``events`` rows in memory, nothing more.
+mca sent. It keeps the migration ledgers, ``events`` rows and which materialized view reads
+which in memory, nothing more; as RisingWave, it refuses to drop a view another one reads.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class FakeRisingWave:
     events: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     flushes: int = 0
     port: int = 0
+    views: dict[str, set[str]] = field(default_factory=dict)  # materialized view -> what it reads
+    view_ledger: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -66,6 +69,16 @@ class FakeRisingWave:
                 row = tuple(params[i : i + width])
                 self.events[str(row[0])] = row  # primary key: a redelivery overwrites itself
             return [], [], f"INSERT 0 {len(params) // max(width, 1)}"
+        if upper.startswith(
+            ("SELECT NAME, CHECKSUM FROM MCA_VIEWS", "INSERT INTO MCA_VIEWS", "DELETE FROM MCA_VIEWS")
+        ):
+            return self._view_ledger(upper, params)
+        if upper.startswith("SELECT NAME FROM RW_CATALOG.RW_RELATIONS"):
+            return ["name"], [[name] for name in self.views], f"SELECT {len(self.views)}"
+        if upper.startswith("CREATE MATERIALIZED VIEW"):
+            return self._create_view(text)
+        if upper.startswith("DROP MATERIALIZED VIEW"):
+            return self._drop_view(text)
         if upper == "FLUSH":
             self.flushes += 1
             return [], [], "FLUSH"
@@ -76,6 +89,41 @@ class FakeRisingWave:
         if upper.startswith(("CREATE", "SET", "DROP")):
             return [], [], " ".join(upper.split()[:2])
         raise FakeError("0A000", f"fake RisingWave does not know: {text[:60]}")
+
+    def _view_ledger(
+        self, upper: str, params: list[str | None]
+    ) -> tuple[list[str], list[list[str | None]], str]:
+        if upper.startswith("SELECT"):
+            rows: list[list[str | None]] = [
+                [r["name"], r["checksum"]] for (store, _), r in self.view_ledger.items() if store == params[0]
+            ]
+            return ["name", "checksum"], rows, f"SELECT {len(rows)}"
+        if upper.startswith("INSERT"):
+            store, name, filename, checksum = (str(p) for p in params[:4])
+            self.view_ledger[(store, name)] = {"name": name, "filename": filename, "checksum": checksum}
+            return [], [], "INSERT 0 1"
+        self.view_ledger.pop((str(params[0]), str(params[1])), None)
+        return [], [], "DELETE 1"
+
+    def _create_view(self, text: str) -> tuple[list[str], list[list[str | None]], str]:
+        name = text.split()[3]
+        if name in self.views:
+            raise FakeError("42P07", f"relation {name} already exists")
+        words = set(re.findall(r"\b\w+\b", _strip_literals(text.split(None, 5)[-1])))
+        self.views[name] = {v for v in self.views if v in words}
+        return [], [], "CREATE_MATERIALIZED_VIEW"
+
+    def _drop_view(self, text: str) -> tuple[list[str], list[list[str | None]], str]:
+        name = text.split()[-1]
+        if name not in self.views:
+            if "IF EXISTS" in text.upper():
+                return [], [], "DROP_MATERIALIZED_VIEW"
+            raise FakeError("42P01", f"materialized view {name} not found")
+        readers = sorted(v for v, reads in self.views.items() if name in reads)
+        if readers:
+            raise FakeError("XX000", f"Permission denied: {name} is read by {', '.join(readers)}")
+        del self.views[name]
+        return [], [], "DROP_MATERIALIZED_VIEW"
 
     # --- server ---------------------------------------------------------------------------
     @contextmanager

@@ -1,5 +1,6 @@
 -- One row per user with at least one event: lifetime counters, points balance, the latest
--- purchase and churn score, open tickets, and the 7-day window.
+-- purchase and churn score, open tickets, the 7-day window, and mca's own touches (file 160):
+-- when mca last contacted them, contacts in the last 7 days, offers sent and not yet redeemed.
 -- Points: every event's points are earned, except points_redeemed and points_expired,
 -- whose (positive) points are spent. Open tickets never go below zero.
 CREATE MATERIALIZED VIEW user_stats AS
@@ -21,7 +22,10 @@ SELECT
     greatest(life.tickets_opened - life.tickets_closed, 0) AS open_tickets,
     coalesce(recent.sessions_7d, 0) AS sessions_7d,
     coalesce(recent.purchases_7d, 0) AS purchases_7d,
-    coalesce(recent.spend_7d, 0) AS spend_7d
+    coalesce(recent.spend_7d, 0) AS spend_7d,
+    contacts.last_contacted_at,
+    coalesce(contacts_7d.contacts_7d, 0) AS contacts_7d,
+    greatest(coalesce(contacts.offers_sent, 0) - coalesce(contacts.offers_redeemed, 0), 0) AS offers_outstanding
 FROM (
     SELECT
         user_id,
@@ -46,4 +50,6 @@ FROM (
     FROM events
     GROUP BY user_id
 ) AS life
-LEFT JOIN user_activity_7d AS recent ON recent.user_id = life.user_id;
+LEFT JOIN user_activity_7d AS recent ON recent.user_id = life.user_id
+LEFT JOIN user_contacts AS contacts ON contacts.user_id = life.user_id
+LEFT JOIN user_contacts_7d AS contacts_7d ON contacts_7d.user_id = life.user_id;

@@ -2,7 +2,9 @@
 -- `context`, the one jsonb document the agent reads.
 -- Phone and email stay columns for the tools; the context only says whether a channel is
 -- reachable, so the model never sees (or chooses) an address. Free text from events sits
--- in recent_events and is fenced as untrusted when the prompt is built.
+-- in recent_events and is fenced as untrusted when the prompt is built. mca's own touches
+-- (last_contacted_at, contacts_7d, offers_outstanding) are columns after `context` and
+-- stats inside it.
 CREATE MATERIALIZED VIEW unified_context AS
 SELECT
     s.user_id,
@@ -62,10 +64,16 @@ SELECT
             'open_tickets', s.open_tickets,
             'sessions_7d', s.sessions_7d,
             'purchases_7d', s.purchases_7d,
-            'spend_7d', s.spend_7d
+            'spend_7d', s.spend_7d,
+            'last_contacted_at', s.last_contacted_at,
+            'contacts_7d', s.contacts_7d,
+            'offers_outstanding', s.offers_outstanding
         ),
         'recent_events', coalesce(c.events, CAST('[]' AS jsonb))
-    ) AS context
+    ) AS context,
+    s.last_contacted_at,
+    s.contacts_7d,
+    s.offers_outstanding
 FROM user_stats AS s
 LEFT JOIN user_profile AS p ON p.user_id = s.user_id
 LEFT JOIN event_chronology AS c ON c.user_id = s.user_id;

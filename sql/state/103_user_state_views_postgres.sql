@@ -1,12 +1,11 @@
--- One row per user, under the names the app and analysts read: user_profile, user_stats,
--- event_chronology and unified_context, now over the maintained rows of file 101.
+-- One row per user, under the names the app and analysts read: user_profile, user_stats and
+-- event_chronology over the maintained rows of file 101 (and so unified_context, file 060).
 -- engine: postgres
 -- Reading one user costs primary-key lookups plus bounded index reads: at most 168 hourly
 -- rows and one hour of events for the 7-day window (the user filter is pushed into both),
--- and the last 20 events (a LIMIT on the (user_id, ts, event_id) index). Columns, their
--- order and their types are those of the portable views, now named *_recomputed.
-CREATE INDEX events_user_ts_event ON events (user_id, ts DESC, event_id DESC);
-
+-- and the last 20 events (a LIMIT on the (user_id, ts, event_id) index of file 104). Columns,
+-- their order and their types are those of the portable views, which keep their SQL as
+-- *_recomputed here (mca/views.py): what the maintained rows are tested against.
 CREATE VIEW user_profile AS
 SELECT
     user_id, first_name, phone, email, timezone, tier, consent_sms, consent_email, consent_push,
@@ -58,9 +57,14 @@ SELECT
     greatest(life.tickets_opened - life.tickets_closed, 0) AS open_tickets,
     coalesce(recent.sessions_7d, 0) AS sessions_7d,
     coalesce(recent.purchases_7d, 0) AS purchases_7d,
-    coalesce(recent.spend_7d, 0) AS spend_7d
+    coalesce(recent.spend_7d, 0) AS spend_7d,
+    contacts.last_contacted_at,
+    coalesce(contacts_7d.contacts_7d, 0) AS contacts_7d,
+    greatest(coalesce(contacts.offers_sent, 0) - coalesce(contacts.offers_redeemed, 0), 0) AS offers_outstanding
 FROM user_stats_live AS life
-LEFT JOIN user_activity_7d_live AS recent ON recent.user_id = life.user_id;
+LEFT JOIN user_activity_7d_live AS recent ON recent.user_id = life.user_id
+LEFT JOIN user_contacts AS contacts ON contacts.user_id = life.user_id
+LEFT JOIN user_contacts_7d AS contacts_7d ON contacts_7d.user_id = life.user_id;
 
 CREATE VIEW event_chronology AS
 SELECT life.user_id, story.events, story.events_kept
@@ -90,12 +94,3 @@ CROSS JOIN LATERAL (
         LIMIT 20
     ) AS latest
 ) AS story;
-
--- unified_context is the portable definition itself, pointed at the names above: taken from
--- the catalogue rather than copied, so the two cannot drift apart.
-DO $repoint$
-BEGIN
-    EXECUTE 'CREATE VIEW unified_context AS '
-        || replace(pg_get_viewdef('unified_context_recomputed'::regclass), '_recomputed', '');
-END
-$repoint$;

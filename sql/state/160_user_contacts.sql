@@ -5,7 +5,7 @@
 -- points_awarded, crm_updated, action_withheld). A contact is an action the customer sees:
 -- an offer, a message or an award; a CRM update or a withheld action is not. A redemption is
 -- a coupon_applied event carrying a code mca issued (codes start with MCA-).
--- Kept apart from user_stats (which joins them in file 162/163) so that, on PostgreSQL, a
+-- Kept apart from user_stats (which joins them, file 040) so that, on PostgreSQL, a
 -- read of one user touches only that user's few action events (partial index, file 161).
 CREATE MATERIALIZED VIEW user_contacts AS
 SELECT

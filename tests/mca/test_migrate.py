@@ -45,7 +45,11 @@ def test_applies_everything_once_in_order(empty_db: str, tmp_path: Path) -> None
     expected_state = [n for n in state_names if "risingwave" not in n]
     assert first["state"].applied == expected_state
     assert first["state"].skipped_other_engine == [n for n in state_names if "risingwave" in n]
-    assert applied[: len(expected_state)] == [f"state/{n}" for n in expected_state]
+    # Files that define only views come after the others (mca/views.py), in dependency order.
+    tables = {f.name for f in migration_files(PROJECT_ROOT / "sql", "state") if not f.defines_only_views}
+    history = [n for n in expected_state if n in tables]
+    assert applied[: len(history)] == [f"state/{n}" for n in history]
+    assert sorted(applied[: len(expected_state)]) == [f"state/{n}" for n in expected_state]
     second = migrate(settings, empty_db, empty_db)
     assert second["state"].applied == [] and second["ops"].applied == []
     assert second["state"].already_applied == expected_state
