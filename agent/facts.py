@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.conditions import Condition, as_time
-from agent.durations import parse_duration
 from agent.sources import EVENT_COLUMNS, event_of
 from mca.db import Engine
+from mca.durations import parse_duration
 from mca.migrate import migration_files
 
 Kind = Literal["number", "text", "time", "bool", "json", "duration", "any"]

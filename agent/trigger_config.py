@@ -21,11 +21,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.conditions import Condition, parse_condition
-from agent.durations import parse_duration
 from agent.errors import TriggerConfigError
 from agent.experiment import DEFAULT_CONTROL, DEFAULT_HOLDOUT, DEFAULT_SALT, Experiment
 from agent.facts import FactSchema, fact_schema, typed
 from learn.allocate import SelectionMode
+from mca.durations import parse_duration
 from mca.reloading import ReloadingFile
 from mca.settings import PROJECT_ROOT
 from mcp_tools.contract import ALL_TOOLS, Tool

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import psycopg
 
+from mca.durations import match_duration
 from mcp_tools.errors import ToolInputError
 
 # A held call's operator decision lives on its pending_actions row (decided_by, set by `mca
@@ -49,16 +49,14 @@ COLUMNS = [
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV Injection"):
 # such cells get a leading single quote, which the spreadsheet shows as text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """An ISO date or datetime (UTC when no zone is given) or a span back from now: 30m, 24h, 7d, 2w."""
     now = now or datetime.now(UTC)
-    match = _RELATIVE.match(text.strip())
-    if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    span = match_duration(text)
+    if span is not None:
+        return now - span
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:

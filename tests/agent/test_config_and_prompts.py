@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from agent.conditions import parse_condition
-from agent.durations import parse_duration
 from agent.errors import PromptError, TriggerConfigError
 from agent.model import Brief
 from agent.prompts import PromptSet
 from agent.trigger_config import parse_triggers
+from mca.durations import parse_duration
 from mca.settings import PROJECT_ROOT
 from tests.agent.world import QUERIES_DIR
 
