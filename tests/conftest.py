@@ -21,6 +21,7 @@ from mca.embedded import EmbeddedPostgres
 from mca.migrate import migrate
 from mca.settings import Settings
 from mca.testing.databases import DatabasePool, make_throwaway
+from mca.testing.triggers import triggers_without_experiments
 from state.embedding import Embedder
 from state.testing import HashEmbedder
 
@@ -96,3 +97,9 @@ def embedder(request: pytest.FixtureRequest) -> Embedder:
     from state.embedding import get_embedder
 
     return get_embedder()
+
+
+@pytest.fixture
+def triggers_file(tmp_path: Path) -> Path:
+    """The shipped triggers file with experiments off (mca.testing.triggers): nobody held out."""
+    return triggers_without_experiments(tmp_path / "config")

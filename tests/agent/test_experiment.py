@@ -83,3 +83,14 @@ def test_attribution_windows_are_per_goal_and_bad_ones_are_refused() -> None:
         _parse("attribution: {window: 365d}\n")
     with pytest.raises(TriggerConfigError, match=r"attribution\.goals\.nope: no such goal"):
         _parse("attribution: {goals: {nope: 1d}}\n")
+
+
+def test_the_test_triggers_file_turns_experiments_off(triggers_file: Path) -> None:
+    shipped: Any = _parse((PROJECT_ROOT / "config" / "triggers.yaml").read_text())
+    off: Any = _parse(triggers_file.read_text())
+    # Why tests about decisions use the copy: with the shipped shares u_ana is held out.
+    assert shipped.experiment.assign("u_ana", "cart_abandoned").group is Group.HOLDOUT
+    assert off.experiment == Experiment(shipped.experiment.salt, 0.0, 0.0)
+    assert [r.name for r in off.rules] == [r.name for r in shipped.rules]
+    assert all(off.experiment.assign(u, r.name, r.control_share).group is Group.TREATMENT
+               for u in USERS[:500] for r in off.rules)  # fmt: skip

@@ -15,6 +15,7 @@ from mca.db import Stores, connect
 from mca.embedded import EmbeddedPostgres
 from mca.settings import PROJECT_ROOT, Settings
 from mca.testing.databases import copy_of
+from mca.testing.triggers import triggers_without_experiments
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The closed network refuses Chromium's background connections; these keep it from trying.
@@ -55,9 +56,7 @@ def product(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with connect(module_db, autocommit=True) as conn:
         upsert_assets(conn, catalogue_rows(), embedder, progress=False)  # type: ignore[arg-type]
     # The console's stories need decisions that act: no customer of this world is held out.
-    triggers = tmp_path_factory.mktemp("console-config") / "triggers.yaml"
-    text = (PROJECT_ROOT / "config" / "triggers.yaml").read_text()
-    triggers.write_text(text.replace("  holdout: 0.05\n  control: 0.10\n", "  holdout: 0\n  control: 0\n"))
+    triggers = triggers_without_experiments(tmp_path_factory.mktemp("console-config"))
     settings = Settings(
         state_url=module_db,
         ops_url=module_db,
