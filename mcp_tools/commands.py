@@ -12,6 +12,7 @@ import httpx
 from mca.db import Stores, connect
 from mca.events import EventSink, OpenEventSink
 from mca.process import configure_logging, stop_on_signals
+from mca.services import Services, shared_or_own
 from mca.settings import Settings
 from mcp_tools.dispatch import Dispatcher, run_forever
 from mcp_tools.outcome import Outcome
@@ -20,12 +21,16 @@ from mcp_tools.runtime import tool_service
 from mcp_tools.service import ToolService
 
 
-async def serve_stdio(settings: Settings, stores: Stores, caller: str) -> None:
+async def serve_stdio(
+    settings: Settings, stores: Stores, caller: str, services: Services | None = None
+) -> None:
     from mcp_tools.server import build_server
 
     # stdout carries the protocol: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
-    await build_server(settings, stores, local_caller=caller).run_stdio_async()
+    async with AsyncExitStack() as stack:
+        container = await shared_or_own(services, stack, settings, stores)
+        await build_server(settings, stores, local_caller=caller, services=container).run_stdio_async()
 
 
 def make_dispatcher(
@@ -74,9 +79,15 @@ async def dispatch(
 
 
 async def decide_hold(
-    settings: Settings, stores: Stores, pending_id: int, by: str, *, approve: bool
+    settings: Settings,
+    stores: Stores,
+    pending_id: int,
+    by: str,
+    *,
+    approve: bool,
+    services: Services | None = None,
 ) -> Outcome:
-    async with tool_service(settings, stores, pool_size=2) as service:
+    async with tool_service(settings, stores, pool_size=2, services=services) as service:
         if approve:
             outcome = await service.release(pending_id, by=by, approve=True)
             assert outcome is not None

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from mca.clock import Clock, system_clock
-from mca.db import Stores, open_pool
-from mca.services import Role, Services, Slot
+from mca.db import Stores
+from mca.services import Role, Services, Slot, shared_or_own
 from mca.settings import Settings
 from mcp_tools.policy import PolicyStore
 from mcp_tools.service import ToolService
@@ -51,26 +51,28 @@ class ToolDeps:
         return self.embedder
 
 
-async def _open_pools(stores: Stores, size: int) -> list[AsyncConnectionPool[Any]]:
-    """[ops] when one server holds both stores, else [ops, state]."""
-    ops = await open_pool(stores.ops_url, min_size=1, max_size=size, name="mca-ops")
-    if stores.state_url == stores.ops_url:
-        return [ops]
-    return [ops, await open_pool(stores.state_url, min_size=1, max_size=size, name="mca-state")]
-
-
 @asynccontextmanager
 async def tool_service(
-    settings: Settings, stores: Stores, *, pool_size: int = 10, clock: Clock = system_clock
+    settings: Settings,
+    stores: Stores,
+    *,
+    pool_size: int = 10,
+    clock: Clock = system_clock,
+    services: Services | None = None,
 ) -> AsyncIterator[ToolService]:
     """Just the ledger's service (pools, policy store, clock), for the dispatcher and the CLI:
-    no MCP server, no embedder, no lifespan sharing."""
-    pools = await _open_pools(stores, pool_size)
-    try:
-        yield ToolService(PolicyStore(settings.policy_file), pools[-1], pools[0], clock)
-    finally:
-        for pool in pools:
-            await pool.close()
+    no MCP server, no embedder. Its pools and policy store are the process's container's
+    (`services`), or a container's of its own, closed on exit."""
+    async with AsyncExitStack() as stack:
+        container = await shared_or_own(services, stack, settings, stores, clock=clock)
+        yield await _service_of(container, settings, pool_size, clock)
+
+
+async def _service_of(services: Services, settings: Settings, pool_size: int, clock: Clock) -> ToolService:
+    ops = await services.pool(Role.OPS, size=pool_size)
+    state = await services.pool(Role.STATE, size=pool_size)
+    policy = services.one(POLICY, lambda: PolicyStore(settings.guard.policy_file))
+    return ToolService(policy, state, ops, clock)
 
 
 @dataclass
@@ -84,24 +86,15 @@ class Runtime:
     services: Services | None = None  # the process's pools and policy store; else opened here
     _deps: ToolDeps | None = None
     _users: int = 0
-    _pools: list[AsyncConnectionPool[Any]] = field(default_factory=list)
+    _own: Services | None = None
     _lock: asyncio.Lock | None = None
 
     async def _open(self) -> ToolDeps:
-        if self.services is not None:
-            return await self._from_services(self.services)
-        self._pools = await _open_pools(self.stores, self.pool_size)
-        ops, state = self._pools[0], self._pools[-1]
-        service = ToolService(PolicyStore(self.settings.policy_file), state, ops, self.clock)
-        return ToolDeps(self.settings, service, state, self.local_caller, self.embedder)
-
-    async def _from_services(self, services: Services) -> ToolDeps:
-        # The container owns these pools: nothing to close here (`_pools` stays empty).
-        ops = await services.pool(Role.OPS, size=self.pool_size)
-        state = await services.pool(Role.STATE, size=self.pool_size)
-        policy = services.one(POLICY, lambda: PolicyStore(self.settings.guard.policy_file))
-        service = ToolService(policy, state, ops, self.clock)
-        return ToolDeps(self.settings, service, state, self.local_caller, self.embedder)
+        services = self.services
+        if services is None:  # built alone (tests): a container of its own, closed at the last exit
+            services = self._own = Services(self.settings, self.stores, clock=self.clock)
+        service = await _service_of(services, self.settings, self.pool_size, self.clock)
+        return ToolDeps(self.settings, service, service.state_pool, self.local_caller, self.embedder)
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[ToolDeps]:
@@ -118,6 +111,6 @@ class Runtime:
             async with self._lock:
                 self._users -= 1
                 if self._users == 0:
-                    pools, self._pools, self._deps = self._pools, [], None
-                    for pool in pools:
-                        await pool.close()
+                    own, self._own, self._deps = self._own, None, None
+                    if own is not None:
+                        await own.aclose()

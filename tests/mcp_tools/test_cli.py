@@ -6,13 +6,19 @@ import asyncio
 import csv
 import io
 import json
+import os
+import sys
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from mca.cli import app
+from mca.db import Stores
+from mca.services import Role, Services
 from mca.settings import Settings
 from mca.testing import count
+from mcp_tools.commands import decide_hold, serve_stdio
 from mcp_tools.guard import CallContext
 from mcp_tools.outcome import Outcome
 from mcp_tools.runtime import Runtime
@@ -113,3 +119,25 @@ def test_policy_check_reports_the_line(tmp_path: Any, tool_settings: Settings) -
     broken.write_text("version: '1'\ncaps:\n  day: lots\n")
     result = CliRunner().invoke(app, ["policy", "check", str(broken)], env=_env(tool_settings))
     assert result.exit_code != 0 and "line 3" in str(result.exception or result.output)
+
+
+async def test_the_hold_and_stdio_commands_take_their_pools_from_the_container(
+    runtime: Runtime, tool_settings: Settings, tool_stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (held,) = await _act(runtime, ("award_points", {"user_id": "u_ny", "points": 900, "reason": "x"}))
+    async with Services(tool_settings, tool_stores) as services:
+        outcome = await decide_hold(tool_settings, tool_stores, held.approval_id, "alice", approve=False,
+                                    services=services)  # fmt: skip
+        assert outcome.reason == "rejected"
+        # One server holds both stores: one pool, the container's, still open for the next user.
+        assert services.pools_opened == 1
+        pool = await services.pool(Role.OPS)
+        assert not pool.closed and services.pools_opened == 1
+        # `mca mcp --stdio` on a closed stdin: the server enters its lifespan (the tools' pools)
+        # and ends at end of input, without opening a pool of its own.
+        read, write = os.pipe()
+        os.close(write)
+        with open(read, encoding="utf-8") as stdin:
+            monkeypatch.setattr(sys, "stdin", stdin)
+            await serve_stdio(tool_settings, tool_stores, "stdio", services=services)
+        assert services.pools_opened == 1 and not pool.closed
