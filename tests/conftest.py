@@ -21,6 +21,7 @@ from mca.embedded import EmbeddedPostgres
 from mca.migrate import migrate
 from mca.settings import Settings
 from mca.testing.databases import DatabasePool, make_throwaway
+from mca.testing.tmp import remove_own_basetemp, use_own_basetemp
 from mca.testing.triggers import triggers_without_experiments
 from state.embedding import Embedder
 from state.testing import HashEmbedder
@@ -32,8 +33,14 @@ TEMPLATE = "mca_template"
 HASH_EMBEDDER = HashEmbedder()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own tmp_path set-up reads --basetemp
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "real_model: the test needs the real embedding model (meaning)")
+    use_own_basetemp(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    remove_own_basetemp(config)
 
 
 def _url(server: EmbeddedPostgres, database: str) -> str:
