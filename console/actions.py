@@ -83,7 +83,7 @@ async def flip_switch(
     if on not in ("on", "off"):
         raise ConsoleRefusal(422, "on: choose on or off")
     who = _who(viewer, by)
-    policy = await asyncio.to_thread(load_policy, request.app.state.settings.policy_file)
+    policy = await asyncio.to_thread(load_policy, request.app.state.settings.guard.policy_file)
     async with request.app.state.ops_pool.connection() as conn:
         try:
             await switches.set_switch(

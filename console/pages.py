@@ -116,7 +116,7 @@ async def governance(request: Request, viewer: Seen) -> Response:
 
     pool = request.app.state.ops_pool
     now = system_clock()
-    policy = await asyncio.to_thread(load_policy, request.app.state.settings.policy_file)
+    policy = await asyncio.to_thread(load_policy, request.app.state.settings.guard.policy_file)
     async with pool.connection() as conn:
         states = await switches.status(conn, policy)
     since = now - timedelta(hours=24)
@@ -213,4 +213,4 @@ async def embedder_of(request: Request) -> Any:
     from state.embedding import get_embedder
 
     settings = request.app.state.settings
-    return await asyncio.to_thread(get_embedder, settings.embedding_model, settings.embedding_batch_size)
+    return await asyncio.to_thread(get_embedder, settings.embedding.model, settings.embedding.batch_size)

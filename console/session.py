@@ -49,7 +49,7 @@ class Viewer:
 
 def signing_secret(settings: Settings) -> bytes:
     """One secret per set of credentials; a random one in open mode (sessions are not needed there)."""
-    keys = sorted(settings.api_keys)
+    keys = sorted(settings.auth.api_keys)
     if not keys:
         return secrets.token_bytes(32)
     digest = hashlib.sha256(b"mca-console-session\x00")

@@ -178,7 +178,7 @@ def simulation_settings(settings: Settings, directory: Path, config: SimulationC
             "mca simulate runs on the embedded server only (it creates its own database of synthetic "
             "customers); unset MCA_STATE_URL and MCA_OPS_URL"
         )
-    triggers, policy = simulation_files(directory, config, Path(settings.policy_file))
+    triggers, policy = simulation_files(directory, config, Path(settings.guard.policy_file))
     return settings.model_copy(update={"triggers_file": triggers, "policy_file": policy})
 
 

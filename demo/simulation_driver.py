@@ -60,7 +60,7 @@ def prepare(settings: Settings, database: str, echo: Echo) -> Stores:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     migrate(settings, url, url)
-    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
     with connect(url, autocommit=True) as conn:
         ensure_catalogue(conn, embedder, progress=False)
     echo(f"simulation database {database} ready on the embedded server")
@@ -177,7 +177,7 @@ async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Ec
     services = Services(settings, stores, clock=clock)
     port, stop = free_port(), asyncio.Event()
     web = _QuietServer(create_app(settings, stores, [ingest_extension(settings, stores, services)]), port)
-    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
     base = f"http://127.0.0.1:{port}"
     async with (
         services,

@@ -39,16 +39,16 @@ def make_dispatcher(
     return Dispatcher(
         service.ops_pool,
         build_providers(settings, http, service.ops_pool),
-        settings.dispatch_routes,
-        settings.dispatch_provider,
+        settings.dispatch.routes,
+        settings.dispatch.provider,
         service.policy_store,
         service.clock,
-        max_attempts=settings.dispatch_max_attempts,
-        quick_retries=settings.dispatch_quick_retries,
-        retry_wait_s=settings.dispatch_retry_wait_s,
-        backoff_s=settings.dispatch_backoff_s,
-        lease_s=settings.dispatch_lease_s,
-        max_age_s=settings.dispatch_max_age_s,
+        max_attempts=settings.dispatch.max_attempts,
+        quick_retries=settings.dispatch.quick_retries,
+        retry_wait_s=settings.dispatch.retry_wait_s,
+        backoff_s=settings.dispatch.backoff_s,
+        lease_s=settings.dispatch.lease_s,
+        max_age_s=settings.dispatch.max_age_s,
         state_pool=service.state_pool,
         events=events,
         points_echoed=settings.dispatch.points_echoed,
@@ -74,7 +74,7 @@ async def dispatch(
             counts = await dispatcher.run_once(limit=1000)
             return {"released": len(released), **counts}
         stop = stop_on_signals()
-        await run_forever(dispatcher, service.release_due, stop, settings.dispatch_poll_s)
+        await run_forever(dispatcher, service.release_due, stop, settings.dispatch.poll_s)
         return {}
 
 
@@ -115,7 +115,13 @@ async def set_switch(
     conn = await connect_async(stores.ops_url)
     try:
         state = await switches.set_switch(
-            conn, load_policy(settings.policy_file), name, enabled, by=by, reason=reason, now=system_clock()
+            conn,
+            load_policy(settings.guard.policy_file),
+            name,
+            enabled,
+            by=by,
+            reason=reason,
+            now=system_clock(),
         )
     finally:
         await conn.close()
@@ -129,6 +135,6 @@ async def switch_status(settings: Settings, stores: Stores) -> list[dict[str, An
 
     conn = await connect_async(stores.ops_url, autocommit=True)
     try:
-        return [s.to_dict() for s in await switches.status(conn, load_policy(settings.policy_file))]
+        return [s.to_dict() for s in await switches.status(conn, load_policy(settings.guard.policy_file))]
     finally:
         await conn.close()

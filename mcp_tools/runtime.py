@@ -46,7 +46,7 @@ class ToolDeps:
 
             # Loading the model takes seconds: off the event loop, once per process.
             self.embedder = await asyncio.to_thread(
-                get_embedder, self.settings.embedding_model, self.settings.embedding_batch_size
+                get_embedder, self.settings.embedding.model, self.settings.embedding.batch_size
             )
         return self.embedder
 

@@ -136,19 +136,19 @@ class ChatCompletionsModel:
 def groq_model(settings: Settings, **overrides: Any) -> ChatCompletionsModel:
     import groq
 
-    if settings.groq_api_key is None or not settings.groq_api_key.get_secret_value():
+    if settings.agent.groq_api_key is None or not settings.agent.groq_api_key.get_secret_value():
         raise ModelAuthError("the groq brain needs GROQ_API_KEY")
     client = groq.AsyncGroq(
-        api_key=settings.groq_api_key.get_secret_value(),
-        base_url=settings.groq_base_url,
-        timeout=settings.model_timeout_s,
+        api_key=settings.agent.groq_api_key.get_secret_value(),
+        base_url=settings.agent.groq_base_url,
+        timeout=settings.agent.model_timeout_s,
         max_retries=0,
     )
     return ChatCompletionsModel(
         brain="groq",
         client=client,
         errors=groq,
-        model=settings.groq_model,
+        model=settings.agent.groq_model,
         key_hint="GROQ_API_KEY",
         **overrides,
     )
@@ -157,17 +157,20 @@ def groq_model(settings: Settings, **overrides: Any) -> ChatCompletionsModel:
 def openai_model(settings: Settings, **overrides: Any) -> ChatCompletionsModel:
     import openai
 
-    if not settings.openai_base_url:
+    if not settings.agent.openai_base_url:
         raise ModelError("the openai brain needs MCA_OPENAI_BASE_URL (e.g. http://localhost:11434/v1)")
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
+    key = settings.agent.openai_api_key.get_secret_value() if settings.agent.openai_api_key else "not-needed"
     client = openai.AsyncOpenAI(
-        api_key=key, base_url=settings.openai_base_url, timeout=settings.model_timeout_s, max_retries=0
+        api_key=key,
+        base_url=settings.agent.openai_base_url,
+        timeout=settings.agent.model_timeout_s,
+        max_retries=0,
     )
     return ChatCompletionsModel(
         brain="openai",
         client=client,
         errors=openai,
-        model=settings.openai_model,
+        model=settings.agent.openai_model,
         key_hint="MCA_OPENAI_API_KEY",
         **overrides,
     )

@@ -27,7 +27,7 @@ def build_providers(
 ) -> dict[str, Provider]:
     """The providers the settings route to (configured ones only: a missing key is a clear error).
     `ops_pool` holds the log provider's record of what it already delivered."""
-    wanted = {settings.dispatch_provider, *settings.dispatch_routes.values()}
+    wanted = {settings.dispatch.provider, *settings.dispatch.routes.values()}
     unknown = sorted(wanted - set(NAMES))
     if unknown:
         raise ToolsError(f"unknown dispatch provider(s) {unknown}; known: {list(NAMES)}")

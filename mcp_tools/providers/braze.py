@@ -33,14 +33,14 @@ class BrazeProvider:
 
     @classmethod
     def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> BrazeProvider:
-        if settings.braze_api_key is None:
+        if settings.providers.braze_api_key is None:
             raise ToolsError("braze provider needs MCA_BRAZE_API_KEY")
         return cls(
-            settings.braze_api_key.get_secret_value(),
-            settings.braze_base_url.rstrip("/"),
-            settings.braze_app_id,
+            settings.providers.braze_api_key.get_secret_value(),
+            settings.providers.braze_base_url.rstrip("/"),
+            settings.providers.braze_app_id,
             client,
-            settings.braze_transactional_campaign_id,
+            settings.providers.braze_transactional_campaign_id,
         )
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:

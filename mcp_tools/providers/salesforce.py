@@ -28,14 +28,14 @@ class SalesforceProvider:
 
     @classmethod
     def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> SalesforceProvider:
-        if not settings.salesforce_instance_url or settings.salesforce_token is None:
+        if not settings.providers.salesforce_instance_url or settings.providers.salesforce_token is None:
             raise ToolsError("salesforce provider needs MCA_SALESFORCE_INSTANCE_URL and MCA_SALESFORCE_TOKEN")
         return cls(
-            settings.salesforce_instance_url.rstrip("/"),
-            settings.salesforce_token.get_secret_value(),
-            settings.salesforce_sobject,
-            settings.salesforce_external_id_field,
-            settings.salesforce_api_version,
+            settings.providers.salesforce_instance_url.rstrip("/"),
+            settings.providers.salesforce_token.get_secret_value(),
+            settings.providers.salesforce_sobject,
+            settings.providers.salesforce_external_id_field,
+            settings.providers.salesforce_api_version,
             client,
         )
 

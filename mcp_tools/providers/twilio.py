@@ -41,15 +41,19 @@ class TwilioProvider:
 
     @classmethod
     def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> TwilioProvider:
-        if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from):
+        if not (
+            settings.providers.twilio_account_sid
+            and settings.providers.twilio_auth_token
+            and settings.providers.twilio_from
+        ):
             raise ToolsError(
                 "twilio provider needs MCA_TWILIO_ACCOUNT_SID, MCA_TWILIO_AUTH_TOKEN and MCA_TWILIO_FROM"
             )
         return cls(
-            settings.twilio_account_sid,
-            settings.twilio_auth_token.get_secret_value(),
-            settings.twilio_from,
-            settings.twilio_base_url.rstrip("/"),
+            settings.providers.twilio_account_sid,
+            settings.providers.twilio_auth_token.get_secret_value(),
+            settings.providers.twilio_from,
+            settings.providers.twilio_base_url.rstrip("/"),
             client,
         )
 

@@ -23,11 +23,11 @@ class WebhookProvider:
 
     @classmethod
     def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> WebhookProvider:
-        if not settings.dispatch_webhook_url or settings.dispatch_webhook_secret is None:
+        if not settings.dispatch.webhook_url or settings.dispatch.webhook_secret is None:
             raise ToolsError(
                 "webhook provider needs MCA_DISPATCH_WEBHOOK_URL and MCA_DISPATCH_WEBHOOK_SECRET"
             )
-        return cls(settings.dispatch_webhook_url, settings.dispatch_webhook_secret.get_secret_value(), client)
+        return cls(settings.dispatch.webhook_url, settings.dispatch.webhook_secret.get_secret_value(), client)
 
     async def deliver(self, item: OutboxItem) -> str | None:
         body = json.dumps(
