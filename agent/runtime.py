@@ -85,16 +85,17 @@ def build_tool_server(
     *,
     clock: Clock | None,
     embedder: Any,
-    services: Services | None = None,
+    services: Services,
 ) -> Any:
-    """The in-process MCP server, its query embeddings cached (the agent repeats its searches)."""
+    """The in-process MCP server, its query embeddings cached (the agent repeats its searches).
+    Without an `embedder` it uses the container's."""
     from agent.embed_cache import QueryEmbeddingCache
     from mcp_tools.server import build_server
 
     if embedder is None:
-        from state.embedding import get_embedder
+        from state.embedding import embedder_of
 
-        embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
+        embedder = embedder_of(services)
     return build_server(
         settings, stores, clock=clock, embedder=QueryEmbeddingCache.shared(embedder), services=services
     )

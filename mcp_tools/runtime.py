@@ -38,16 +38,15 @@ class ToolDeps:
     service: ToolService
     state_pool: AsyncConnectionPool[Any]
     local_caller: str
+    services: Services
     embedder: Embedder | None = None
 
     async def get_embedder(self) -> Embedder:
         if self.embedder is None:
-            from state.embedding import get_embedder
+            from state.embedding import embedder_of
 
-            # Loading the model takes seconds: off the event loop, once per process.
-            self.embedder = await asyncio.to_thread(
-                get_embedder, self.settings.embedding.model, self.settings.embedding.batch_size
-            )
+            # Loading the model takes seconds: off the event loop, once per process (the container's).
+            self.embedder = await asyncio.to_thread(embedder_of, self.services)
         return self.embedder
 
 
@@ -94,7 +93,9 @@ class Runtime:
         if services is None:  # built alone (tests): a container of its own, closed at the last exit
             services = self._own = Services(self.settings, self.stores, clock=self.clock)
         service = await _service_of(services, self.settings, self.pool_size, self.clock)
-        return ToolDeps(self.settings, service, service.state_pool, self.local_caller, self.embedder)
+        return ToolDeps(
+            self.settings, service, service.state_pool, self.local_caller, services, self.embedder
+        )
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[ToolDeps]:

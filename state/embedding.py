@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from mca.errors import ConfigError
+from mca.services import Services, Slot
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,21 @@ def _load_sentence_transformer(path: Path) -> SentenceTransformer:
         return SentenceTransformer(str(path), device="cpu", local_files_only=True)
     except OSError as err:
         raise ConfigError(f"cannot load embedding model from {path}: {err}") from None
+
+
+# The process's embedder in its service container: what the root provided (a test's hash
+# embedder, the demo's model loaded in a thread while the world seeds), else the configured model.
+EMBEDDER = Slot["Embedder"]("embedder")
+
+
+def embedder_of(services: Services) -> Embedder:
+    """The container's embedder, loading the configured model on first use (seconds: call it off
+    the event loop)."""
+    found = services.get(EMBEDDER)
+    if found is not None:
+        return found
+    config = services.settings.embedding
+    return services.one(EMBEDDER, lambda: get_embedder(config.model, config.batch_size))
 
 
 _cache: dict[tuple[str, int, str], SentenceEmbedder] = {}
