@@ -31,8 +31,14 @@ def register(app: typer.Typer, *, open_sink: OpenEventSink | None = None) -> Non
     policy_app = typer.Typer(help="The action policy (config/policy.yaml).", no_args_is_help=True)
     app.add_typer(audit_app, name="audit")
     app.add_typer(policy_app, name="policy")
+    _register_serving(app, open_sink)
+    _register_holds(app)
+    _register_audit(audit_app)
+    _register_policy(policy_app)
     _register_switches(app)
 
+
+def _register_serving(app: typer.Typer, open_sink: OpenEventSink | None) -> None:
     @app.command("mcp")
     def mcp(
         ctx: typer.Context,
@@ -61,6 +67,8 @@ def register(app: typer.Typer, *, open_sink: OpenEventSink | None = None) -> Non
         if once:
             typer.echo(json.dumps(counts))
 
+
+def _register_holds(app: typer.Typer) -> None:
     @app.command("approve")
     def approve(
         ctx: typer.Context,
@@ -98,6 +106,8 @@ def register(app: typer.Typer, *, open_sink: OpenEventSink | None = None) -> Non
         for row in list_holds(stores):
             typer.echo(json.dumps(row, default=str))
 
+
+def _register_audit(audit_app: typer.Typer) -> None:
     @audit_app.command("export")
     def audit_export(
         ctx: typer.Context,
@@ -121,6 +131,8 @@ def register(app: typer.Typer, *, open_sink: OpenEventSink | None = None) -> Non
                     n = export(rows_since(conn, start), out, fmt)
         typer.echo(f"{n} verdicts since {start.isoformat()}", err=True)
 
+
+def _register_policy(policy_app: typer.Typer) -> None:
     @policy_app.command("check")
     def policy_check(
         ctx: typer.Context,
