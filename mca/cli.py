@@ -19,12 +19,11 @@ import typer
 
 from mca.cli_context import settings_of
 from mca.errors import MCAError
-from mca.masking import mask_url
-from mca.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from mca.db import Stores
     from mca.events import EventSink
+    from mca.settings import Settings
 
 app = typer.Typer(
     name="mca",
@@ -42,6 +41,8 @@ def _root(ctx: typer.Context) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if ctx.obj is None:
+        from mca.settings import load_settings  # pydantic loads here, not for `mca --help`
+
         ctx.obj = load_settings()
 
 
@@ -74,6 +75,7 @@ def db_down(ctx: typer.Context) -> None:
 def db_status(ctx: typer.Context) -> None:
     """Say whether the embedded server runs, and where."""
     from mca.db import embedded_server
+    from mca.masking import mask_url
 
     settings = settings_of(ctx)
     typer.echo(embedded_server(settings).status().describe())

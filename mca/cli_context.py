@@ -6,12 +6,18 @@ package imports the root.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from mca.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from mca.settings import Settings
 
 
 def settings_of(ctx: typer.Context) -> Settings:
+    # pydantic loads on a command's first read of the settings, not for `mca --help`
+    from mca.settings import Settings, load_settings
+
     root = ctx.find_root()
     if root.obj is None:
         root.obj = load_settings()

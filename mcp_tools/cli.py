@@ -9,11 +9,12 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mca.events import OpenEventSink
+if TYPE_CHECKING:
+    from mca.events import OpenEventSink
 
 
 def _stores(ctx: typer.Context):  # type: ignore[no-untyped-def]
