@@ -47,7 +47,7 @@ from mca.db import Stores
 from mca.settings import Settings
 from mcp_tools import web
 settings = Settings()
-stores = Stores(settings.state_url, settings.ops_url)
+stores = Stores(settings.stores.state_url, settings.stores.ops_url)
 app = create_app(settings, stores, extensions=[web.extension(settings, stores)])
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning")
 """

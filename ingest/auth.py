@@ -85,7 +85,7 @@ class IngestAuth:
     which cover the body and so are checked once it is read."""
 
     def __init__(self, settings: Settings) -> None:
-        self.webhook_keys = [decode_secret(s.get_secret_value()) for s in settings.webhook_secrets]
+        self.webhook_keys = [decode_secret(s.get_secret_value()) for s in settings.auth.webhook_secrets]
 
     def signed(self, headers: Mapping[str, str]) -> bool:
         """True when a signature must decide, after the body is read."""

@@ -96,14 +96,14 @@ class Authenticator:
 
     def __init__(self, settings: Settings) -> None:
         self._principals: dict[str, Principal] = {}
-        for key, permissions in settings.api_keys.items():
+        for key, permissions in settings.auth.api_keys.items():
             self._principals[key] = Principal("api_key", fingerprint(key), _grants(key, permissions))
-        for token, caller in settings.mcp_tokens.items():
+        for token, caller in settings.auth.mcp_tokens.items():
             known = self._principals.get(token)
             granted = (known.permissions if known else frozenset()) | {MCP}
             self._principals[token] = Principal("mcp_token" if known is None else known.kind, caller, granted)
-        self.signatures_configured = bool(settings.webhook_secrets)
-        self.open = not (self._principals or self.signatures_configured or settings.ingest_auth_required)
+        self.signatures_configured = bool(settings.auth.webhook_secrets)
+        self.open = not (self._principals or self.signatures_configured or settings.auth.ingest_auth_required)
 
     def identify(self, secret: str) -> Principal | None:
         """The principal a secret names, compared in constant time against every one known."""

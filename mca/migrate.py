@@ -92,7 +92,7 @@ def render(sql: str, engine: Engine, variables: Mapping[str, str]) -> str:
 
 
 def template_variables(settings: Settings) -> dict[str, str]:
-    return {"kafka_topic": settings.kafka_topic, "kafka_brokers": settings.kafka_brokers}
+    return {"kafka_topic": settings.kafka.topic, "kafka_brokers": settings.kafka.brokers}
 
 
 @dataclass
@@ -251,7 +251,7 @@ def migrate(
     on_apply: Callable[[str], None] | None = None,
 ) -> dict[str, MigrationReport]:
     variables = template_variables(settings)
-    sql_dir = Path(settings.sql_dir)
+    sql_dir = Path(settings.stores.sql_dir)
     return {
         "state": migrate_store(
             state_url, "state", migration_files(sql_dir, "state"), variables, on_apply=on_apply

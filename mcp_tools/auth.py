@@ -72,7 +72,7 @@ def request_call_context(request_ctx: ServerRequestContext[Any, Any], deps: Tool
     meta: Mapping[str, Any] = request_ctx.meta or {}
     if request is not None:
         headers = getattr(request, "headers", {}) or {}
-        caller = caller_for_token(bearer_token(headers), deps.settings.mcp_tokens) or "anonymous"
+        caller = caller_for_token(bearer_token(headers), deps.settings.auth.mcp_tokens) or "anonymous"
     else:
         caller = deps.local_caller
     policy = deps.service.policy().caller(caller)

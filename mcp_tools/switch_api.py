@@ -41,7 +41,7 @@ async def _conn(request: Request) -> Any:
 
 @router.get("/switches", summary="Each switch in force and where it comes from.")
 async def get_switches(request: Request, _admin: Admin) -> dict[str, Any]:
-    policy = load_policy(request.app.state.settings.policy_file)
+    policy = load_policy(request.app.state.settings.guard.policy_file)
     conn = await _conn(request)
     try:
         found = await switches.status(conn, policy)
@@ -57,7 +57,7 @@ async def put_switch(
     change: SwitchChange,
     admin: Admin,
 ) -> dict[str, Any]:
-    policy = load_policy(request.app.state.settings.policy_file)
+    policy = load_policy(request.app.state.settings.guard.policy_file)
     conn = await _conn(request)
     try:
         state = await switches.set_switch(

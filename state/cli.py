@@ -41,9 +41,9 @@ def assets_load(
 
     read_asset_file(file)  # fail on a bad file before starting servers or loading the model
     stores = resolve_stores(settings)
-    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
     with connect(stores.state_url, autocommit=True) as conn:
-        count = load_assets(conn, file, embedder, settings.embedding_batch_size)
+        count = load_assets(conn, file, embedder, settings.embedding.batch_size)
     typer.echo(f"loaded {count} assets from {file}")
 
 
@@ -77,7 +77,7 @@ def assets_search(
 
     settings = settings_of(ctx)
     stores = resolve_stores(settings)
-    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
 
     async def run() -> list[AssetHit]:
         conn = await connect_async(stores.state_url, autocommit=True)
