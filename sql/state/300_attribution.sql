@@ -8,7 +8,7 @@
 --   event_type  offer_sent | message_sent | points_awarded | crm_updated | action_withheld
 --   properties  decision_id, trigger, goal, asset, channel, brain, policy_version,
 --               experiment_id (the salt's id), experiment_group (holdout|control|treatment),
---               propensity (number|null), coupon_code, cost (number), segment,
+--               propensity (number|null), coupon_code, cost (number: the budget reserved), segment,
 --               window_s (the goal's attribution window in seconds, default 604800 = 7 days)
 -- Outcomes, from /ingest (Segment names mapped to snake_case by ingest/formats.py):
 --   purchase | order_completed        value = revenue; properties.coupon_code (or .coupon)
@@ -25,6 +25,10 @@
 -- credited to exactly one action of that user: the one whose coupon code it carries, else
 -- the latest action before it (last touch). RisingWave allows now() only as a temporal
 -- filter, so `pending` (window still open) is a union of two filtered halves.
+-- Cost is what an action actually cost, not what it reserved: a coupon costs its value
+-- (`value` of offer_sent) only when it is redeemed inside the window; points their value and
+-- a message its cost from the policy (both reserved when sent, as `cost`); a withheld action
+-- nothing. `reserved_cost` keeps what the guard reserved.
 CREATE MATERIALIZED VIEW actions AS
 SELECT
     event_id AS action_id,
@@ -44,7 +48,8 @@ SELECT
     properties ->> 'segment' AS segment,
     CAST(properties ->> 'propensity' AS double precision) AS propensity,
     properties ->> 'coupon_code' AS coupon_code,
-    coalesce(CAST(properties ->> 'cost' AS numeric), 0) AS cost,
+    coalesce(CAST(properties ->> 'cost' AS numeric), 0) AS reserved_cost,
+    coalesce(value, CAST(properties ->> 'cost' AS numeric), 0) AS coupon_value,
     ts + coalesce(CAST(properties ->> 'window_s' AS bigint), 604800) * INTERVAL '1 second'
         AS window_ends_at
 FROM events
@@ -80,7 +85,13 @@ CREATE MATERIALIZED VIEW action_outcomes AS
 SELECT
     a.action_id, a.user_id, a.action_type, a.acted_at, a.sent, a.decision_id, a.trigger_name,
     a.goal, a.asset, a.channel, a.brain, a.policy_version, a.experiment_id, a.experiment_group,
-    a.segment, a.propensity, a.coupon_code, a.cost, a.window_ends_at,
+    a.segment, a.propensity, a.coupon_code, a.reserved_cost, a.window_ends_at,
+    CASE
+        WHEN NOT a.sent THEN 0
+        WHEN a.action_type = 'offer_sent' THEN
+            CASE WHEN coalesce(u.redeemed, false) THEN a.coupon_value ELSE 0 END
+        ELSE a.reserved_cost
+    END AS cost,
     a.sent AND (a.action_type IN ('points_awarded', 'crm_updated') OR coalesce(r.delivered, false))
         AS delivered,
     coalesce(r.failed, false) AS failed,

@@ -180,9 +180,9 @@ def test_exposure_is_intent_to_treat_per_customer(conn: Any) -> None:
     insert(
         conn,
         decision("t", ago(days=20), "a1", "treatment"),
-        action("t", ago(days=20), "a1", cost=2),
+        action("t", ago(days=20), "a1", kind="message_sent", cost=2),
         decision("t", ago(days=19), "a2", "treatment"),
-        action("t", ago(days=19), "a2", cost=3),
+        action("t", ago(days=19), "a2", kind="points_awarded", cost=3),
         event("t", "purchase", ago(days=18), "tp", 100),
         decision("c", ago(days=20), "c1", "control"),
         action("c", ago(days=20), "c1", kind="action_withheld", experiment_group="control", cost=0),
@@ -202,3 +202,37 @@ def test_exposure_is_intent_to_treat_per_customer(conn: Any) -> None:
         ("n", "treatment", 0, 0, False, 0, False),
         ("t", "treatment", 2, 5, True, Decimal("100.00"), False),
     ]
+
+
+def test_cost_counts_a_coupon_when_redeemed_and_points_and_messages_when_sent(conn: Any) -> None:
+    def offer(user: str, decision_id: str, code: str) -> dict[str, Any]:
+        sent = action(user, ago(days=20), decision_id, coupon_code=code, cost=20)
+        return {**sent, "value": 20}  # offer_sent carries the coupon's value as its value
+
+    insert(
+        conn,
+        offer("u1", "redeemed", "C-1"),
+        event("u1", "coupon_applied", ago(days=19), "ca1", coupon_code="C-1"),
+        offer("u2", "unused", "C-2"),
+        offer("u3", "too-late", "C-3"),
+        event("u3", "order_completed", ago(days=12), "late", 50, coupon="C-3"),  # window closed at 13d
+        action("u4", ago(days=20), "points", kind="points_awarded", cost=5),
+        action("u5", ago(days=20), "sms", kind="message_sent", channel="sms", cost=0.0158),
+        action("u6", ago(days=20), "held", kind="action_withheld", experiment_group="control", cost=20),
+    )
+    got = {
+        r["action_id"]: (r["cost"], r["reserved_cost"])
+        for r in conn.execute("SELECT action_id, cost, reserved_cost FROM action_attribution").fetchall()
+    }
+    assert got == {
+        "act-redeemed": (20, 20),
+        "act-unused": (0, 20),
+        "act-too-late": (0, 20),
+        "act-points": (5, 5),
+        "act-sms": (Decimal("0.0158"), Decimal("0.0158")),
+        "act-held": (0, 20),
+    }
+    insert(conn, decision("u1", ago(days=20), "redeemed", "treatment"))
+    insert(conn, decision("u2", ago(days=20), "unused", "treatment"))
+    exposures = conn.execute("SELECT user_id, cost FROM experiment_exposures ORDER BY user_id").fetchall()
+    assert [(r["user_id"], r["cost"]) for r in exposures] == [("u1", 20), ("u2", 0)]
