@@ -1,4 +1,5 @@
--- One row per action mca took or withheld (actions), per conversion credited to one action
+-- One row per action mca took or withheld (actions), per decision its latest action
+-- (decision_last_action), per conversion credited to one action
 -- (conversion_credit), and per action with its outcomes (action_outcomes, then
 -- action_attribution with `pending`); experiment_exposures has one row per customer, trigger
 -- and experiment: the intent-to-treat unit of the uplift report.
@@ -17,6 +18,9 @@
 --   email_link_clicked | link_clicked properties.decision_id
 --   unsubscribed                      negative outcome, by user within the window
 --   message_delivered | message_failed  provider receipts, properties.decision_id
+-- A receipt or engagement event marks exactly one action: the one its `call_id` names (the
+-- receipt doors, ingest/receipts.py, resolve it from the provider's message id, the coupon code
+-- or the decision), else the latest action of the decision it names (decision_last_action).
 --
 -- Why the window rides on the action (window_s) rather than a table filled from the triggers
 -- file: it is the window in force when the decision was made, so editing the file never
@@ -48,6 +52,7 @@ SELECT
     properties ->> 'segment' AS segment,
     CAST(properties ->> 'propensity' AS double precision) AS propensity,
     properties ->> 'coupon_code' AS coupon_code,
+    properties ->> 'call_id' AS call_id,
     coalesce(CAST(properties ->> 'cost' AS numeric), 0) AS reserved_cost,
     coalesce(value, CAST(properties ->> 'cost' AS numeric), 0) AS coupon_value,
     ts + coalesce(CAST(properties ->> 'window_s' AS bigint), 604800) * INTERVAL '1 second'
@@ -81,6 +86,16 @@ FROM (
 ) AS candidates
 WHERE rank = 1;
 
+CREATE MATERIALIZED VIEW decision_last_action AS
+SELECT decision_id, action_id
+FROM (
+    SELECT decision_id, action_id,
+           row_number() OVER (PARTITION BY decision_id ORDER BY acted_at DESC, action_id DESC) AS rank
+    FROM actions
+    WHERE decision_id IS NOT NULL
+) AS ranked
+WHERE rank = 1;
+
 CREATE MATERIALIZED VIEW action_outcomes AS
 SELECT
     a.action_id, a.user_id, a.action_type, a.acted_at, a.sent, a.decision_id, a.trigger_name,
@@ -106,16 +121,24 @@ SELECT
 FROM actions AS a
 LEFT JOIN (
     SELECT
-        properties ->> 'decision_id' AS decision_id,
-        count(*) FILTER (WHERE event_type = 'message_delivered') > 0 AS delivered,
-        count(*) FILTER (WHERE event_type = 'message_failed') > 0 AS failed,
-        count(*) FILTER (WHERE event_type IN ('email_opened', 'message_opened')) > 0 AS opened,
-        count(*) FILTER (WHERE event_type IN ('email_link_clicked', 'link_clicked')) > 0 AS clicked
-    FROM events
-    WHERE event_type IN ('message_delivered', 'message_failed', 'email_opened', 'message_opened',
-                         'email_link_clicked', 'link_clicked')
-    GROUP BY properties ->> 'decision_id'
-) AS r ON r.decision_id = a.decision_id
+        m.action_id,
+        count(*) FILTER (WHERE m.event_type = 'message_delivered') > 0 AS delivered,
+        count(*) FILTER (WHERE m.event_type = 'message_failed') > 0 AS failed,
+        count(*) FILTER (WHERE m.event_type IN ('email_opened', 'message_opened')) > 0 AS opened,
+        count(*) FILTER (WHERE m.event_type IN ('email_link_clicked', 'link_clicked')) > 0 AS clicked
+    FROM (
+        SELECT coalesce(by_call.action_id, by_decision.action_id) AS action_id, e.event_type
+        FROM events AS e
+        LEFT JOIN actions AS by_call ON by_call.call_id = e.properties ->> 'call_id'
+        LEFT JOIN decision_last_action AS by_decision
+            ON by_decision.decision_id
+               = CASE WHEN e.properties ->> 'call_id' IS NULL THEN e.properties ->> 'decision_id' END
+        WHERE e.event_type IN ('message_delivered', 'message_failed', 'email_opened', 'message_opened',
+                               'email_link_clicked', 'link_clicked')
+    ) AS m
+    WHERE m.action_id IS NOT NULL
+    GROUP BY m.action_id
+) AS r ON r.action_id = a.action_id
 LEFT JOIN (
     SELECT
         a2.action_id,

@@ -236,3 +236,21 @@ def test_cost_counts_a_coupon_when_redeemed_and_points_and_messages_when_sent(co
     insert(conn, decision("u2", ago(days=20), "unused", "treatment"))
     exposures = conn.execute("SELECT user_id, cost FROM experiment_exposures ORDER BY user_id").fetchall()
     assert [(r["user_id"], r["cost"]) for r in exposures] == [("u1", 20), ("u2", 0)]
+
+
+def test_a_receipt_marks_exactly_one_action_of_its_decision(conn: Any) -> None:
+    second = action("u1", ago(days=9), "d1", kind="message_sent", channel="sms", call_id=12)
+    insert(
+        conn,
+        action("u1", ago(days=10), "d1", kind="offer_sent", channel="email", call_id=11),
+        {**second, "event_id": "act-d1-sms"},
+        # The door resolved the Twilio sid to the SMS (call 12): only the SMS is delivered.
+        event("u1", "message_delivered", ago(days=9), "r1", decision_id="d1", call_id=12),
+        # An open naming only the decision marks its latest action, not both.
+        event("u1", "email_opened", ago(days=8), "r2", decision_id="d1"),
+        # A receipt naming an action mca never took marks nothing.
+        event("u1", "link_clicked", ago(days=8), "r3", decision_id="d1", call_id=99),
+    )
+    coupon, sms = row(conn, "act-d1"), row(conn, "act-d1-sms")
+    assert (coupon["delivered"], coupon["opened"], coupon["clicked"]) == (False, False, False)
+    assert (sms["delivered"], sms["opened"], sms["clicked"]) == (True, True, False)
