@@ -1,6 +1,6 @@
 """Coverage of the uplift report's 95% interval, over simulator seeds with a known true lift.
 
-    .venv/bin/python bench/bench_coverage.py                       # 20 seeds, 400 customers, 10 days
+    .venv/bin/python bench/bench_coverage.py                       # 20 seeds, 1,000 customers, 12 days
     .venv/bin/python bench/bench_coverage.py --seeds 5 --customers 200 --days 8
 
 Each seed is one `mca simulate` run (demo.simulate.run_simulation: synthetic customers through
@@ -32,8 +32,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--customers", type=int, default=400)
-    parser.add_argument("--days", type=int, default=10)
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=12)
     parser.add_argument("--control", type=float, default=0.3)
     args = parser.parse_args()
 
