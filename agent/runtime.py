@@ -21,9 +21,9 @@ import psycopg
 from agent.loop import Limits
 from agent.model import ChatModel
 from agent.prompts import PromptSet
+from agent.shares import triggers_file
 from agent.sources import PostgresTail, PsycopgCursorConnection, RisingWaveSubscription, Start, StreamSource
 from agent.toolbox import open_toolbox
-from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
 from agent.worker import AgentDeps, OnDecision, Worker
 from mca.clock import Clock, system_clock
@@ -213,11 +213,7 @@ async def trigger_service(
     push: bool = True,
 ) -> AsyncIterator[TriggerService]:
     """`push=False` reads only on the poll (the floor bench/bench_e2e.py compares push to)."""
-    triggers = TriggerFile(
-        settings.agent.triggers_file,
-        queries_dir=settings.stores.sql_dir / "triggers",
-        prompts_dir=settings.agent.prompts_dir,
-    )
+    triggers = triggers_file(settings)
     # The stream gets its own connection: a RisingWave subscription cursor lives in its
     # session, and rule facts and opportunity queries should not run between its FETCHes.
     stream = await connect_async(stores.state_url, autocommit=True)

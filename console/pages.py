@@ -17,7 +17,6 @@ from console.web import home, login_page, templates
 from mca.auth import authenticator_of
 from mca.clock import system_clock
 from mca.limits import MAX_ID_CHARS
-from measure.assign import DEFAULT_CONTROL, DEFAULT_HOLDOUT
 
 router = APIRouter()
 Seen = Annotated[Viewer, Depends(current_viewer)]
@@ -172,7 +171,7 @@ async def experiments(request: Request, viewer: Seen) -> Response:
     async with request.app.state.state_pool.connection() as conn:
         cur = await conn.execute(EXPOSURES_SQL, exposure_params(None, timedelta(days=30)))
         rows = await cur.fetchall()
-    uplift = report(rows, holdout=DEFAULT_HOLDOUT, control=DEFAULT_CONTROL)
+    uplift = report(rows, shares=request.app.state.uplift_shares())
     return page(request, "experiments.html", viewer, rows=uplift, bar=lift_bar)
 
 

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from agent.shares import configured_shares
 from console.session import COOKIE, PATH, ConsoleRefusal, Sessions
 from mca.db import Stores
 from mca.extension import Extension
@@ -82,6 +83,8 @@ def login_page(request: Request, problem: str | None = None) -> dict[str, object
 def extension(settings: Settings, stores: Stores, services: Services | None = None) -> Extension:
     """With `services` the pools are the process's; without, the extension owns its own."""
     sub = build_console(settings)
+    # The experiments page checks group sizes against the triggers file's shares.
+    sub.state.uplift_shares = configured_shares(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

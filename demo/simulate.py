@@ -240,6 +240,7 @@ def run_simulation(
     """Prepare the simulation's database, drive the product through it, read the uplift report."""
     from demo.simulation_driver import drive, prepare
     from mca.db import connect
+    from measure.assign import Shares
     from measure.read import EXPOSURES_SQL, exposure_params
     from measure.uplift import report
 
@@ -256,7 +257,7 @@ def run_simulation(
         rows = conn.execute(
             EXPOSURES_SQL, exposure_params(TRIGGER, timedelta(days=config.days + 2))
         ).fetchall()
-        found = report(rows, holdout=config.holdout, control=config.control)
+        found = report(rows, shares=Shares(holdout=config.holdout, control=config.control))
         written = write_chart(conn, chart) if chart is not None else None
     return SimulationResult(run, found[0] if found else None, written)
 

@@ -10,6 +10,7 @@ import math
 import re
 import zoneinfo
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
@@ -197,11 +198,51 @@ def _is_date(value: Any) -> bool:
     return True
 
 
+# mca's own events (mcp_tools.action_events, mcp_tools.announce): the attribution views CAST
+# these properties (sql/state 300, 310), so one bad value posted by anyone would break every
+# report over the stream; they are refused at the door instead.
+MCA_EVENT_TYPES = frozenset(
+    {"offer_sent", "message_sent", "points_awarded", "crm_updated", "action_withheld", "decision_recorded"}
+)
+MAX_WINDOW_S = 10 * 366 * 86400  # ten years: longer is a unit slip (milliseconds), not a window
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """The number `value` is, as JSON number or numeric text (mca writes costs as text), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else repr(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def check_action_properties(props: dict[str, Any], path: str, errors: list[FieldError]) -> None:
+    """cost and propensity numbers (propensity a probability), window_s a whole number of seconds."""
+    cost = props.get("cost")
+    if cost is not None and _decimal(cost) is None:
+        errors.append(FieldError(f"{path}.cost", "must be a number"))
+    propensity = props.get("propensity")
+    if propensity is not None:
+        p = _decimal(propensity)
+        if p is None or not 0 < p <= 1:
+            errors.append(FieldError(f"{path}.propensity", "must be a probability in (0, 1]"))
+    window = props.get("window_s")
+    if window is not None:
+        w = _decimal(window)
+        if w is None or w != w.to_integral_value() or not 0 < w <= MAX_WINDOW_S:
+            reason = f"must be a whole number of seconds, 1 to {MAX_WINDOW_S}"
+            errors.append(FieldError(f"{path}.window_s", reason))
+
+
 def check_cast_properties(
     event_type: str, props: dict[str, Any], path: str, errors: list[FieldError]
 ) -> None:
-    """Reject values the live views would fail to CAST (see BOOLEAN_TRAITS)."""
-    if event_type == "identify":
+    """Reject values the live views would fail to CAST (see BOOLEAN_TRAITS, MCA_EVENT_TYPES)."""
+    if event_type in MCA_EVENT_TYPES:
+        check_action_properties(props, path, errors)
+    elif event_type == "identify":
         for key in BOOLEAN_TRAITS:
             value = props.get(key)
             if value is not None and not isinstance(value, bool):

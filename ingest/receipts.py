@@ -80,19 +80,29 @@ RECEIPT_TYPES = (
 _RECEIPT_COLUMNS = ("type", "user_id", "timestamp")
 
 _BY_SID = """
-SELECT t.decision_id, o.user_id, o.outbox_id
+SELECT t.decision_id, o.user_id, o.outbox_id, o.call_id
 FROM outbox AS o JOIN tool_calls AS t ON t.call_id = o.call_id
 WHERE o.provider_ref = %(key)s ORDER BY o.outbox_id DESC LIMIT 1"""
 _BY_COUPON = """
-SELECT t.decision_id, o.user_id, o.outbox_id
+SELECT t.decision_id, o.user_id, o.outbox_id, o.call_id
 FROM outbox AS o JOIN tool_calls AS t ON t.call_id = o.call_id
 WHERE o.kind = 'coupon' AND upper(o.payload ->> 'coupon_code') = %(key)s
 ORDER BY o.outbox_id DESC LIMIT 1"""
+# A decision may have sent several things (a coupon, then an SMS): a receipt naming only the
+# decision is the latest delivered one's, so it marks one action, never all of them.
 _BY_DECISION = """
-SELECT decision_id, user_id, NULL::bigint AS outbox_id FROM decisions WHERE decision_id = %(key)s
-UNION ALL
-SELECT decision_id, user_id, NULL::bigint FROM tool_calls WHERE decision_id = %(key)s
-LIMIT 1"""
+SELECT k.decision_id, k.user_id, o.outbox_id, o.call_id
+FROM (
+    SELECT decision_id, user_id FROM decisions WHERE decision_id = %(key)s
+    UNION ALL
+    SELECT decision_id, user_id FROM tool_calls WHERE decision_id = %(key)s
+    LIMIT 1
+) AS k
+LEFT JOIN LATERAL (
+    SELECT o.outbox_id, o.call_id FROM outbox AS o JOIN tool_calls AS t ON t.call_id = o.call_id
+    WHERE t.decision_id = k.decision_id
+    ORDER BY (o.status = 'delivered') DESC, o.outbox_id DESC LIMIT 1
+) AS o ON true"""
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class Attribution:
     user_id: str | None
     outbox_id: int | None
     how: str  # decision_id | message_sid | coupon_code, or the reason it is unattributed
+    call_id: int | None = None  # the one action (tool call) the receipt is about
 
     @property
     def attributed(self) -> bool:
@@ -114,6 +125,8 @@ class Attribution:
             out["decision_id"] = self.decision_id
         if self.outbox_id is not None:
             out["outbox_id"] = self.outbox_id
+        if self.call_id is not None:
+            out["call_id"] = self.call_id  # the action event's call_id: the views match on it
         return out
 
 
@@ -143,7 +156,7 @@ class Receipts:
             return None
         if row["decision_id"] is None:  # sent by a call that named no decision
             how = f"no decision behind the {how}"
-        return Attribution(row["decision_id"], row["user_id"], row["outbox_id"], how)
+        return Attribution(row["decision_id"], row["user_id"], row["outbox_id"], how, row["call_id"])
 
     async def resolve(
         self,
@@ -156,7 +169,7 @@ class Receipts:
         for query, key, how in (
             (_BY_SID, message_sid, "message_sid"),
             (_BY_DECISION, decision_id, "decision_id"),
-            (_BY_COUPON, coupon_code, "coupon_code"),
+            (_BY_COUPON, coupon_code.upper() if coupon_code else None, "coupon_code"),
         ):
             if key is None:
                 continue
@@ -238,6 +251,7 @@ class Receipts:
         if found.attributed and found.user_id not in (None, user_id):
             found = Attribution(None, None, None, "the decision is another user's")
         sent_decision = props.get("decision_id")
+        props.pop("call_id", None)  # which action it is about is decided here, never by the sender
         props.update(found.properties())
         if sent_decision is not None:
             props["decision_id"] = sent_decision  # as sent, even when unknown: the view decides

@@ -26,6 +26,7 @@ def default_extensions(
 ) -> list[Extension]:
     """Every package's part of the app, in the order their lifespans must start; all of them on
     the one `services` container when given (`create_app` gives its own)."""
+    from agent.shares import configured_shares
     from agent.web import extension as agent_extension
     from console.web import extension as console_extension
     from ingest.web import extension as ingest_extension
@@ -37,7 +38,7 @@ def default_extensions(
         agent_extension(settings, stores, services),
         tools_extension(settings, stores, services),
         console_extension(settings, stores, services),
-        measure_extension(settings, stores, services),
+        measure_extension(settings, stores, services, shares=configured_shares(settings)),
     ]
 
 

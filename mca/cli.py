@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from mca.db import Stores
     from mca.events import EventSink
     from mca.settings import Settings
+    from measure.assign import Shares
 
 app = typer.Typer(
     name="mca",
@@ -153,8 +155,9 @@ def _register_packages() -> None:
     from measure import cli as measure_cli
     from state import cli as state_cli
 
-    for module in (state_cli, demo_cli, ingest_cli, measure_cli, learn_cli, agent_cli):
+    for module in (state_cli, demo_cli, ingest_cli, learn_cli, agent_cli):
         module.register(app)
+    measure_cli.register(app, shares=_configured_shares)
     tools_cli.register(app, open_sink=_open_event_sink)
 
 
@@ -163,6 +166,13 @@ def _open_event_sink(settings: Settings, stores: Stores) -> AbstractAsyncContext
     from ingest.event_sink import open_event_sink
 
     return open_event_sink(settings, stores)
+
+
+def _configured_shares(settings: Settings) -> Callable[[], Shares]:
+    # The triggers file is the agent's; the report (a lower floor) gets its shares from here.
+    from agent.shares import configured_shares
+
+    return configured_shares(settings)
 
 
 _register_packages()

@@ -11,7 +11,8 @@ salt, so rows recorded under the old salt stay readable and are reported apart.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 DEFAULT_HOLDOUT = 0.05
@@ -76,3 +77,31 @@ def expected_shares(holdout: float, control: float) -> dict[Group, float]:
         Group.CONTROL: (1 - holdout) * control,
         Group.TREATMENT: (1 - holdout) * (1 - control),
     }
+
+
+@dataclass(frozen=True)
+class Shares:
+    """The configured group sizes: the global holdout and each trigger's control share.
+
+    Read from the triggers file by whoever may (the agent's floor, `agent.experiment.shares_of`);
+    the report only checks observed group sizes against them.
+    """
+
+    holdout: float = DEFAULT_HOLDOUT
+    control: float = DEFAULT_CONTROL  # for a trigger the file does not name
+    per_trigger: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_share(self.holdout, "holdout")
+        check_share(self.control, "control")
+        for name, share in self.per_trigger.items():
+            check_share(share, f"control of {name}")
+
+    def of(self, trigger: str) -> tuple[float, float]:
+        """(holdout, control) for `trigger`."""
+        return self.holdout, self.per_trigger.get(trigger, self.control)
+
+    def overridden(self, holdout: float | None = None, control: float | None = None) -> Shares:
+        """These shares with an explicit holdout and/or control (one control for every trigger)."""
+        out = self if holdout is None else replace(self, holdout=holdout)
+        return out if control is None else replace(out, control=control, per_trigger={})

@@ -16,7 +16,7 @@ from scipy.stats import chisquare
 from statsmodels.stats.proportion import confint_proportions_2indep
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from measure.assign import Group, expected_shares
+from measure.assign import Group, Shares, expected_shares
 
 SRM_ALPHA = 0.001
 
@@ -123,14 +123,16 @@ def uplift_row(
     )
 
 
-def report(
-    rows: list[dict[str, Any]], *, by: str | None = None, holdout: float, control: float
-) -> list[UpliftRow]:
-    """Rows per trigger (and per `by`: "brain" or "segment") from closed exposures."""
+def report(rows: list[dict[str, Any]], *, by: str | None = None, shares: Shares) -> list[UpliftRow]:
+    """Rows per trigger (and per `by`: "brain" or "segment") from closed exposures; each
+    trigger's group sizes are checked against its configured `shares`."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         if r.get("pending"):
             continue
         key = str(r.get(by) or "") if by else ""
         groups.setdefault((r["trigger_name"], key), []).append(r)
-    return [uplift_row(t, k, v, holdout=holdout, control=control) for (t, k), v in sorted(groups.items())]
+    return [
+        uplift_row(t, k, v, holdout=shares.of(t)[0], control=shares.of(t)[1])
+        for (t, k), v in sorted(groups.items())
+    ]

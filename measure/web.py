@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated, Any
 
@@ -14,6 +14,7 @@ from mca.extension import Extension
 from mca.services import Role, Services, shared_or_own
 from mca.settings import Settings
 from mca.since import parse_since
+from measure.assign import Shares
 from measure.read import EXPOSURES_SQL, exposure_params
 from measure.uplift import report
 
@@ -26,9 +27,10 @@ async def uplift(
     trigger: Annotated[str | None, Query(max_length=200)] = None,
     since: str = "30d",
     by: Annotated[str | None, Query(pattern="^(brain|segment)$")] = None,
-    holdout: Annotated[float, Query(ge=0, le=0.5)] = 0.05,
-    control: Annotated[float, Query(ge=0, le=0.5)] = 0.10,
+    holdout: Annotated[float | None, Query(ge=0, le=0.5)] = None,
+    control: Annotated[float | None, Query(ge=0, le=0.5)] = None,
 ) -> dict[str, Any]:
+    """The sample-ratio check uses the triggers file's shares; `holdout`/`control` override them."""
     try:
         period = parse_since(since)
     except ValueError as err:
@@ -36,17 +38,26 @@ async def uplift(
     async with request.app.state.measure_state_pool.connection() as conn:
         cur = await conn.execute(EXPOSURES_SQL, exposure_params(trigger, period))
         rows = await cur.fetchall()
-    return {"rows": [r.as_dict() for r in report(rows, by=by, holdout=holdout, control=control)]}
+    shares = request.app.state.uplift_shares().overridden(holdout, control)
+    return {"rows": [r.as_dict() for r in report(rows, by=by, shares=shares)]}
 
 
-def extension(settings: Settings, stores: Stores, services: Services | None = None) -> Extension:
-    """With `services` the state pool is the process's; without, the extension owns one."""
+def extension(
+    settings: Settings,
+    stores: Stores,
+    services: Services | None = None,
+    *,
+    shares: Callable[[], Shares] = Shares,
+) -> Extension:
+    """With `services` the state pool is the process's; without, the extension owns one.
+    `shares` gives the configured group sizes (the composition root's: the triggers file's)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             own = await shared_or_own(services, stack, settings, stores)
             app.state.measure_state_pool = await own.pool(Role.STATE, size=2)
+            app.state.uplift_shares = shares
             yield
 
     return Extension(

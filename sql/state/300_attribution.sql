@@ -1,4 +1,5 @@
--- One row per action mca took or withheld (actions), per conversion credited to one action
+-- One row per action mca took or withheld (actions), per decision its latest action
+-- (decision_last_action), per conversion credited to one action
 -- (conversion_credit), and per action with its outcomes (action_outcomes, then
 -- action_attribution with `pending`); experiment_exposures has one row per customer, trigger
 -- and experiment: the intent-to-treat unit of the uplift report.
@@ -8,7 +9,7 @@
 --   event_type  offer_sent | message_sent | points_awarded | crm_updated | action_withheld
 --   properties  decision_id, trigger, goal, asset, channel, brain, policy_version,
 --               experiment_id (the salt's id), experiment_group (holdout|control|treatment),
---               propensity (number|null), coupon_code, cost (number), segment,
+--               propensity (number|null), coupon_code, cost (number: the budget reserved), segment,
 --               window_s (the goal's attribution window in seconds, default 604800 = 7 days)
 -- Outcomes, from /ingest (Segment names mapped to snake_case by ingest/formats.py):
 --   purchase | order_completed        value = revenue; properties.coupon_code (or .coupon)
@@ -17,6 +18,9 @@
 --   email_link_clicked | link_clicked properties.decision_id
 --   unsubscribed                      negative outcome, by user within the window
 --   message_delivered | message_failed  provider receipts, properties.decision_id
+-- A receipt or engagement event marks exactly one action: the one its `call_id` names (the
+-- receipt doors, ingest/receipts.py, resolve it from the provider's message id, the coupon code
+-- or the decision), else the latest action of the decision it names (decision_last_action).
 --
 -- Why the window rides on the action (window_s) rather than a table filled from the triggers
 -- file: it is the window in force when the decision was made, so editing the file never
@@ -25,6 +29,10 @@
 -- credited to exactly one action of that user: the one whose coupon code it carries, else
 -- the latest action before it (last touch). RisingWave allows now() only as a temporal
 -- filter, so `pending` (window still open) is a union of two filtered halves.
+-- Cost is what an action actually cost, not what it reserved: a coupon costs its value
+-- (`value` of offer_sent) only when it is redeemed inside the window; points their value and
+-- a message its cost from the policy (both reserved when sent, as `cost`); a withheld action
+-- nothing. `reserved_cost` keeps what the guard reserved.
 CREATE MATERIALIZED VIEW actions AS
 SELECT
     event_id AS action_id,
@@ -44,7 +52,9 @@ SELECT
     properties ->> 'segment' AS segment,
     CAST(properties ->> 'propensity' AS double precision) AS propensity,
     properties ->> 'coupon_code' AS coupon_code,
-    coalesce(CAST(properties ->> 'cost' AS numeric), 0) AS cost,
+    properties ->> 'call_id' AS call_id,
+    coalesce(CAST(properties ->> 'cost' AS numeric), 0) AS reserved_cost,
+    coalesce(value, CAST(properties ->> 'cost' AS numeric), 0) AS coupon_value,
     ts + coalesce(CAST(properties ->> 'window_s' AS bigint), 604800) * INTERVAL '1 second'
         AS window_ends_at
 FROM events
@@ -76,11 +86,27 @@ FROM (
 ) AS candidates
 WHERE rank = 1;
 
+CREATE MATERIALIZED VIEW decision_last_action AS
+SELECT decision_id, action_id
+FROM (
+    SELECT decision_id, action_id,
+           row_number() OVER (PARTITION BY decision_id ORDER BY acted_at DESC, action_id DESC) AS rank
+    FROM actions
+    WHERE decision_id IS NOT NULL
+) AS ranked
+WHERE rank = 1;
+
 CREATE MATERIALIZED VIEW action_outcomes AS
 SELECT
     a.action_id, a.user_id, a.action_type, a.acted_at, a.sent, a.decision_id, a.trigger_name,
     a.goal, a.asset, a.channel, a.brain, a.policy_version, a.experiment_id, a.experiment_group,
-    a.segment, a.propensity, a.coupon_code, a.cost, a.window_ends_at,
+    a.segment, a.propensity, a.coupon_code, a.reserved_cost, a.window_ends_at,
+    CASE
+        WHEN NOT a.sent THEN 0
+        WHEN a.action_type = 'offer_sent' THEN
+            CASE WHEN coalesce(u.redeemed, false) THEN a.coupon_value ELSE 0 END
+        ELSE a.reserved_cost
+    END AS cost,
     a.sent AND (a.action_type IN ('points_awarded', 'crm_updated') OR coalesce(r.delivered, false))
         AS delivered,
     coalesce(r.failed, false) AS failed,
@@ -95,16 +121,24 @@ SELECT
 FROM actions AS a
 LEFT JOIN (
     SELECT
-        properties ->> 'decision_id' AS decision_id,
-        count(*) FILTER (WHERE event_type = 'message_delivered') > 0 AS delivered,
-        count(*) FILTER (WHERE event_type = 'message_failed') > 0 AS failed,
-        count(*) FILTER (WHERE event_type IN ('email_opened', 'message_opened')) > 0 AS opened,
-        count(*) FILTER (WHERE event_type IN ('email_link_clicked', 'link_clicked')) > 0 AS clicked
-    FROM events
-    WHERE event_type IN ('message_delivered', 'message_failed', 'email_opened', 'message_opened',
-                         'email_link_clicked', 'link_clicked')
-    GROUP BY properties ->> 'decision_id'
-) AS r ON r.decision_id = a.decision_id
+        m.action_id,
+        count(*) FILTER (WHERE m.event_type = 'message_delivered') > 0 AS delivered,
+        count(*) FILTER (WHERE m.event_type = 'message_failed') > 0 AS failed,
+        count(*) FILTER (WHERE m.event_type IN ('email_opened', 'message_opened')) > 0 AS opened,
+        count(*) FILTER (WHERE m.event_type IN ('email_link_clicked', 'link_clicked')) > 0 AS clicked
+    FROM (
+        SELECT coalesce(by_call.action_id, by_decision.action_id) AS action_id, e.event_type
+        FROM events AS e
+        LEFT JOIN actions AS by_call ON by_call.call_id = e.properties ->> 'call_id'
+        LEFT JOIN decision_last_action AS by_decision
+            ON by_decision.decision_id
+               = CASE WHEN e.properties ->> 'call_id' IS NULL THEN e.properties ->> 'decision_id' END
+        WHERE e.event_type IN ('message_delivered', 'message_failed', 'email_opened', 'message_opened',
+                               'email_link_clicked', 'link_clicked')
+    ) AS m
+    WHERE m.action_id IS NOT NULL
+    GROUP BY m.action_id
+) AS r ON r.action_id = a.action_id
 LEFT JOIN (
     SELECT
         a2.action_id,

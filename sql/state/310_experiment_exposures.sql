@@ -5,6 +5,7 @@
 -- purchase/order_completed of the customer in [first_exposed_at, window_ends_at), not only
 -- those credited to an action, so holdout, control and treatment are measured alike. The
 -- group, brain and segment are those of the first exposure (fixed before any outcome).
+-- cost is action_outcomes' (a coupon's value only once redeemed, points and messages when sent).
 CREATE MATERIALIZED VIEW experiment_exposure_starts AS
 SELECT
     experiment_id, trigger_name, user_id, experiment_group, brain, segment,
@@ -41,7 +42,7 @@ FROM experiment_exposure_starts AS s
 LEFT JOIN (
     SELECT experiment_id, trigger_name, user_id,
            count(*) FILTER (WHERE sent) AS actions_sent, sum(cost) AS cost
-    FROM actions
+    FROM action_outcomes
     GROUP BY experiment_id, trigger_name, user_id
 ) AS c ON c.experiment_id = s.experiment_id AND c.trigger_name = s.trigger_name AND c.user_id = s.user_id
 LEFT JOIN (

@@ -227,3 +227,34 @@ async def test_store_down_means_503_then_recovers(
     await wait_until_async(reconnected, "the store to come back", timeout_s=60, every_s=0.1)
     retry = answers[-1]
     assert retry.status_code == 202 and count_events() == 1
+
+
+async def test_action_event_properties_the_views_cast_are_checked(
+    client: httpx.AsyncClient, count_events: Callable[..., int]
+) -> None:
+    def sent(i: int, **props: Any) -> dict[str, Any]:
+        base = {"decision_id": f"d{i}", "trigger": "churn_risk", "cost": "1.50", "propensity": 0.4,
+                "window_s": 604800}  # fmt: skip
+        return track(i, event="offer_sent", properties={**base, **props})
+
+    bad = [
+        sent(0, cost="abc"),
+        sent(1, propensity=2),
+        sent(2, window_s="7d"),
+        {**sent(3), "event": "decision_recorded", "properties": {"window_s": 1.5}},
+        sent(4, cost=True),
+    ]
+    resp = await client.post("/ingest", json={"batch": bad})
+    assert resp.status_code == 422
+    errors = {(e["field"], e["reason"]) for e in resp.json()["error"]["errors"]}
+    assert errors == {
+        ("batch[0].properties.cost", "must be a number"),
+        ("batch[1].properties.propensity", "must be a probability in (0, 1]"),
+        ("batch[2].properties.window_s", "must be a whole number of seconds, 1 to 316224000"),
+        ("batch[3].properties.window_s", "must be a whole number of seconds, 1 to 316224000"),
+        ("batch[4].properties.cost", "must be a number"),
+    }
+    assert count_events() == 0
+    good = await client.post("/ingest", json={"batch": [sent(5), sent(6, cost=2, propensity=None)]})
+    assert good.status_code == 202, good.text
+    assert count_events() == 2

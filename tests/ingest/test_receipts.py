@@ -61,6 +61,13 @@ def seed_send(db_url: str, n: int, *, decision_id: str | None, user_id: str, **o
         return int(row[0])
 
 
+def call_of(db_url: str, outbox_id: int) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT call_id FROM outbox WHERE outbox_id = %s", (outbox_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def twilio_post(params: dict[str, str], *, token: str = TOKEN, url: str = TWILIO_URL) -> dict[str, Any]:
     """What Twilio sends: the form body and its signature over the URL and the sorted params."""
     signature = RequestValidator(token).compute_signature(url, params)
@@ -99,6 +106,7 @@ async def test_twilio_statuses_become_outcomes_attributed_to_their_decision(
                 "attribution": "message_sid",
                 "decision_id": "d-1",
                 "outbox_id": outbox_id,
+                "call_id": call_of(db_url, outbox_id),
             }
         # Twilio retries a callback it got no 2xx for: the same sid and status is one event.
         again = await client.post("/webhooks/twilio", **twilio_post(callback("SM1", "delivered")))
@@ -306,3 +314,40 @@ async def test_twilio_steps_are_kept_not_counted(
     assert resp.status_code == 202
     [row] = fetch_events()
     assert (row["event_type"], row["properties"]["status"]) == ("message_status", status)
+
+
+async def test_a_receipt_names_exactly_one_action_and_an_unknown_one_is_kept_unattributed(
+    make_client: Callable[..., Any], db_url: str, fetch_events: Events
+) -> None:
+    coupon = seed_send(
+        db_url, 1, decision_id="d-7", user_id="u1", kind="coupon", payload={"coupon_code": "MCA-CCCC-DDDD"}
+    )
+    sms = seed_send(db_url, 2, decision_id="d-7", user_id="u1", provider_ref="SM7")
+    cases = [
+        # The decision sent a coupon and then an SMS: a receipt naming only it is the SMS's.
+        ({"type": "message_opened", "user_id": "u1", "decision_id": "d-7"}, sms),
+        # The coupon code names the coupon's own action, not the decision's latest.
+        ({"type": "coupon_redeemed", "user_id": "u1", "coupon_code": "MCA-CCCC-DDDD"}, coupon),
+        # A sender cannot pick the action: its call_id is dropped, and nothing matched.
+        ({"type": "link_clicked", "user_id": "u2", "decision_id": "d-404", "call_id": 1}, None),
+    ]
+    async with make_client(receipt_webhook_secrets=[SECRET], twilio_auth_token=TOKEN) as client:
+        for i, (body, outbox) in enumerate(cases):
+            resp = await client.post("/webhooks/receipts", **signed(body, f"msg_{i}"))
+            assert resp.status_code == 202, resp.text
+            assert resp.json().get("call_id") == (None if outbox is None else call_of(db_url, outbox))
+            assert resp.json()["attributed"] is (outbox is not None)
+        twilio = await client.post("/webhooks/twilio", **twilio_post(callback("SM404", "delivered")))
+        assert (twilio.status_code, twilio.json()["attributed"]) == (202, False)
+    rows = fetch_events()
+    assert len(rows) == 4  # every receipt stored, the unattributed ones too
+    assert [r["properties"].get("call_id") for r in rows[:3]] == [
+        call_of(db_url, sms),
+        call_of(db_url, coupon),
+        None,
+    ]
+    assert (rows[2]["properties"]["attribution"], rows[2]["properties"]["attributed"]) == (
+        "unknown decision_id",
+        False,
+    )
+    assert (rows[3]["user_id"], rows[3]["properties"]["attributed"]) == (UNATTRIBUTED_USER, False)

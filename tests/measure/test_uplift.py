@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom, ttest_ind
 
+from measure.assign import Shares
 from measure.uplift import conversion_lift, mean_lift, report, sample_ratio
 
 
@@ -57,7 +58,7 @@ def test_interval_covers_true_lift_about_95_percent_and_is_unbiased() -> None:
     rng = np.random.default_rng(20261202)
     sims, true_lift, covered, estimates = 400, 0.03, 0, []
     for _ in range(sims):
-        (row,) = report(_simulated(rng, 4000, 0.10, true_lift), holdout=0.05, control=0.10)
+        (row,) = report(_simulated(rng, 4000, 0.10, true_lift), shares=Shares())
         assert row.conversion_lift is not None
         covered += row.conversion_lift.low <= true_lift <= row.conversion_lift.high
         estimates.append(row.conversion_lift.absolute)
@@ -96,6 +97,6 @@ def test_pending_rows_are_left_out_and_groups_split_by_brain() -> None:
             "pending": True,
         },
     ]
-    (only,) = report(rows, by="brain", holdout=0.05, control=0.10)
+    (only,) = report(rows, by="brain", shares=Shares())
     assert (only.key, only.customers["treatment"], only.cost) == ("rules", 1, 1.0)
     assert only.conversion_rate == {"control": 0.0, "treatment": 1.0}

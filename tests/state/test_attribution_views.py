@@ -180,9 +180,9 @@ def test_exposure_is_intent_to_treat_per_customer(conn: Any) -> None:
     insert(
         conn,
         decision("t", ago(days=20), "a1", "treatment"),
-        action("t", ago(days=20), "a1", cost=2),
+        action("t", ago(days=20), "a1", kind="message_sent", cost=2),
         decision("t", ago(days=19), "a2", "treatment"),
-        action("t", ago(days=19), "a2", cost=3),
+        action("t", ago(days=19), "a2", kind="points_awarded", cost=3),
         event("t", "purchase", ago(days=18), "tp", 100),
         decision("c", ago(days=20), "c1", "control"),
         action("c", ago(days=20), "c1", kind="action_withheld", experiment_group="control", cost=0),
@@ -202,3 +202,55 @@ def test_exposure_is_intent_to_treat_per_customer(conn: Any) -> None:
         ("n", "treatment", 0, 0, False, 0, False),
         ("t", "treatment", 2, 5, True, Decimal("100.00"), False),
     ]
+
+
+def test_cost_counts_a_coupon_when_redeemed_and_points_and_messages_when_sent(conn: Any) -> None:
+    def offer(user: str, decision_id: str, code: str) -> dict[str, Any]:
+        sent = action(user, ago(days=20), decision_id, coupon_code=code, cost=20)
+        return {**sent, "value": 20}  # offer_sent carries the coupon's value as its value
+
+    insert(
+        conn,
+        offer("u1", "redeemed", "C-1"),
+        event("u1", "coupon_applied", ago(days=19), "ca1", coupon_code="C-1"),
+        offer("u2", "unused", "C-2"),
+        offer("u3", "too-late", "C-3"),
+        event("u3", "order_completed", ago(days=12), "late", 50, coupon="C-3"),  # window closed at 13d
+        action("u4", ago(days=20), "points", kind="points_awarded", cost=5),
+        action("u5", ago(days=20), "sms", kind="message_sent", channel="sms", cost=0.0158),
+        action("u6", ago(days=20), "held", kind="action_withheld", experiment_group="control", cost=20),
+    )
+    got = {
+        r["action_id"]: (r["cost"], r["reserved_cost"])
+        for r in conn.execute("SELECT action_id, cost, reserved_cost FROM action_attribution").fetchall()
+    }
+    assert got == {
+        "act-redeemed": (20, 20),
+        "act-unused": (0, 20),
+        "act-too-late": (0, 20),
+        "act-points": (5, 5),
+        "act-sms": (Decimal("0.0158"), Decimal("0.0158")),
+        "act-held": (0, 20),
+    }
+    insert(conn, decision("u1", ago(days=20), "redeemed", "treatment"))
+    insert(conn, decision("u2", ago(days=20), "unused", "treatment"))
+    exposures = conn.execute("SELECT user_id, cost FROM experiment_exposures ORDER BY user_id").fetchall()
+    assert [(r["user_id"], r["cost"]) for r in exposures] == [("u1", 20), ("u2", 0)]
+
+
+def test_a_receipt_marks_exactly_one_action_of_its_decision(conn: Any) -> None:
+    second = action("u1", ago(days=9), "d1", kind="message_sent", channel="sms", call_id=12)
+    insert(
+        conn,
+        action("u1", ago(days=10), "d1", kind="offer_sent", channel="email", call_id=11),
+        {**second, "event_id": "act-d1-sms"},
+        # The door resolved the Twilio sid to the SMS (call 12): only the SMS is delivered.
+        event("u1", "message_delivered", ago(days=9), "r1", decision_id="d1", call_id=12),
+        # An open naming only the decision marks its latest action, not both.
+        event("u1", "email_opened", ago(days=8), "r2", decision_id="d1"),
+        # A receipt naming an action mca never took marks nothing.
+        event("u1", "link_clicked", ago(days=8), "r3", decision_id="d1", call_id=99),
+    )
+    coupon, sms = row(conn, "act-d1"), row(conn, "act-d1-sms")
+    assert (coupon["delivered"], coupon["opened"], coupon["clicked"]) == (False, False, False)
+    assert (sms["delivered"], sms["opened"], sms["clicked"]) == (True, True, False)
