@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 INSERT_EVENT = """
 INSERT INTO events (event_id, user_id, event_type, ts, value, points, sku, category, text, properties)
@@ -68,3 +69,17 @@ def scalar(url: str, query: str, *params: Any) -> Any:
         row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
         assert row is not None
         return row[0]
+
+
+def one(db: str | psycopg.Connection[Any], query: str, *params: Any) -> dict[str, Any]:
+    """The single row `query` returns, as a dict; fails showing the rows unless there is exactly one.
+
+    `db` is a database url, or an open connection to read inside its transaction."""
+    if isinstance(db, str):
+        with psycopg.connect(db) as conn:
+            return one(conn, query, *params)
+    with db.cursor(row_factory=dict_row) as cur:
+        # As in `count`: no parameters, no placeholder parsing, so `LIKE 'x%'` needs no escaping.
+        rows = cur.execute(query, params or None).fetchall()  # type: ignore[arg-type]
+    assert len(rows) == 1, rows
+    return rows[0]
