@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -18,6 +18,16 @@ VALUES (%(event_id)s, %(user_id)s, %(event_type)s, %(ts)s, %(value)s, %(points)s
 """
 # Identify events carry a customer's traits; dated before any test's clock.
 IDENTIFIED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+# The views compare event times with the server's now(): tests of them date events before this.
+STARTED_AT = datetime.now(UTC).replace(microsecond=0)
+EVENT_KEYS = frozenset(
+    {"event_id", "user_id", "event_type", "ts", "value", "points", "sku", "category", "text", "properties"}
+)
+
+
+def ago(**delta: float) -> datetime:
+    """The moment `delta` (timedelta's keywords) before the test process started."""
+    return STARTED_AT - timedelta(**delta)
 
 
 def event_row(event_id: str, user_id: str, event_type: str, ts: datetime, **kw: Any) -> dict[str, Any]:
@@ -41,6 +51,20 @@ async def add_events(conn: psycopg.AsyncConnection[Any], *rows: dict[str, Any]) 
     async with conn.transaction():
         for row in rows:
             await conn.execute(INSERT_EVENT, row)
+
+
+def insert_events(conn: psycopg.Connection[Any], *events: Mapping[str, Any]) -> None:
+    """Insert events given as dicts of their columns (`user_id`, `event_type`, `ts`, any of
+    `EVENT_KEYS`; an `event_id` made up when absent), then commit so other connections see them."""
+    for n, event in enumerate(events):
+        unknown = set(event) - EVENT_KEYS
+        if unknown:
+            raise ValueError(f"event {n}: {sorted(unknown)} are not columns of events")
+        user_id, event_type, ts = event["user_id"], event["event_type"], event["ts"]
+        event_id = event.get("event_id") or f"{user_id}-{event_type}-{n}-{ts.isoformat()}"
+        rest = {k: v for k, v in event.items() if k not in ("event_id", "user_id", "event_type", "ts")}
+        conn.execute(INSERT_EVENT, event_row(event_id, user_id, event_type, ts, **rest))
+    conn.commit()
 
 
 def identify(url: str, traits_by_user: Mapping[str, Mapping[str, Any]]) -> None:
