@@ -17,9 +17,9 @@ from mcp_types import RequestParamsMeta
 from mca.db import Stores
 from mca.settings import Settings
 from mca.testing import FrozenClock, identify, one, scalar
+from mcp_tools.commands import make_dispatcher
 from mcp_tools.dispatch import Dispatcher
 from mcp_tools.guard import CallContext
-from mcp_tools.providers import build_providers
 from mcp_tools.runtime import Runtime
 from tests.mcp_tools.fake_api import FakeAPI
 
@@ -135,27 +135,14 @@ POINTS = {"user_id": "u_ok", "points": 100, "reason": "birthday"}
 async def dispatcher_for(
     settings: Settings, stores: Stores, clock: FrozenClock, api: FakeAPI | None = None
 ) -> AsyncIterator[tuple[Any, Dispatcher]]:
-    """The tool service and a dispatcher delivering its outbox, through `api` when given."""
+    """The tool service and the dispatcher the dispatch command builds over it (`make_dispatcher`),
+    delivering through `api` when given."""
     transport = api.transport if api is not None else None
     async with (
         Runtime(settings, stores, clock).acquire() as deps,
         httpx.AsyncClient(timeout=5, transport=transport) as http,
     ):
-        dispatcher = Dispatcher(
-            deps.service.ops_pool,
-            build_providers(settings, http, deps.service.ops_pool),
-            settings.dispatch_routes,
-            settings.dispatch_provider,
-            deps.service.policy_store,
-            clock,
-            max_attempts=settings.dispatch_max_attempts,
-            quick_retries=settings.dispatch_quick_retries,
-            retry_wait_s=settings.dispatch_retry_wait_s,
-            backoff_s=settings.dispatch_backoff_s,
-            max_age_s=settings.dispatch_max_age_s,
-            state_pool=deps.service.state_pool,
-        )
-        yield deps.service, dispatcher
+        yield deps.service, make_dispatcher(settings, deps.service, http)
 
 
 def outbox_row(url: str) -> dict[str, Any]:
