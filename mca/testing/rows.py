@@ -20,6 +20,7 @@ VALUES (%(event_id)s, %(user_id)s, %(event_type)s, %(ts)s, %(value)s, %(points)s
 IDENTIFIED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 # The views compare event times with the server's now(): tests of them date events before this.
 STARTED_AT = datetime.now(UTC).replace(microsecond=0)
+EVENT_REQUIRED = ("user_id", "event_type", "ts")
 EVENT_KEYS = frozenset(
     {"event_id", "user_id", "event_type", "ts", "value", "points", "sku", "category", "text", "properties"}
 )
@@ -55,14 +56,18 @@ async def add_events(conn: psycopg.AsyncConnection[Any], *rows: dict[str, Any]) 
 
 def insert_events(conn: psycopg.Connection[Any], *events: Mapping[str, Any]) -> None:
     """Insert events given as dicts of their columns (`user_id`, `event_type`, `ts`, any of
-    `EVENT_KEYS`; an `event_id` made up when absent), then commit so other connections see them."""
+    `EVENT_KEYS`; an `event_id` made up when absent), then commit so other connections see them.
+
+    A dict naming a column events lacks, or lacking a required one, fails before any is written."""
     for n, event in enumerate(events):
-        unknown = set(event) - EVENT_KEYS
-        if unknown:
+        if unknown := set(event) - EVENT_KEYS:
             raise ValueError(f"event {n}: {sorted(unknown)} are not columns of events")
-        user_id, event_type, ts = event["user_id"], event["event_type"], event["ts"]
+        if missing := set(EVENT_REQUIRED) - set(event):
+            raise ValueError(f"event {n}: {sorted(missing)} missing")
+    for n, event in enumerate(events):
+        user_id, event_type, ts = (event[k] for k in EVENT_REQUIRED)
         event_id = event.get("event_id") or f"{user_id}-{event_type}-{n}-{ts.isoformat()}"
-        rest = {k: v for k, v in event.items() if k not in ("event_id", "user_id", "event_type", "ts")}
+        rest = {k: v for k, v in event.items() if k not in ("event_id", *EVENT_REQUIRED)}
         conn.execute(INSERT_EVENT, event_row(event_id, user_id, event_type, ts, **rest))
     conn.commit()
 

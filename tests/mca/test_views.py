@@ -24,6 +24,15 @@ def conn(db_url: str) -> Any:
         yield c
 
 
+def test_seeding_refuses_a_column_events_lack_and_writes_nothing(conn: Any) -> None:
+    page = {"user_id": "u0", "event_type": "page", "ts": ago(hours=1)}
+    with pytest.raises(ValueError, match=r"event 1: \['sku_id'\] are not columns of events"):
+        insert_events(conn, page, {**page, "sku_id": "SKU1"})
+    with pytest.raises(ValueError, match=r"event 0: \['ts'\] missing"):
+        insert_events(conn, {"user_id": "u0", "event_type": "page"})
+    assert one(conn, "SELECT count(*) AS n FROM events") == {"n": 0}
+
+
 # --- user_profile ------------------------------------------------------------------------
 
 
