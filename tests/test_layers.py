@@ -1,8 +1,12 @@
 """The floors of the house (README, "How it is built") hold: import-linter checks the contracts in
-pyproject.toml, and the same check fails on a copy where a lower floor imports a higher one."""
+pyproject.toml, and the same check fails on a copy where a lower floor imports a higher one.
+
+Tests keep their shared pieces in support modules (helpers.py, world.py, mca.testing), never in
+another test module: no module under tests/ imports a `test_*` module, checked the same way."""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -59,3 +63,58 @@ def test_a_lower_floor_importing_a_higher_one_is_refused(
     assert result.returncode != 0
     assert contract in result.stdout
     assert "BROKEN" in result.stdout
+
+
+def _imported(node: ast.Import | ast.ImportFrom, package: tuple[str, ...], tree: Path) -> list[str]:
+    """The modules `node` imports; `package` is the importing file's, for relative imports."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = list(package[: len(package) - node.level + 1]) if node.level else []
+    module = ".".join([*base, *([node.module] if node.module else [])])
+    # `from tests.agent import test_worker` imports the module test_worker, not a name in a module.
+    folder = tree.joinpath(*module.split("."))
+    return [module, *(f"{module}.{a.name}" for a in node.names if (folder / f"{a.name}.py").is_file())]
+
+
+def imports_of_test_modules(tree: Path) -> list[str]:
+    """Each `file:line imports module` where a module under tree/tests imports a test module."""
+    found = []
+    for path in sorted((tree / "tests").rglob("*.py")):
+        relative = path.relative_to(tree)
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            for module in _imported(node, relative.parent.parts, tree):
+                parts = module.split(".")
+                if parts[0] == "tests" and parts[-1].startswith("test_"):
+                    found.append(f"{relative}:{node.lineno} imports {module}")
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    assert imports_of_test_modules(ROOT) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "imported"),
+    [
+        (
+            "tests/mcp_tools/test_rejudge.py",
+            "from tests.mcp_tools.test_dispatch import SMS",
+            "mcp_tools.test_dispatch",
+        ),
+        ("tests/agent/crash_worker.py", "import tests.agent.test_worker", "agent.test_worker"),
+        ("tests/agent/test_rules_brain.py", "from tests.agent import test_injection", "agent.test_injection"),
+        ("tests/mca/test_contact_stats.py", "from .test_views import conn", "mca.test_views"),
+        ("tests/state/test_attribution_views.py", "from ..mca.test_views import conn", "mca.test_views"),
+    ],
+)
+def test_a_test_module_importing_another_is_named(
+    tmp_path: Path, module: str, line: str, imported: str
+) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "tests", tree / "tests", ignore=shutil.ignore_patterns("__pycache__", "vendor"))
+    target = tree / module
+    target.write_text(target.read_text() + f"\n{line}  # deliberately broken\n")
+    [found] = imports_of_test_modules(tree)
+    assert found.startswith(f"{module}:") and found.endswith(f" imports tests.{imported}")

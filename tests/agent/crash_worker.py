@@ -16,7 +16,7 @@ from agent.runtime import agent_runtime
 from mca.db import Stores
 from mca.settings import Settings
 from state.testing import HashEmbedder
-from tests.agent.test_worker import SCRIPT
+from tests.agent.helpers import SEARCH_THEN_COUPON
 
 
 def hang(request: ModelRequest) -> ModelReply:
@@ -27,7 +27,7 @@ def hang(request: ModelRequest) -> ModelReply:
 
 async def main(url: str, lease_s: float) -> None:
     settings = Settings(state_url=url, ops_url=url)
-    model = ScriptedModel([*SCRIPT, hang])
+    model = ScriptedModel([*SEARCH_THEN_COUPON, hang])
     async with agent_runtime(
         settings, Stores(url, url), model=model, embedder=HashEmbedder(), lease=timedelta(seconds=lease_s)
     ) as rt:

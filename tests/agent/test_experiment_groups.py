@@ -10,8 +10,7 @@ from typing import Any
 from agent.model import ModelReply, ModelRequest
 from agent.providers.scripted import ScriptedModel
 from mca.testing import scalar
-from tests.agent.helpers import decide, new_job, tool_steps
-from tests.agent.test_worker import SCRIPT
+from tests.agent.helpers import SEARCH_THEN_COUPON, decide, new_job, tool_steps
 
 
 def never(request: ModelRequest) -> ModelReply:
@@ -33,7 +32,7 @@ async def test_a_control_decision_is_judged_and_recorded_but_sends_nothing(
     agent_settings, agent_stores, frozen, embedder
 ) -> None:
     job = replace(new_job(), experiment_group="control", experiment="salt-1")
-    model = ScriptedModel([*SCRIPT, "sent"])
+    model = ScriptedModel([*SEARCH_THEN_COUPON, "sent"])
     record = await decide(agent_settings, agent_stores, model, job, clock=frozen, embedder=embedder)
     coupon = [s for s in tool_steps(record) if s["tool_name"] == "send_coupon"]
     assert [s["verdict"] for s in coupon] == ["shadow"]
@@ -45,8 +44,7 @@ async def test_a_control_decision_is_judged_and_recorded_but_sends_nothing(
 
 async def test_a_treatment_decision_sends(agent_settings, agent_stores, frozen, embedder: Any) -> None:
     job = replace(new_job(), experiment_group="treatment", experiment="salt-1")
-    record = await decide(
-        agent_settings, agent_stores, ScriptedModel([*SCRIPT, "sent"]), job, clock=frozen, embedder=embedder
-    )
+    model = ScriptedModel([*SEARCH_THEN_COUPON, "sent"])
+    record = await decide(agent_settings, agent_stores, model, job, clock=frozen, embedder=embedder)
     assert [s["verdict"] for s in tool_steps(record) if s["tool_name"] == "send_coupon"] == ["allowed"]
     assert scalar(agent_stores.ops_url, "SELECT count(*) FROM outbox WHERE status = 'pending'") == 1

@@ -11,31 +11,13 @@ from agent.providers.scripted import EveryToolModel, ScriptedModel, call
 from agent.queue import NewJob
 from agent.runtime import agent_runtime
 from mca.testing import scalar
-from tests.agent.helpers import decide, new_job, put_job, stored_decision, tool_steps
-
-
-def first_asset(request: ModelRequest) -> str:
-    for m in reversed(request.messages):
-        if m["role"] == "tool" and m.get("name") == "search_assets":
-            return str(json.loads(m["content"])["assets"][0]["asset_id"])
-    raise AssertionError("no search result yet")
-
-
-def coupon_for_first_asset(request: ModelRequest) -> ModelReply:
-    asset = first_asset(request)
-    return ModelReply(
-        None, [call("send_coupon", user_id="u_ana", asset_id=asset, reason="goes with the tent")]
-    )
+from tests.agent.helpers import SEARCH_THEN_COUPON, decide, new_job, put_job, stored_decision, tool_steps
 
 
 async def test_scripted_tool_calls_act_and_are_recorded(
     agent_settings, agent_stores, frozen, embedder
 ) -> None:
-    model = ScriptedModel(
-        [[call("search_assets", query="camping accessories", kind="coupon", max_value=20)],
-         coupon_for_first_asset,
-         "Sent a camping coupon that goes with the tent."]
-    )  # fmt: skip
+    model = ScriptedModel([*SEARCH_THEN_COUPON, "Sent a camping coupon that goes with the tent."])
     job = new_job()
     decision = await decide(agent_settings, agent_stores, model, job, clock=frozen, embedder=embedder)
     assert decision["outcome"] == "acted"

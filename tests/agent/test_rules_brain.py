@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from agent.providers.rules import RulesModel
-from tests.agent.helpers import decide, new_job, tool_steps
-from tests.agent.test_injection import add_ticket, ticket_job
+from tests.agent.helpers import add_ticket, decide, new_job, ticket_job, tool_steps
 
 
 async def test_after_a_tent_it_offers_what_goes_with_it(

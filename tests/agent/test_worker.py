@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from agent.model import ModelReply, ModelRequest
-from agent.providers.scripted import ScriptedModel, Turn, call
+from agent.providers.scripted import ScriptedModel
 from agent.runtime import agent_runtime
 from mca.testing import scalar
-from tests.agent.helpers import new_job, put_job, stored_decision, tool_steps
-from tests.agent.test_loop import coupon_for_first_asset
+from tests.agent.helpers import SEARCH_THEN_COUPON, new_job, put_job, stored_decision, tool_steps
 
 
 class WorkerDied(BaseException):
@@ -25,10 +24,6 @@ def die(request: ModelRequest) -> ModelReply:
 
 
 LEASE_S = 30  # the killed child's lease; the retry reads a clock past it
-SCRIPT: list[Turn] = [
-    [call("search_assets", query="camping accessories", kind="coupon", max_value=20)],
-    coupon_for_first_asset,
-]
 
 
 async def test_crash_after_sending_is_retried_without_a_second_send(
@@ -40,7 +35,7 @@ async def test_crash_after_sending_is_retried_without_a_second_send(
     async with agent_runtime(
         agent_settings,
         agent_stores,
-        model=ScriptedModel([*SCRIPT, die]),
+        model=ScriptedModel([*SEARCH_THEN_COUPON, die]),
         clock=frozen,
         embedder=embedder,
         lease=lease,
@@ -53,8 +48,8 @@ async def test_crash_after_sending_is_retried_without_a_second_send(
     assert scalar(url, "SELECT count(*) FROM decisions") == 0
 
     async with agent_runtime(
-        agent_settings, agent_stores, model=ScriptedModel([*SCRIPT, "sent"]), clock=frozen, embedder=embedder,
-        lease=lease,
+        agent_settings, agent_stores, model=ScriptedModel([*SEARCH_THEN_COUPON, "sent"]), clock=frozen,
+        embedder=embedder, lease=lease,
     ) as rt:  # fmt: skip
         # Still leased: nobody may take it yet.
         assert await rt.workers[0].run_one() is None
@@ -142,7 +137,7 @@ async def test_worker_killed_mid_job_is_retried_without_a_second_send(
     # The dead worker's lease ran out: a clock past it, instead of waiting it out.
     after_lease = FrozenClock(system_clock() + timedelta(seconds=LEASE_S + 1))
     async with agent_runtime(
-        agent_settings, agent_stores, model=ScriptedModel([*SCRIPT, "sent"]), clock=after_lease,
+        agent_settings, agent_stores, model=ScriptedModel([*SEARCH_THEN_COUPON, "sent"]), clock=after_lease,
         embedder=embedder,
     ) as rt:  # fmt: skip
         record = await rt.workers[0].run_one()

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from tests.mca.test_views import ago, insert, one
+from mca.testing import ago, insert_events, one
 
 CONTACT_COLUMNS = "last_contacted_at, contacts_7d, offers_outstanding"
 
@@ -30,7 +30,7 @@ def conn(db_url: str) -> Any:
 
 
 def test_offers_messages_and_awards_are_contacts_and_mca_codes_redeem_offers(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         {"user_id": "c1", "event_type": "session_start", "ts": ago(days=20)},
         code("c1", "offer_sent", ago(days=10), "MCA-AAAA"),  # outside the 7-day window, still outstanding
@@ -58,7 +58,7 @@ def test_offers_messages_and_awards_are_contacts_and_mca_codes_redeem_offers(con
 
 
 def test_redemptions_never_make_offers_outstanding_negative(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         code("c2", "offer_sent", ago(days=1), "MCA-C"),
         code("c2", "coupon_applied", ago(hours=3), "MCA-C"),
@@ -73,7 +73,7 @@ def test_redemptions_never_make_offers_outstanding_negative(conn: Any) -> None:
 
 def test_a_long_history_reads_only_its_contact_events(conn: Any) -> None:
     history = [{"user_id": "heavy", "event_type": "page", "ts": ago(minutes=m)} for m in range(1, 3001)]
-    insert(conn, *history, {"user_id": "heavy", "event_type": "offer_sent", "ts": ago(days=1)})
+    insert_events(conn, *history, {"user_id": "heavy", "event_type": "offer_sent", "ts": ago(days=1)})
     conn.execute("ANALYZE events")
     plan = "\n".join(
         r["QUERY PLAN"] for r in conn.execute("EXPLAIN SELECT * FROM user_contacts WHERE user_id = 'heavy'")

@@ -7,7 +7,7 @@ materialized views on RisingWave (their parse is checked in test_sql_dialect.py)
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -15,33 +15,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def ago(**delta: float) -> datetime:
-    return NOW - timedelta(**delta)
-
-
-def insert(conn: psycopg.Connection[Any], *events: dict[str, Any]) -> None:
-    for n, e in enumerate(events):
-        row = {
-            "event_id": e.get("event_id", f"{e['user_id']}-{e['event_type']}-{n}-{e['ts'].isoformat()}"),
-            "source": "test",
-            "value": None,
-            "points": None,
-            "sku": None,
-            "category": None,
-            "text": None,
-            **e,
-            "properties": json.dumps(e.get("properties", {})),
-        }
-        conn.execute(
-            "INSERT INTO events (event_id, user_id, event_type, ts, source, value, points, sku, category, "
-            "text, properties) VALUES (%(event_id)s, %(user_id)s, %(event_type)s, %(ts)s, %(source)s, "
-            "%(value)s, %(points)s, %(sku)s, %(category)s, %(text)s, %(properties)s)",
-            row,
-        )
-    conn.commit()
+from mca.testing import ago, insert_events, one
 
 
 @pytest.fixture
@@ -50,17 +24,20 @@ def conn(db_url: str) -> Any:
         yield c
 
 
-def one(conn: psycopg.Connection[Any], sql: str, *params: Any) -> dict[str, Any]:
-    rows = conn.execute(sql, params).fetchall()
-    assert len(rows) == 1, rows
-    return dict(rows[0])
+def test_seeding_refuses_a_column_events_lack_and_writes_nothing(conn: Any) -> None:
+    page = {"user_id": "u0", "event_type": "page", "ts": ago(hours=1)}
+    with pytest.raises(ValueError, match=r"event 1: \['sku_id'\] are not columns of events"):
+        insert_events(conn, page, {**page, "sku_id": "SKU1"})
+    with pytest.raises(ValueError, match=r"event 0: \['ts'\] missing"):
+        insert_events(conn, {"user_id": "u0", "event_type": "page"})
+    assert one(conn, "SELECT count(*) AS n FROM events") == {"n": 0}
 
 
 # --- user_profile ------------------------------------------------------------------------
 
 
 def test_profile_latest_value_wins_per_trait(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         {
             "user_id": "u1",
@@ -103,7 +80,7 @@ def test_profile_latest_value_wins_per_trait(conn: Any) -> None:
 
 
 def test_profile_has_no_row_without_identify(conn: Any) -> None:
-    insert(conn, {"user_id": "anon", "event_type": "page", "ts": ago(hours=2)})
+    insert_events(conn, {"user_id": "anon", "event_type": "page", "ts": ago(hours=2)})
     assert conn.execute("SELECT count(*) AS n FROM user_profile").fetchone()["n"] == 0
 
 
@@ -111,7 +88,7 @@ def test_profile_has_no_row_without_identify(conn: Any) -> None:
 
 
 def test_stats_counts_points_purchases_and_window(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         {"user_id": "u2", "event_type": "session_start", "ts": ago(days=30)},
         {
@@ -170,7 +147,7 @@ def test_stats_counts_points_purchases_and_window(conn: Any) -> None:
 
 
 def test_stats_user_with_no_purchases(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         {"user_id": "u3", "event_type": "session_start", "ts": ago(days=20)},
         {"user_id": "u3", "event_type": "product_viewed", "ts": ago(days=20), "sku": "X"},
@@ -202,7 +179,9 @@ def test_chronology_keeps_newest_twenty_newest_first(conn: Any) -> None:
         }
         for i in range(25)
     ]
-    insert(conn, *events, {"event_id": "other", "user_id": "u5", "event_type": "page", "ts": ago(hours=1)})
+    insert_events(
+        conn, *events, {"event_id": "other", "user_id": "u5", "event_type": "page", "ts": ago(hours=1)}
+    )
     row = one(conn, "SELECT * FROM event_chronology WHERE user_id = 'u4'")
     kept = [e["event_id"] for e in row["events"]]
     assert kept == [f"e{i:02d}" for i in range(24, 4, -1)]
@@ -226,7 +205,9 @@ def test_chronology_keeps_newest_twenty_newest_first(conn: Any) -> None:
 
 def test_chronology_breaks_timestamp_ties_by_event_id(conn: Any) -> None:
     ts = ago(hours=1)
-    insert(conn, *[{"event_id": f"t{i}", "user_id": "u6", "event_type": "page", "ts": ts} for i in range(22)])
+    insert_events(
+        conn, *[{"event_id": f"t{i}", "user_id": "u6", "event_type": "page", "ts": ts} for i in range(22)]
+    )
     kept = [
         e["event_id"] for e in one(conn, "SELECT events FROM event_chronology WHERE user_id='u6'")["events"]
     ]
@@ -237,7 +218,7 @@ def test_chronology_breaks_timestamp_ties_by_event_id(conn: Any) -> None:
 
 
 def test_unified_context_document(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         {
             "event_id": "a1",
@@ -285,7 +266,7 @@ def test_unified_context_document(conn: Any) -> None:
 
 
 def test_unified_context_user_without_profile(conn: Any) -> None:
-    insert(conn, {"user_id": "u8", "event_type": "page", "ts": ago(minutes=5)})
+    insert_events(conn, {"user_id": "u8", "event_type": "page", "ts": ago(minutes=5)})
     row = one(conn, "SELECT * FROM unified_context WHERE user_id = 'u8'")
     assert row["phone"] is None and row["tier"] is None
     assert row["context"]["profile"]["reachable"] == {"sms": False, "email": False}
@@ -295,7 +276,9 @@ def test_unified_context_user_without_profile(conn: Any) -> None:
 
 def test_single_user_lookup_uses_the_user_index(conn: Any) -> None:
     """The p99 target depends on PostgreSQL pushing the user filter into every view."""
-    insert(conn, *[{"user_id": f"p{i}", "event_type": "page", "ts": ago(minutes=i)} for i in range(50)])
+    insert_events(
+        conn, *[{"user_id": f"p{i}", "event_type": "page", "ts": ago(minutes=i)} for i in range(50)]
+    )
     conn.execute("ANALYZE events")
     conn.execute("SET enable_seqscan = off")  # tiny table: make the planner show its index path
     plan = "\n".join(

@@ -1,16 +1,27 @@
-"""The action layer's small world (customers, assets) and calling a tool as the agent does."""
+"""The action layer's small world (customers, assets), calling a tool as the agent does, and a
+dispatcher over the tool service with the actions it delivers."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import httpx
 import psycopg
 from mcp import Client
 from mcp_types import RequestParamsMeta
 
-from mca.testing import identify
+from mca.db import Stores
+from mca.settings import Settings
+from mca.testing import FrozenClock, identify, one, scalar
+from mcp_tools.commands import make_dispatcher
+from mcp_tools.dispatch import Dispatcher
+from mcp_tools.guard import CallContext
+from mcp_tools.runtime import Runtime
+from tests.mcp_tools.fake_api import FakeAPI
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
 
@@ -110,3 +121,37 @@ async def call(
     if data is None:
         data = json.loads(result.content[0].text)  # type: ignore[union-attr]
     return result.is_error, data
+
+
+# Actions the dispatcher delivers, as the agent asks for them.
+AGENT = CallContext(caller="agent", trigger="default", decision_id="dispatch-test")
+SMS = {"user_id": "u_ok", "text": "Your order shipped.", "reason": "order"}
+COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
+CRM = {"user_id": "u_ok", "fields": {"next_best_action": "call"}, "reason": "follow up"}
+POINTS = {"user_id": "u_ok", "points": 100, "reason": "birthday"}
+
+
+@asynccontextmanager
+async def dispatcher_for(
+    settings: Settings, stores: Stores, clock: FrozenClock, api: FakeAPI | None = None
+) -> AsyncIterator[tuple[Any, Dispatcher]]:
+    """The tool service and the dispatcher the dispatch command builds over it (`make_dispatcher`),
+    delivering through `api` when given."""
+    transport = api.transport if api is not None else None
+    async with (
+        Runtime(settings, stores, clock).acquire() as deps,
+        httpx.AsyncClient(timeout=5, transport=transport) as http,
+    ):
+        yield deps.service, make_dispatcher(settings, deps.service, http)
+
+
+def outbox_row(url: str) -> dict[str, Any]:
+    """The test's one outbox row."""
+    return one(url, "SELECT * FROM outbox")
+
+
+def global_spent(url: str) -> float:
+    """Budget spent across the global scopes (day, month) so far."""
+    return float(
+        scalar(url, "SELECT coalesce(sum(spent), 0) FROM budget_counters WHERE scope LIKE 'global:%%'")
+    )

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs
 
-import httpx
 import psycopg
 import pytest
 from pydantic import SecretStr
@@ -19,13 +16,19 @@ from standardwebhooks.webhooks import Webhook
 from mca.db import Stores
 from mca.settings import Settings
 from mca.testing import FrozenClock, count
-from mcp_tools.dispatch import Dispatcher
 from mcp_tools.guard import CallContext
-from mcp_tools.providers import build_providers
-from mcp_tools.runtime import Runtime
 from tests.mcp_tools.fake_api import FakeAPI
+from tests.mcp_tools.helpers import (
+    AGENT,
+    COUPON,
+    CRM,
+    POINTS,
+    SMS,
+    dispatcher_for,
+    global_spent,
+    outbox_row,
+)
 
-AGENT = CallContext(caller="agent", trigger="default", decision_id="dispatch-test")
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
@@ -55,54 +58,6 @@ def _settings(base: Settings, api: FakeAPI, **extra: Any) -> Settings:
     )
 
 
-@asynccontextmanager
-async def dispatcher_for(
-    settings: Settings, stores: Stores, clock: FrozenClock, api: FakeAPI | None = None
-) -> AsyncIterator[tuple[Any, Dispatcher]]:
-    transport = api.transport if api is not None else None
-    async with (
-        Runtime(settings, stores, clock).acquire() as deps,
-        httpx.AsyncClient(timeout=5, transport=transport) as http,
-    ):
-        dispatcher = Dispatcher(
-            deps.service.ops_pool,
-            build_providers(settings, http, deps.service.ops_pool),
-            settings.dispatch_routes,
-            settings.dispatch_provider,
-            deps.service.policy_store,
-            clock,
-            max_attempts=settings.dispatch_max_attempts,
-            quick_retries=settings.dispatch_quick_retries,
-            retry_wait_s=settings.dispatch_retry_wait_s,
-            backoff_s=settings.dispatch_backoff_s,
-            max_age_s=settings.dispatch_max_age_s,
-            state_pool=deps.service.state_pool,
-        )
-        yield deps.service, dispatcher
-
-
-SMS = {"user_id": "u_ok", "text": "Your order shipped.", "reason": "order"}
-COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
-CRM = {"user_id": "u_ok", "fields": {"next_best_action": "call"}, "reason": "follow up"}
-POINTS = {"user_id": "u_ok", "points": 100, "reason": "birthday"}
-
-
-def _outbox(url: str) -> dict[str, Any]:
-    with psycopg.connect(url) as conn:
-        conn.row_factory = psycopg.rows.dict_row  # type: ignore[assignment]
-        row = conn.execute("SELECT * FROM outbox").fetchone()
-        assert row is not None
-        return dict(row)
-
-
-def _spent(url: str) -> float:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT coalesce(sum(spent), 0) FROM budget_counters WHERE scope LIKE 'global:%'"
-        ).fetchone()
-        return float(row[0]) if row else 0.0
-
-
 async def test_log_provider_is_the_default(
     tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, world: str
 ) -> None:
@@ -110,7 +65,7 @@ async def test_log_provider_is_the_default(
         outcome = await service.act("send_coupon", COUPON, AGENT)
         assert await dispatcher.run_once() == {"delivered": 1}
         assert await dispatcher.run_once() == {}
-    row = _outbox(world)
+    row = outbox_row(world)
     assert (
         row["status"] == "delivered"
         and row["provider"] == "log"
@@ -129,7 +84,7 @@ async def test_webhook_is_signed_with_standard_webhooks(
     sent = api.requests[0]
     payload = Webhook(SECRET).verify(sent.body, sent.headers)
     assert payload["type"] == "mca.sms" and "Reply STOP" in payload["data"]["body"]
-    assert sent.headers["webhook-id"] == _outbox(world)["idem_key"]
+    assert sent.headers["webhook-id"] == outbox_row(world)["idem_key"]
 
 
 async def test_twilio_sends_form_with_basic_auth(
@@ -145,7 +100,7 @@ async def test_twilio_sends_form_with_basic_auth(
     form = parse_qs(sent.body.decode())
     assert form["To"] == ["+15550000001"] and form["From"] == ["+15550009999"]
     assert sent.headers["authorization"].startswith("Basic ")
-    assert _outbox(world)["provider_ref"] == "SM123"
+    assert outbox_row(world)["provider_ref"] == "SM123"
 
 
 @pytest.mark.parametrize("code", [21610, 21211])
@@ -156,13 +111,13 @@ async def test_twilio_unsubscribed_or_invalid_suppresses_and_releases_budget(
     settings = _settings(tool_settings, api, dispatch_routes={"sms": "twilio"})
     async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("send_sms", SMS, AGENT)
-        spent_before = _spent(world)
+        spent_before = global_spent(world)
         assert await dispatcher.run_once() == {"suppressed": 1}
         assert len(api.requests) == 1  # not retried
         again = await service.act(
             "send_sms", {**SMS, "text": "Another one."}, CallContext("agent", "default", "next-decision")
         )
-    assert spent_before > 0 and _spent(world) == 0
+    assert spent_before > 0 and global_spent(world) == 0
     assert count(world, "suppressions", "user_id = 'u_ok' AND channel = 'sms'") == 1
     assert again.reason == "suppressed"
 
@@ -180,7 +135,7 @@ async def test_twilio_429_then_success_is_retried(
     async with dispatcher_for(settings, tool_stores, clock, api) as (service, dispatcher):
         await service.act("send_sms", SMS, AGENT)
         assert await dispatcher.run_once() == {"delivered": 1}
-    assert len(api.requests) == 2 and _outbox(world)["attempts"] == 1
+    assert len(api.requests) == 2 and outbox_row(world)["attempts"] == 1
 
 
 async def test_5xx_backs_off_then_dead_letters(
@@ -192,7 +147,7 @@ async def test_5xx_backs_off_then_dead_letters(
         await service.act("send_sms", SMS, AGENT)
         assert await dispatcher.run_once() == {"pending": 1}
         assert await dispatcher.run_once() == {"dead": 1}  # max_attempts = 2
-    row = _outbox(world)
+    row = outbox_row(world)
     assert row["status"] == "dead" and "503" in row["last_error"] and row["attempts"] == 2
     assert len(api.requests) == 2 * settings.dispatch_quick_retries
     assert count(world, "budget_ledger", "kind = 'release'") >= 1
@@ -275,7 +230,7 @@ async def test_expired_lease_is_reclaimed(
         assert await dispatcher.claim(10) == []
         clock.advance(seconds=dispatcher.lease_s + 1)
         assert await dispatcher.run_once() == {"delivered": 1}
-    assert _outbox(world)["attempts"] == 2
+    assert outbox_row(world)["attempts"] == 2
 
 
 async def test_dispatch_loop_releases_due_deferrals_and_delivers(
@@ -373,6 +328,6 @@ async def test_braze_transactional_coupon_carries_external_send_id(
         await service.act("send_coupon", COUPON, AGENT)
         assert await dispatcher.run_once() == {"delivered": 1}
     body = json.loads(api.requests[0].body)
-    assert body["external_send_id"] == _outbox(world)["idem_key"]
+    assert body["external_send_id"] == outbox_row(world)["idem_key"]
     assert re.fullmatch(r"[a-zA-Z0-9\-_+/=]+", body["external_send_id"])
-    assert body["recipient"] == {"external_user_id": "u_ok"} and _outbox(world)["provider_ref"] == "d-9"
+    assert body["recipient"] == {"external_user_id": "u_ok"} and outbox_row(world)["provider_ref"] == "d-9"

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from tests.mca.test_views import ago, insert
+from mca.testing import ago, insert_events, one
 
 DAY = 86400
 
@@ -64,13 +64,11 @@ def event(
 
 
 def row(conn: Any, action_id: str) -> dict[str, Any]:
-    rows = conn.execute("SELECT * FROM action_attribution WHERE action_id = %s", (action_id,)).fetchall()
-    assert len(rows) == 1, rows
-    return dict(rows[0])
+    return one(conn, "SELECT * FROM action_attribution WHERE action_id = %s", action_id)
 
 
 def test_receipts_and_engagement_match_by_decision_id(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         action("u1", ago(days=10), "d1", kind="message_sent", channel="email"),
         event("u1", "message_delivered", ago(days=10), "r1", decision_id="d1"),
@@ -84,7 +82,7 @@ def test_receipts_and_engagement_match_by_decision_id(conn: Any) -> None:
 
 
 def test_failed_receipt_is_not_delivered(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         action("u1", ago(days=10), "d1", kind="message_sent"),
         event("u1", "message_failed", ago(days=10), "r1", decision_id="d1"),
@@ -94,7 +92,7 @@ def test_failed_receipt_is_not_delivered(conn: Any) -> None:
 
 
 def test_conversion_inside_window_counts_and_one_just_outside_does_not(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         action("u1", ago(days=20), "d1", window_s=7 * DAY),
         event("u1", "purchase", ago(days=13, seconds=1), "p-in", 40),
@@ -108,7 +106,7 @@ def test_conversion_inside_window_counts_and_one_just_outside_does_not(conn: Any
 
 
 def test_window_defaults_to_seven_days_and_open_window_is_pending(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         action("u1", ago(days=8), "old"),
         event("u1", "purchase", ago(days=0.5), "late", 10),
@@ -120,7 +118,7 @@ def test_window_defaults_to_seven_days_and_open_window_is_pending(conn: Any) -> 
 
 
 def test_per_goal_window_from_the_action(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         action("u1", ago(days=10), "d1", window_s=1 * DAY),
         event("u1", "purchase", ago(days=8), "p", 30),
@@ -130,7 +128,7 @@ def test_per_goal_window_from_the_action(conn: Any) -> None:
 
 
 def test_two_actions_competing_for_one_purchase_last_touch_wins(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         action("u1", ago(days=5), "first"),
         action("u1", ago(days=3), "second"),
@@ -146,7 +144,7 @@ def test_two_actions_competing_for_one_purchase_last_touch_wins(conn: Any) -> No
 
 
 def test_coupon_code_beats_last_touch_and_marks_redeemed(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         action("u1", ago(days=5), "coupon", coupon_code="SAVE-1"),
         action("u1", ago(days=3), "later", kind="message_sent"),
@@ -159,7 +157,7 @@ def test_coupon_code_beats_last_touch_and_marks_redeemed(conn: Any) -> None:
 
 
 def test_unsubscribe_in_window_is_a_negative_outcome(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         action("u1", ago(days=3), "d1"),
         event("u1", "unsubscribed", ago(days=2), "un"),
@@ -171,13 +169,13 @@ def test_unsubscribe_in_window_is_a_negative_outcome(conn: Any) -> None:
 
 
 def test_unattributed_conversion_is_kept_in_events(conn: Any) -> None:
-    insert(conn, event("u9", "purchase", ago(days=1), "orphan", 5, coupon_code="NOPE"))
+    insert_events(conn, event("u9", "purchase", ago(days=1), "orphan", 5, coupon_code="NOPE"))
     assert conn.execute("SELECT count(*) AS n FROM conversion_credit").fetchone()["n"] == 0
     assert conn.execute("SELECT count(*) AS n FROM events WHERE event_id = 'orphan'").fetchone()["n"] == 1
 
 
 def test_exposure_is_intent_to_treat_per_customer(conn: Any) -> None:
-    insert(
+    insert_events(
         conn,
         decision("t", ago(days=20), "a1", "treatment"),
         action("t", ago(days=20), "a1", kind="message_sent", cost=2),
