@@ -207,7 +207,7 @@ def test_cost_counts_a_coupon_when_redeemed_and_points_and_messages_when_sent(co
         sent = action(user, ago(days=20), decision_id, coupon_code=code, cost=20)
         return {**sent, "value": 20}  # offer_sent carries the coupon's value as its value
 
-    insert(
+    insert_events(
         conn,
         offer("u1", "redeemed", "C-1"),
         event("u1", "coupon_applied", ago(days=19), "ca1", coupon_code="C-1"),
@@ -230,15 +230,15 @@ def test_cost_counts_a_coupon_when_redeemed_and_points_and_messages_when_sent(co
         "act-sms": (Decimal("0.0158"), Decimal("0.0158")),
         "act-held": (0, 20),
     }
-    insert(conn, decision("u1", ago(days=20), "redeemed", "treatment"))
-    insert(conn, decision("u2", ago(days=20), "unused", "treatment"))
+    insert_events(conn, decision("u1", ago(days=20), "redeemed", "treatment"))
+    insert_events(conn, decision("u2", ago(days=20), "unused", "treatment"))
     exposures = conn.execute("SELECT user_id, cost FROM experiment_exposures ORDER BY user_id").fetchall()
     assert [(r["user_id"], r["cost"]) for r in exposures] == [("u1", 20), ("u2", 0)]
 
 
 def test_a_receipt_marks_exactly_one_action_of_its_decision(conn: Any) -> None:
     second = action("u1", ago(days=9), "d1", kind="message_sent", channel="sms", call_id=12)
-    insert(
+    insert_events(
         conn,
         action("u1", ago(days=10), "d1", kind="offer_sent", channel="email", call_id=11),
         {**second, "event_id": "act-d1-sms"},
