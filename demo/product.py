@@ -107,13 +107,12 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
     from agent.runtime import agent_runtime, trigger_service
     from ingest.event_sink import open_event_sink
     from mca.app import create_app
-    from mca.db import connect
     from mca.process import signals_set
     from mca.services import Role, Services
     from mcp_tools.commands import make_dispatcher
     from mcp_tools.dispatch import run_forever
     from mcp_tools.runtime import Runtime
-    from state.embedding import get_embedder
+    from state.embedding import embedder_of
 
     report = DemoReport()
     announced: set[str] = set()  # job ids whose trigger line is printed
@@ -123,36 +122,20 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
     story_users = list(cast.roles())
     stop = asyncio.Event()
 
-    with connect(stores.state_url, autocommit=True) as conn, conn.transaction():
-        for row in history_rows(cast, run, started):
-            conn.execute(HISTORY_SQL, row)
-    with connect(stores.ops_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM trigger_schedule")  # the demo runs every opportunity query at start
+    _seed_history(stores, cast, run, started)
     model = make_model(settings)
     echo(
         f"brain: {model.brain} ({model.model}); cast: "
         + "; ".join(f"{u} {r}" for u, r in cast.roles().items())
     )
 
-    def on_decision(record: DecisionRecord) -> None:
-        report.decisions.append(record)
-        star = "*" if record.user_id in story_users else " "
-        if record.job_id not in announced:
-            announced.add(record.job_id)
-            echo(f"{star} TRIGGER {record.trigger_name} fired for {record.user_id}")
-        t = record.transcript
-        echo(f"{star} DECISION {record.decision_id} [{record.trigger_name} / {record.user_id}] {t.outcome} "
-             f"in {record.latency_ms:.0f} ms")  # fmt: skip
-        for line in _verdicts(record):
-            echo(f"      {line}")
-        echo(f"      why: {t.rationale}")
-
+    on_decision = _decision_printer(report, story_users, announced, echo)
     port = free_port()
     # One container for the whole process: the app, the workers, their tools and the
     # dispatcher share its pools (two, transactional and autocommit, on the embedded server).
     services = Services(settings, stores)
     web = _QuietServer(create_app(settings, stores, services=services), port)
-    embedder = get_embedder(settings.embedding.model, settings.embedding.batch_size)
+    embedder = embedder_of(services)
     with signals_set(stop):
         async with (
             services,
@@ -196,6 +179,37 @@ async def run_story(settings: Settings, stores: Any, echo: Echo, *, follow: bool
                 web.stop()
                 await asyncio.gather(*tasks, return_exceptions=True)
     return report
+
+
+def _seed_history(stores: Any, cast: Cast, run: str, started: datetime) -> None:
+    from mca.db import connect
+
+    with connect(stores.state_url, autocommit=True) as conn, conn.transaction():
+        for row in history_rows(cast, run, started):
+            conn.execute(HISTORY_SQL, row)
+    with connect(stores.ops_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM trigger_schedule")  # the demo runs every opportunity query at start
+
+
+def _decision_printer(
+    report: DemoReport, story_users: list[str], announced: set[str], echo: Echo
+) -> Callable[[DecisionRecord], None]:
+    """Each decision as the demo prints it; a cast member's lines are starred."""
+
+    def on_decision(record: DecisionRecord) -> None:
+        report.decisions.append(record)
+        star = "*" if record.user_id in story_users else " "
+        if record.job_id not in announced:
+            announced.add(record.job_id)
+            echo(f"{star} TRIGGER {record.trigger_name} fired for {record.user_id}")
+        t = record.transcript
+        echo(f"{star} DECISION {record.decision_id} [{record.trigger_name} / {record.user_id}] {t.outcome} "
+             f"in {record.latency_ms:.0f} ms")  # fmt: skip
+        for line in _verdicts(record):
+            echo(f"      {line}")
+        echo(f"      why: {t.rationale}")
+
+    return on_decision
 
 
 async def _wait_ready(http: httpx.AsyncClient, base: str, stop: asyncio.Event) -> None:

@@ -17,10 +17,8 @@ first call's stored result instead.
 from __future__ import annotations
 
 import contextlib
-import enum
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -28,31 +26,13 @@ from psycopg import errors
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from mcp_tools import draws
 from mcp_tools import ledger_sql as q
-from mcp_tools.guard import Action, CallContext, Verdict, period_keys, zone_of
+from mcp_tools.checks import Check, CheckKind, checks_for
+from mcp_tools.guard import Action, CallContext, Verdict
 from mcp_tools.outcome import STATUS_OF, Outcome, idem_key, outcome_from_dict
 from mcp_tools.policy import Policy
 
 __all__ = ["Outcome", "audit_only", "decide_new", "find_call", "idem_key", "settle"]
-
-
-class CheckKind(enum.Enum):
-    """What an atomic check guards; mca_allow (sql/ops/261) runs each kind."""
-
-    SUPPRESSION = "suppression"
-    CONTACT_CAP = "contact_cap"  # per-channel and overall frequency caps
-    MIN_GAP = "min_gap"
-    BUDGET = "budget"  # budgets and thresholds: a reservation against a limit
-
-
-@dataclass(frozen=True)
-class Check:
-    """One atomic check; its statement calls mca_refuse_check(its index) to refuse."""
-
-    kind: CheckKind
-    params: dict[str, Any]
-    refusal: Verdict
 
 
 class _Refused(Exception):
@@ -62,61 +42,6 @@ class _Refused(Exception):
 
 class _Shadow(Exception):
     """Raised inside the attempt in shadow mode: decide, then undo everything."""
-
-
-def _next_period(now: datetime, period: str, zone: Any) -> datetime:
-    local = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "day":
-        start = local + timedelta(days=1)
-    elif period == "week":
-        start = local + timedelta(days=7 - local.weekday())
-    else:
-        start = (local.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return start.replace(tzinfo=zone).astimezone(UTC)
-
-
-def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) -> list[Check]:
-    checks: list[Check] = []
-    channel = action.channel
-    if channel is not None:
-        user = {"user_id": action.user_id, "now": now}
-        suppressed = Verdict("deny", ["suppressed"])
-        checks.append(Check(CheckKind.SUPPRESSION, {**user, "channel": channel}, suppressed))
-        zone = zone_of(action.timezone, policy.default_user_timezone)
-        keys = period_keys(now, zone)
-        for scope, caps, prefix in (
-            (channel, policy.channel(channel).caps, "channel_cap"),
-            ("*", policy.caps, "freq_cap"),
-        ):
-            for period, cap in caps.items():
-                refusal = Verdict(
-                    "deny",
-                    [f"{prefix}_{period}"],
-                    until=_next_period(now, period, zone),
-                    detail=f"At most {cap} per {period}.",
-                )
-                params = {**user, "channel": scope, "period": period, "key": keys[period], "cap": cap}
-                checks.append(Check(CheckKind.CONTACT_CAP, params, refusal))
-        for scope, hours in ((channel, policy.channel(channel).min_gap_hours), ("*", policy.min_gap_hours)):
-            if hours > 0:
-                refusal = Verdict("deny", ["min_gap"], detail=f"At least {hours:g} h apart.")
-                params = {**user, "channel": scope, "threshold": now - timedelta(hours=hours), "gap_h": hours}
-                checks.append(Check(CheckKind.MIN_GAP, params, refusal))
-    for draw in draws.plan(policy, ctx, action, now):
-        detail = draw.detail or f"Limit {draw.limit} for {draw.scope} ({draw.key})."
-        refusal = Verdict(draw.kind, [draw.reason], detail=detail)
-        params = {
-            "scope": draw.scope,
-            "key": draw.key,
-            "limit": draw.limit,
-            "amount": draw.amount,
-            "shards": draw.shards,
-            "now": now,
-        }
-        checks.append(Check(CheckKind.BUDGET, params, refusal))
-    for i, check in enumerate(checks):
-        check.params["check"] = i  # the index mca_refuse_check reports when this check refuses
-    return checks
 
 
 def _call_params(
