@@ -154,8 +154,6 @@ def _value(key: str, raw: Any, path: str, errors: list[FieldError]) -> float | N
 
 
 def _points(key: str, raw: Any, path: str, errors: list[FieldError]) -> int | None:
-    if type(raw) is int and -MAX_POINTS <= raw <= MAX_POINTS:
-        return raw
     number = _number(raw)
     if number is None or number != int(number):
         errors.append(FieldError(f"{path}.{key}", "must be an integer"))
@@ -179,30 +177,42 @@ def _sku(key: str, raw: Any, path: str, errors: list[FieldError]) -> str | None:
     return text_id(raw, f"{path}.{key}", errors)
 
 
-# Typed column -> (the property names that fill it, first present wins; its validator).
-_TYPED = (
-    ("value", VALUE_KEYS, _value),
-    ("points", POINTS_KEYS, _points),
-    ("sku", SKU_KEYS, _sku),
-    ("category", CATEGORY_KEYS, _string),
-    ("text", TEXT_KEYS, _string),
-)
-_TYPED_KEYS = frozenset(key for _, keys, _ in _TYPED for key in keys)
+(_POINTS_KEY,) = POINTS_KEYS
+(_CATEGORY_KEY,) = CATEGORY_KEYS
+_TYPED_KEYS = frozenset(VALUE_KEYS + POINTS_KEYS + SKU_KEYS + CATEGORY_KEYS + TEXT_KEYS)
 
 
 def typed_columns(props: dict[str, Any], path: str, errors: list[FieldError]) -> dict[str, Any]:
     """value, points, sku, category, text from the well-known properties (which also stay
-    in ``properties``: the mapping is lossless). On the hot path of every event: one set
-    intersection finds the columns to fill, and paths are spelled out only for an error."""
+    in ``properties``: the mapping is lossless). It runs for every event, so a plain number
+    or string is taken inline and the validators (which spell out paths) see the rest."""
     out: dict[str, Any] = {"value": None, "points": None, "sku": None, "category": None, "text": None}
     if _TYPED_KEYS.isdisjoint(props):
         return out
-    for column, keys, check in _TYPED:
-        for key in keys:
-            raw = props.get(key)
-            if raw is not None:
-                out[column] = check(key, raw, path, errors)
-                break
+    get = props.get
+    for key in VALUE_KEYS:
+        raw = get(key)
+        if raw is not None:
+            plain = (type(raw) is float or type(raw) is int) and -MAX_VALUE < raw < MAX_VALUE
+            out["value"] = round(float(raw), 2) if plain else _value(key, raw, path, errors)
+            break
+    raw = get(_POINTS_KEY)
+    if raw is not None:
+        plain = type(raw) is int and -MAX_POINTS <= raw <= MAX_POINTS
+        out["points"] = raw if plain else _points(_POINTS_KEY, raw, path, errors)
+    for key in SKU_KEYS:
+        raw = get(key)
+        if raw is not None:
+            out["sku"] = _sku(key, raw, path, errors)
+            break
+    raw = get(_CATEGORY_KEY)
+    if raw is not None:
+        out["category"] = _string(_CATEGORY_KEY, raw, path, errors)
+    for key in TEXT_KEYS:
+        raw = get(key)
+        if raw is not None:
+            out["text"] = _string(key, raw, path, errors)
+            break
     return out
 
 
