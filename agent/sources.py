@@ -16,7 +16,7 @@ its transaction commits (sql/state/150); the tail LISTENs on a connection of its
 trigger service reads at once. A wake-up changes when the tail reads, never what it reads:
 rows that committed above the oldest open transaction stay unread until that transaction
 ends, and since it may not store events (so never notify), the tail then re-reads on a short
-backoff until they come below xmin. A lost listener falls back to the poll.
+backoff (1 ms doubling to at most 8 ms) until they come below xmin. A lost listener falls back to the poll.
 
 RisingWave: a subscription cursor (``DECLARE … SUBSCRIPTION CURSOR FOR events_changes SINCE
 <rw_timestamp>``, ``FETCH n FROM c WITH (timeout = '1s')``). The position is the last
@@ -56,6 +56,10 @@ SELECT EXISTS (
 """
 CHANNEL = "mca_events"
 FIRST_RETRY_S = 0.001
+# The backoff stops doubling here: the transactions that hold rows back (an ingest group, a
+# decision, the service's own) last milliseconds, and a backoff grown to the poll's length
+# would keep the event waiting long after they end (a re-read below xmin is one index probe).
+MAX_RETRY_S = 0.008
 
 PG_HEAD = """
 SELECT CAST(xid AS text) AS xid, seq FROM events
@@ -158,7 +162,7 @@ class PostgresTail:
         if self._held_back:
             # Rows sit behind an open transaction that may never notify: re-read soon.
             await asyncio.sleep(min(self._retry_s, timeout_s))
-            self._retry_s = min(self._retry_s * 2, timeout_s)
+            self._retry_s = min(self._retry_s * 2, MAX_RETRY_S, timeout_s)
             return
         self._retry_s = FIRST_RETRY_S
         if self._listener is None:

@@ -47,6 +47,17 @@ from mca.net import free_port
 from mca.settings import Settings
 
 NEW_OUTBOX = "SELECT outbox_id, user_id FROM outbox WHERE outbox_id > %s ORDER BY outbox_id"
+# Where the time goes, per timed customer: the clocks each stage stamps (all this machine's).
+STAGES = """
+SELECT e.user_id, e.received_at AS ingested, j.created_at AS job_created,
+       d.started_at AS brain_started, d.finished_at AS decided, o.created_at AS outbox
+FROM events e
+JOIN agent_jobs j ON j.user_id = e.user_id
+JOIN decisions d ON d.decision_id = j.decision_id
+JOIN outbox o ON o.user_id = e.user_id
+WHERE e.user_id = ANY(%s) AND e.event_type = 'purchase'
+"""
+STAGE_NAMES = ("ingested", "job_created", "brain_started", "decided", "outbox")
 PIPELINES = {"push": (True, timedelta(seconds=1)), "poll 1 ms": (False, timedelta(milliseconds=1))}
 TIMEOUT_S = 10.0
 
@@ -57,6 +68,7 @@ class OutboxWatcher:
     def __init__(self, ops_url: str) -> None:
         self.ops_url = ops_url
         self.waiting: dict[str, asyncio.Future[float]] = {}
+        self.posted: dict[str, datetime] = {}
 
     def expect(self, user: str) -> asyncio.Future[float]:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -131,6 +143,7 @@ async def timed_event(
     """Milliseconds from posting the purchase to its outbox row; None if none came in time."""
     arrived = watcher.expect(user)
     started = time.perf_counter()
+    watcher.posted[user] = datetime.now(UTC)
     response = await http.post("/ingest", json=purchase(rng, user))
     assert response.status_code == 202, response.text
     try:
@@ -168,6 +181,28 @@ async def at_rate(base: str, watcher: OutboxWatcher, users: list[str], rate: flo
         return list(await asyncio.gather(*tasks))
 
 
+async def stages(ops_url: str, posted: dict[str, datetime], users: list[str]) -> str:
+    """Median milliseconds between consecutive stages for these customers."""
+    conn = await connect_async(ops_url, autocommit=True)
+    try:
+        rows = await (await conn.execute(STAGES, (users,))).fetchall()
+    finally:
+        await conn.close()
+    parts = []
+    previous = "posted"
+    for name in STAGE_NAMES:
+        gaps = [
+            (
+                (r[name] - (posted[r["user_id"]] if previous == "posted" else r[previous])).total_seconds()
+                * 1000
+            )
+            for r in rows
+        ]
+        parts.append(f"{previous}->{name} {statistics.median(gaps):.1f}" if gaps else f"{name} -")
+        previous = name
+    return f"stages (median ms, n={len(rows)}): " + ", ".join(parts)
+
+
 async def run(args: argparse.Namespace) -> None:
     figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,6 +216,11 @@ async def run(args: argparse.Namespace) -> None:
                         tag = f"r{n}{name[:4]}{uuid.uuid4().hex[:4]}"
                         users = [f"e2e-{tag}-{i}" for i in range(args.events + args.warm_up)]
                         single = await one_at_a_time(base, watcher, users, args.warm_up)
+                        print(
+                            f"round {n + 1} {name:<9} one at a time  "
+                            + await stages(stores.ops_url, watcher.posted, users[args.warm_up :]),
+                            flush=True,
+                        )
                         rated = [f"e2e-{tag}-rate-{i}" for i in range(int(args.rate * args.rate_seconds))]
                         burst = await at_rate(base, watcher, rated, args.rate)
                 finally:

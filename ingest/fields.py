@@ -53,6 +53,8 @@ def _zone_names() -> dict[str, str]:
 
 def text_id(value: Any, path: str, errors: list[FieldError], *, required: bool = True) -> str | None:
     """An identifier: a non-empty string (or an integer, as Segment allows for userId)."""
+    if type(value) is str and 0 < len(value) <= MAX_ID_CHARS and not value.isspace():
+        return value  # the common case first: this runs several times for every event
     if value is None:
         if required:
             errors.append(FieldError(path, "required"))
@@ -71,6 +73,8 @@ def text_id(value: Any, path: str, errors: list[FieldError], *, required: bool =
 
 
 def event_name(value: Any, path: str, errors: list[FieldError]) -> str | None:
+    if type(value) is str and 0 < len(value) <= MAX_TYPE_CHARS and not value.isspace():
+        return value
     if value is None:
         errors.append(FieldError(path, "required"))
         return None
@@ -97,7 +101,7 @@ def timestamp(value: Any, path: str, errors: list[FieldError], now: datetime) ->
         errors.append(FieldError(path, "needs a UTC offset (e.g. Z or +02:00)"))
         return None
     try:
-        parsed = parsed.astimezone(UTC)
+        parsed = parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         errors.append(FieldError(path, "out of range"))
         return None
@@ -139,43 +143,77 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _value(key: str, raw: Any, path: str, errors: list[FieldError]) -> float | None:
+    number = _number(raw)
+    if number is None:
+        errors.append(FieldError(f"{path}.{key}", "must be a number"))
+    elif abs(number) >= MAX_VALUE:
+        errors.append(FieldError(f"{path}.{key}", f"must be below {MAX_VALUE:,} in magnitude"))
+    else:
+        return round(number, 2)
+    return None
+
+
+def _points(key: str, raw: Any, path: str, errors: list[FieldError]) -> int | None:
+    number = _number(raw)
+    if number is None or number != int(number):
+        errors.append(FieldError(f"{path}.{key}", "must be an integer"))
+    elif abs(number) > MAX_POINTS:
+        errors.append(FieldError(f"{path}.{key}", "out of the 32-bit integer range"))
+    else:
+        return int(number)
+    return None
+
+
+def _string(key: str, raw: Any, path: str, errors: list[FieldError]) -> str | None:
+    if isinstance(raw, str):
+        return raw
+    errors.append(FieldError(f"{path}.{key}", "must be a string"))
+    return None
+
+
+def _sku(key: str, raw: Any, path: str, errors: list[FieldError]) -> str | None:
+    if type(raw) is str and 0 < len(raw) <= MAX_ID_CHARS and not raw.isspace():
+        return raw  # the common case, without spelling out the path
+    return text_id(raw, f"{path}.{key}", errors)
+
+
+(_POINTS_KEY,) = POINTS_KEYS
+(_CATEGORY_KEY,) = CATEGORY_KEYS
+_TYPED_KEYS = frozenset(VALUE_KEYS + POINTS_KEYS + SKU_KEYS + CATEGORY_KEYS + TEXT_KEYS)
+
+
 def typed_columns(props: dict[str, Any], path: str, errors: list[FieldError]) -> dict[str, Any]:
     """value, points, sku, category, text from the well-known properties (which also stay
-    in ``properties``: the mapping is lossless)."""
+    in ``properties``: the mapping is lossless). It runs for every event, so a plain number
+    or string is taken inline and the validators (which spell out paths) see the rest."""
     out: dict[str, Any] = {"value": None, "points": None, "sku": None, "category": None, "text": None}
-    found = _first(props, VALUE_KEYS)
-    if found is not None:
-        number = _number(found[1])
-        if number is None:
-            errors.append(FieldError(f"{path}.{found[0]}", "must be a number"))
-        elif abs(number) >= MAX_VALUE:
-            errors.append(FieldError(f"{path}.{found[0]}", f"must be below {MAX_VALUE:,} in magnitude"))
-        else:
-            out["value"] = round(number, 2)
-    found = _first(props, POINTS_KEYS)
-    if found is not None:
-        number = _number(found[1])
-        if number is None or number != int(number):
-            errors.append(FieldError(f"{path}.{found[0]}", "must be an integer"))
-        elif abs(number) > MAX_POINTS:
-            errors.append(FieldError(f"{path}.{found[0]}", "out of the 32-bit integer range"))
-        else:
-            out["points"] = int(number)
-    found = _first(props, SKU_KEYS)
-    if found is not None:
-        out["sku"] = text_id(found[1], f"{path}.{found[0]}", errors)
-    found = _first(props, CATEGORY_KEYS)
-    if found is not None:
-        if isinstance(found[1], str):
-            out["category"] = found[1]
-        else:
-            errors.append(FieldError(f"{path}.{found[0]}", "must be a string"))
-    found = _first(props, TEXT_KEYS)
-    if found is not None:
-        if isinstance(found[1], str):
-            out["text"] = found[1]
-        else:
-            errors.append(FieldError(f"{path}.{found[0]}", "must be a string"))
+    if _TYPED_KEYS.isdisjoint(props):
+        return out
+    get = props.get
+    for key in VALUE_KEYS:
+        raw = get(key)
+        if raw is not None:
+            plain = (type(raw) is float or type(raw) is int) and -MAX_VALUE < raw < MAX_VALUE
+            out["value"] = round(float(raw), 2) if plain else _value(key, raw, path, errors)
+            break
+    raw = get(_POINTS_KEY)
+    if raw is not None:
+        plain = type(raw) is int and -MAX_POINTS <= raw <= MAX_POINTS
+        out["points"] = raw if plain else _points(_POINTS_KEY, raw, path, errors)
+    for key in SKU_KEYS:
+        raw = get(key)
+        if raw is not None:
+            out["sku"] = _sku(key, raw, path, errors)
+            break
+    raw = get(_CATEGORY_KEY)
+    if raw is not None:
+        out["category"] = _string(_CATEGORY_KEY, raw, path, errors)
+    for key in TEXT_KEYS:
+        raw = get(key)
+        if raw is not None:
+            out["text"] = _string(key, raw, path, errors)
+            break
     return out
 
 

@@ -7,6 +7,7 @@ checked and every bad field reported; one bad event rejects the whole request.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,6 +74,7 @@ def _fallback_id(meta: RequestMeta, index: int | None) -> str:
     return meta.webhook_id if index is None else f"{meta.webhook_id}#{index}"
 
 
+@functools.lru_cache(maxsize=4096)  # a few names come again and again
 def spec_event_type(name: str) -> str:
     """mca's event type for a track call's ``event`` name (the name itself when not a spec event)."""
     return SPEC_EVENTS.get(name.strip().lower().replace("_", " "), name)
@@ -160,68 +162,84 @@ def segment_event(
     errors: list[FieldError],
     batch_context: Any = None,
 ) -> Row | None:
-    """One Segment spec call (track, identify, page, screen, group, alias)."""
+    """One Segment spec call (track, identify, page, screen, group, alias). It runs for every
+    event of a batch, so each key of the call is read once."""
     p = f"{path}." if path else ""
     if not isinstance(doc, dict):
         errors.append(FieldError(path or "body", "must be an object"))
         return None
     before = len(errors)
-    kind = doc.get("type")
+    get = doc.get
+    kind = get("type")
     if kind is None:
         kind = "track" if "event" in doc else None
     if kind not in SEGMENT_TYPES:
         errors.append(FieldError(f"{p}type", "required: one of " + ", ".join(SEGMENT_TYPES)))
         return None
-    user_key = "userId" if doc.get("userId") is not None else "anonymousId"
-    user_raw = doc.get(user_key)
-    user_id = fields.text_id(user_raw, f"{p}{user_key}", errors) if user_raw is not None else None
-    if user_raw is None:
-        errors.append(FieldError(f"{p}userId", "required (or anonymousId)"))
+    user_raw, anonymous = get("userId"), get("anonymousId")
+    user_id = _segment_user(user_raw, anonymous, p, errors)
     spec_name: str | None = None
     if kind == "track":
-        event_type = fields.event_name(doc.get("event"), f"{p}event", errors)
+        spec_name = fields.event_name(get("event"), f"{p}event", errors)
+        event_type = None if spec_name is None else spec_event_type(spec_name)
         props_key = "properties"
-        spec_name = event_type
-        event_type = None if event_type is None else spec_event_type(event_type)
-    elif kind in ("identify", "group"):
-        event_type, props_key = kind, "traits"
     else:
-        event_type, props_key = kind, "properties"
-    props = dict(fields.mapping(doc.get(props_key), f"{p}{props_key}", errors))
-    context = fields.mapping(doc.get("context"), f"{p}context", errors)
+        event_type, props_key = kind, "traits" if kind in ("identify", "group") else "properties"
+    props_path = p + props_key
+    props = _segment_props(doc, kind, props_key, p, errors)
+    context = fields.mapping(get("context"), f"{p}context", errors)
     if kind == "identify" and props_key not in doc:
         props = dict(fields.mapping(context.get("traits"), f"{p}context.traits", errors))
+    if batch_context and isinstance(batch_context, dict):
+        context = {**batch_context, **context}
+    if context:
+        props["_context"] = context
+    if user_raw is not None and anonymous is not None:
+        props["_anonymous_id"] = anonymous
+    if spec_name is not None and event_type != spec_name:
+        props["_event"] = spec_name  # the name as sent, for a mapped spec event
+    message_id = get("messageId")
+    event_id = fields.text_id(message_id, f"{p}messageId", errors) if message_id is not None else None
+    raw_ts = get("timestamp", get("originalTimestamp"))
+    ts = (
+        meta.received_at
+        if raw_ts is None
+        else fields.timestamp(raw_ts, f"{p}timestamp", errors, meta.received_at)
+    )
+    typed = fields.typed_columns(props, props_path, errors)
+    if event_type is not None:
+        fields.check_cast_properties(event_type, props, props_path, errors)
+        outcome_properties(event_type, props, typed, props_path, errors)
+    if len(errors) > before or user_id is None or event_type is None or ts is None:
+        return None
+    return event_row(
+        event_id or _fallback_id(meta, index), user_id, event_type, ts, meta, "segment", props, typed
+    )
+
+
+def _segment_user(user_raw: Any, anonymous: Any, p: str, errors: list[FieldError]) -> str | None:
+    if user_raw is not None:
+        return fields.text_id(user_raw, f"{p}userId", errors)
+    if anonymous is not None:
+        return fields.text_id(anonymous, f"{p}anonymousId", errors)
+    errors.append(FieldError(f"{p}userId", "required (or anonymousId)"))
+    return None
+
+
+def _segment_props(doc: dict[str, Any], kind: str, props_key: str, p: str, errors: list[FieldError]) -> Row:
+    """A copy of the call's properties (traits), with the keys a page, group or alias call
+    carries beside them."""
+    raw = doc.get(props_key)
+    props = dict(raw) if type(raw) is dict else dict(fields.mapping(raw, p + props_key, errors))
+    if kind in ("track", "identify"):
+        return props
     if kind in ("page", "screen") and isinstance(doc.get("name"), str):
         props.setdefault("name", doc["name"])
     if kind == "group" and doc.get("groupId") is not None:
         props.setdefault("group_id", doc["groupId"])
     if kind == "alias" and doc.get("previousId") is not None:
         props.setdefault("previous_id", doc["previousId"])
-    if isinstance(batch_context, dict) and batch_context:
-        context = {**batch_context, **context}
-    if context:
-        props["_context"] = context
-    if doc.get("userId") is not None and doc.get("anonymousId") is not None:
-        props["_anonymous_id"] = doc["anonymousId"]
-    if spec_name is not None and event_type != spec_name:
-        props["_event"] = spec_name  # the name as sent, for a mapped spec event
-    message_id = doc.get("messageId")
-    event_id = fields.text_id(message_id, f"{p}messageId", errors) if message_id is not None else None
-    raw_ts = doc.get("timestamp", doc.get("originalTimestamp"))
-    ts = (
-        meta.received_at
-        if raw_ts is None
-        else fields.timestamp(raw_ts, f"{p}timestamp", errors, meta.received_at)
-    )
-    typed = fields.typed_columns(props, f"{p}{props_key}", errors)
-    if event_type is not None:
-        fields.check_cast_properties(event_type, props, f"{p}{props_key}", errors)
-        outcome_properties(event_type, props, typed, f"{p}{props_key}", errors)
-    if len(errors) > before or user_id is None or event_type is None or ts is None:
-        return None
-    return event_row(
-        event_id or _fallback_id(meta, index), user_id, event_type, ts, meta, "segment", props, typed
-    )
+    return props
 
 
 def cloud_event(doc: Any, path: str, meta: RequestMeta, errors: list[FieldError]) -> Row | None:
