@@ -252,3 +252,36 @@ def test_a_receipt_marks_exactly_one_action_of_its_decision(conn: Any) -> None:
     coupon, sms = row(conn, "act-d1"), row(conn, "act-d1-sms")
     assert (coupon["delivered"], coupon["opened"], coupon["clicked"]) == (False, False, False)
     assert (sms["delivered"], sms["opened"], sms["clicked"]) == (True, True, False)
+
+
+def test_one_pass_exposures_on_postgres_equal_the_portable_view(conn: Any) -> None:
+    # sql/state/330 computes experiment_exposures in one pass; the portable SQL of file 310 is
+    # experiment_exposures_recomputed: same columns, same types, same rows, open and closed.
+    insert(
+        conn,
+        decision("t", ago(days=20), "a1", "treatment"),
+        action("t", ago(days=20), "a1", kind="message_sent", cost=2),
+        decision("t", ago(days=19), "a2", "treatment"),
+        {**action("t", ago(days=19), "a2", coupon_code="C-T", cost=20), "value": 20},
+        event("t", "purchase", ago(days=18), "tp", 100, coupon_code="C-T"),
+        event("t", "purchase", ago(days=17), "tp2", None),
+        decision("c", ago(days=20), "c1", "control"),
+        action("c", ago(days=20), "c1", kind="action_withheld", experiment_group="control", cost=0),
+        event("c", "order_completed", ago(days=15), "cp", 30),
+        event("c", "purchase", ago(days=1), "cp-late", 30),
+        decision("h", ago(days=2), "h1", "holdout"),
+        event("h", "purchase", ago(days=1), "hp", 7),
+        decision("n", ago(days=12), "n1", "treatment"),
+    )
+    columns = (
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = %s ORDER BY ordinal_position"
+    )
+    one_pass = conn.execute(columns, ("experiment_exposures",)).fetchall()
+    assert one_pass == conn.execute(columns, ("experiment_exposures_recomputed",)).fetchall()
+    assert len(conn.execute("SELECT * FROM experiment_exposures").fetchall()) == 4
+    for a, b in (("", "_recomputed"), ("_recomputed", "")):
+        extra = conn.execute(
+            f"SELECT * FROM experiment_exposures{a} EXCEPT ALL SELECT * FROM experiment_exposures{b}"
+        ).fetchall()
+        assert extra == []
