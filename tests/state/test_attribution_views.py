@@ -257,7 +257,7 @@ def test_a_receipt_marks_exactly_one_action_of_its_decision(conn: Any) -> None:
 def test_one_pass_exposures_on_postgres_equal_the_portable_view(conn: Any) -> None:
     # sql/state/330 computes experiment_exposures in one pass; the portable SQL of file 310 is
     # experiment_exposures_recomputed: same columns, same types, same rows, open and closed.
-    insert(
+    insert_events(
         conn,
         decision("t", ago(days=20), "a1", "treatment"),
         action("t", ago(days=20), "a1", kind="message_sent", cost=2),
