@@ -89,6 +89,8 @@ class SimulationRun:
     # knows the hidden probabilities (the best arm's rate minus the rate of what was sent).
     converted: list[int] = field(default_factory=list)
     regret: list[float] = field(default_factory=list)
+    # Per trigger day: the arm evidence the allocator decided with (exposures as weighed, conversions).
+    evidence: list[tuple[int, float, int]] = field(default_factory=list)
 
 
 def simulation_files(directory: Path, config: SimulationConfig, policy_file: Path) -> tuple[Path, Path]:

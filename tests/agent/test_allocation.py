@@ -19,6 +19,7 @@ from agent.providers.scripted import ScriptedModel, call
 from agent.runtime import agent_runtime
 from ingest.event_sink import open_event_sink
 from learn.arm_cache import ArmSnapshot
+from learn.posterior import ArmStats
 from mca.db import connect
 from mcp_tools.commands import make_dispatcher
 from mcp_tools.runtime import tool_service
@@ -96,10 +97,7 @@ async def test_choice_frequencies_match_the_logged_probabilities(
         arms = [c["arm"] for c in first["candidates"] if "refused" not in c]
         rates = np.linspace(0.3, 0.05, len(arms))
         allocator.cache.snapshot = ArmSnapshot.of(
-            [
-                {"goal": "post_purchase", "arm": a, "matured": 100, "conversions": int(r * 100)}
-                for a, r in zip(arms, rates, strict=True)
-            ]
+            {("post_purchase", a): ArmStats(a, 100, int(r * 100)) for a, r in zip(arms, rates, strict=True)}
         )
         allocator.cache.max_age_s = float("inf")  # the snapshot stands: no refresh replaces it
         for job in jobs[1:]:
