@@ -208,6 +208,7 @@ async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Ec
             await _wait_ready(http, base, stop)
             arms, segments = await arm_segments(state_pool, embedder, clock.now, config.seed)
             customers = population(config.customers, config.seed, segments)
+            run.customers = {c.user_id: c for c in customers}
             # The dispatcher announces decisions and actions to the stream after each round.
             dispatcher = make_dispatcher(settings, tools.service, http, sink)
             product = Product(triggers, agents, dispatcher, tools.service)
