@@ -179,18 +179,18 @@ class Chooser:
             arm_of(str(c.arguments.get("asset_id")), v.action.channel if v.action else None)
             for c, v in allowed
         ]
-        async with a.ops_pool.connection() as conn:
-            row = await (await conn.execute(STORED_ALLOCATION, (self.brief.decision_id,))).fetchone()
-        if row is not None and row["arm"] in arms:  # a retried decision makes the same choice
-            self.allocation = dict(row)
-            return allowed[arms.index(row["arm"])][0]
         posts = a.cache.current().posteriors(self.brief.goal, arms)
         pick = allocate(arms, self.mode, posts, rng=a.rng, floor=a.floor, draws=a.draws)
         log = self._log(pick, allowed, refused, posts)
+        # One statement on the usual path: the insert; only a retried decision, whose allocation
+        # is already stored, reads it back and makes the same choice.
         async with a.ops_pool.connection() as conn:
-            await conn.execute(
-                INSERT_ALLOCATION, {**log, "candidates": Jsonb(log["candidates"]), "now": a.clock()}
-            )
+            params = {**log, "candidates": Jsonb(log["candidates"]), "now": a.clock()}
+            if await (await conn.execute(INSERT_ALLOCATION, params)).fetchone() is None:
+                row = await (await conn.execute(STORED_ALLOCATION, (self.brief.decision_id,))).fetchone()
+                if row is not None and row["arm"] in arms:
+                    self.allocation = dict(row)
+                    return allowed[arms.index(row["arm"])][0]
         self.allocation = log
         return allowed[arms.index(pick.chosen)][0]
 

@@ -172,7 +172,7 @@ async def _allocator(
     from mcp_tools.service import ToolService
 
     policy = own.one(POLICY, lambda: PolicyStore(settings.guard.policy_file))
-    cache = ArmCache(state_pool)
+    cache = ArmCache(state_pool, clock=clock)
     await cache.prime()
     service = ToolService(policy, state_pool, ops_pool, clock)
     return Allocator(service, cache, ops_pool, clock, rng=np.random.default_rng(seed))

@@ -6,7 +6,7 @@ Only typer at import time; the database, torch and the product load inside the c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -70,6 +70,18 @@ def demo(
         raise typer.Exit(1)
 
 
+def _echo_ope(result: Any) -> None:
+    check = result.ope
+    if check is None:
+        return
+    typer.echo(
+        f"off-policy ({result.run.config.policy} logs, {check.decisions} decisions): greedy's doubly robust "
+        f"estimate {check.estimate:.4f} (95% {check.low:.4f} .. {check.high:.4f}, effective sample size "
+        f"{check.effective_sample_size:.0f}), true {check.truth:.4f}: relative error "
+        f"{check.relative_error:.1%}, interval {'covers' if check.covered else 'misses'} the truth"
+    )
+
+
 def simulate(
     ctx: typer.Context,
     customers: Annotated[int, typer.Option(min=10, help="How many synthetic customers.")] = 2_000,
@@ -108,9 +120,12 @@ def simulate(
     if len(configs) > 1:
         from demo.simulate_curves import curve_chart, curve_table
 
-        runs = [run_simulation(settings_of(ctx), c, typer.echo, progress=progress).run for c in configs]
+        results = [run_simulation(settings_of(ctx), c, typer.echo, progress=progress) for c in configs]
+        runs = [r.run for r in results]
         typer.echo(curve_table(runs))
         typer.echo(f"learning curves: {curve_chart(runs, curves)}")
+        for r in results:
+            _echo_ope(r)
         return
     config = configs[0]
     result = run_simulation(settings_of(ctx), config, typer.echo, progress=progress, chart=chart)
@@ -118,6 +133,7 @@ def simulate(
         from demo.simulate_curves import curve_table
 
         typer.echo(curve_table([result.run]))
+    _echo_ope(result)
     if result.uplift is not None:
         typer.echo(render([result.uplift], fmt))
     typer.echo(f"true lift (ITT, the simulator's hidden probabilities): {result.run.truth.itt_lift:+.4f}")

@@ -89,6 +89,9 @@ class SimulationRun:
     # knows the hidden probabilities (the best arm's rate minus the rate of what was sent).
     converted: list[int] = field(default_factory=list)
     regret: list[float] = field(default_factory=list)
+    # Per trigger day: the arm evidence the allocator decided with (exposures as weighed, conversions).
+    evidence: list[tuple[int, float, int]] = field(default_factory=list)
+    customers: dict[str, Customer] = field(default_factory=dict)  # by user_id, hidden rates and all
 
 
 def simulation_files(directory: Path, config: SimulationConfig, policy_file: Path) -> tuple[Path, Path]:
@@ -187,6 +190,7 @@ class SimulationResult:
     run: SimulationRun
     uplift: Any  # measure.uplift.UpliftRow of the simulated trigger, or None with no closed exposures
     chart: Path | None
+    ope: Any = None  # demo.simulate_ope.GreedyCheck on this run's logs; None for a `model` run
 
     @property
     def covered(self) -> bool | None:
@@ -238,6 +242,7 @@ def run_simulation(
     chart: Path | None = None,
 ) -> SimulationResult:
     """Prepare the simulation's database, drive the product through it, read the uplift report."""
+    from demo.simulate_ope import greedy_check
     from demo.simulation_driver import drive, prepare
     from mca.db import connect
     from measure.assign import Shares
@@ -259,7 +264,8 @@ def run_simulation(
         ).fetchall()
         found = report(rows, shares=Shares(holdout=config.holdout, control=config.control))
         written = write_chart(conn, chart) if chart is not None else None
-    return SimulationResult(run, found[0] if found else None, written)
+        ope = greedy_check(conn, TRIGGER, run.customers, config.seed)
+    return SimulationResult(run, found[0] if found else None, written, ope)
 
 
 __all__ = [

@@ -156,6 +156,18 @@ async def _post_due(http: httpx.AsyncClient, base: str, run: SimulationRun, befo
         await _post(http, base, calls)
 
 
+async def _learn(agents: Any, run: SimulationRun, day: int) -> None:
+    """The arm cache reads the day's evidence before the day's decisions. In production it refreshes
+    every few seconds; a simulated day stands for hours of them, and stepping it here keeps a seed's
+    run reproducible (a background refresh would land somewhere inside the day)."""
+    cache = agents.deps.allocator.cache if agents.deps.allocator is not None else None
+    if cache is None:
+        return
+    await cache.prime()
+    arms = cache.snapshot.by_arm.values()
+    run.evidence.append((day, sum(a.exposures for a in arms), sum(a.conversions for a in arms)))
+
+
 async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Echo, *, progress: bool) -> Any:
     from tqdm import tqdm
 
@@ -196,6 +208,7 @@ async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Ec
             await _wait_ready(http, base, stop)
             arms, segments = await arm_segments(state_pool, embedder, clock.now, config.seed)
             customers = population(config.customers, config.seed, segments)
+            run.customers = {c.user_id: c for c in customers}
             # The dispatcher announces decisions and actions to the stream after each round.
             dispatcher = make_dispatcher(settings, tools.service, http, sink)
             product = Product(triggers, agents, dispatcher, tools.service)
@@ -209,6 +222,7 @@ async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Ec
                     await _post_due(http, base, run, clock.now)
                     if day >= trigger_days:
                         continue
+                    await _learn(agents, run, day)
                     firing = [
                         c for c in customers
                         if c.user_id not in exposed and rng.random() < c.segment.trigger_rate
@@ -225,4 +239,9 @@ async def drive(settings: Settings, stores: Stores, run: SimulationRun, echo: Ec
             with contextlib.suppress(Exception):
                 await serving
     echo(f"{run.decisions} decisions, {run.sent} coupons delivered to the treatment group")
+    if run.evidence:
+        shown = ", ".join(
+            f"day {d}: {n:.0f} ({k})" for d, n, k in run.evidence[:: max(len(run.evidence) // 6, 1)]
+        )
+        echo(f"the allocator's evidence, exposures as weighed (conversions): {shown}")
     return run

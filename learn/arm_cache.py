@@ -1,10 +1,13 @@
-"""Arm posteriors for the allocator, read from the `arm_stats` view through an in-process cache.
+"""Arm posteriors for the allocator, read from the `arm_exposures` view through an in-process cache.
 
-On the embedded default `arm_stats` is a plain view computed at read time over the whole
-attribution history: a population scan. A decision must never wait on it, so the cache serves
-the last snapshot and, when that is older than `max_age`, starts one refresh in the background
+On the embedded default the view is computed at read time over the whole attribution history: a
+population scan. A decision must never wait on it, so the cache serves the last snapshot and,
+when that is older than `max_age` on the product's clock, starts one refresh in the background
 (at most one at a time); the decision goes on with what it has. `prime()` reads it once at
 start-up, off any decision's path.
+
+Evidence is weighed as of the product's clock (`learn.evidence`): conversions so far count, and
+an exposure whose window is still open counts as part of a failure by how far its window went.
 
 Posteriors are per goal (segments pooled), each arm shrunk toward the same arm over every goal
 and then toward everything (cold start: `learn.posterior.hierarchical_posteriors`).
@@ -15,15 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from learn.arms import ARMS_SQL
+from learn.evidence import read_evidence
 from learn.posterior import ArmStats, Posterior, RewardModel, hierarchical_posteriors
+from mca.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_AGE_S = 5.0
@@ -31,22 +35,17 @@ DEFAULT_MAX_AGE_S = 5.0
 
 @dataclass(frozen=True)
 class ArmSnapshot:
-    """Matured evidence per (goal, arm) and per arm over every goal."""
+    """Evidence per (goal, arm) and per arm over every goal."""
 
     by_goal: dict[tuple[str, str], ArmStats] = field(default_factory=dict)
     by_arm: dict[str, ArmStats] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, rows: Sequence[dict[str, Any]]) -> ArmSnapshot:
-        by_goal: dict[tuple[str, str], ArmStats] = {}
+    def of(cls, evidence: Mapping[tuple[str, str], ArmStats]) -> ArmSnapshot:
         by_arm: dict[str, ArmStats] = {}
-        for r in rows:
-            arm = str(r["arm"])
-            stats = ArmStats(arm, int(r["matured"]), int(r["conversions"]))
-            key = (str(r["goal"]), arm)
-            by_goal[key] = by_goal[key].merged(stats, arm) if key in by_goal else stats
+        for (_goal, arm), stats in evidence.items():
             by_arm[arm] = by_arm[arm].merged(stats, arm) if arm in by_arm else stats
-        return cls(by_goal, by_arm)
+        return cls(dict(evidence), by_arm)
 
     def posteriors(self, goal: str, arms: Sequence[str]) -> list[Posterior]:
         mine = [self.by_goal.get((goal, a), ArmStats(a, 0)) for a in arms]
@@ -57,11 +56,17 @@ class ArmSnapshot:
 class ArmCache:
     """The last `arm_stats` snapshot, refreshed in the background when older than `max_age_s`."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], max_age_s: float = DEFAULT_MAX_AGE_S) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        clock: Clock = system_clock,
+    ) -> None:
         self.pool = pool
         self.max_age_s = max_age_s
+        self.clock = clock
         self.snapshot = ArmSnapshot()
-        self.read_at = float("-inf")
+        self.read_at: datetime | None = None  # on the product's clock
         self.refreshes = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -70,21 +75,23 @@ class ArmCache:
 
     def current(self) -> ArmSnapshot:
         """The snapshot now; a refresh starts behind it when it is stale (never awaited here)."""
-        stale = time.monotonic() - self.read_at > self.max_age_s
+        read_at = self.read_at
+        stale = read_at is None or (self.clock() - read_at).total_seconds() > self.max_age_s
         if stale and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._refresh())
         return self.snapshot
 
     async def _refresh(self) -> None:
+        now = self.clock()
         try:
             async with self.pool.connection() as conn:
-                rows = await (await conn.execute(ARMS_SQL, {"goal": None})).fetchall()
+                evidence = await read_evidence(conn, now)
         except Exception as err:  # a failed refresh keeps the last snapshot; the next one retries
             log.warning("arm statistics not refreshed: %s", err)
-            self.read_at = time.monotonic()
+            self.read_at = now
             return
-        self.snapshot = ArmSnapshot.of([dict(r) for r in rows])
-        self.read_at = time.monotonic()
+        self.snapshot = ArmSnapshot.of(evidence)
+        self.read_at = now
         self.refreshes += 1
 
     async def close(self) -> None:

@@ -72,7 +72,7 @@ def evaluate(
     import numpy as np
 
     from learn.arms import ARMS_SQL
-    from learn.ope import Estimator, MissingPropensities
+    from learn.ope import Estimator, MissingPropensities, NotEstimable
     from learn.ope import evaluate as estimate
     from learn.policies import evaluation_arrays, policy_from
     from learn.posterior import ArmStats, RewardModel, posterior
@@ -106,8 +106,13 @@ def evaluate(
     rng = np.random.default_rng(0)
     columns = evaluation_arrays(logs, target, posts, rng)
     for name in Estimator:
-        est = estimate(name, **columns, rng=rng)  # type: ignore[arg-type]
+        try:
+            est = estimate(name, **columns, rng=rng)  # type: ignore[arg-type]
+        except NotEstimable as err:
+            typer.echo(f"{name.value}: not estimable: {err}")
+            continue
+        interval = f"95% {est.low:.4f} .. {est.high:.4f}" if not est.note else est.note
         typer.echo(
-            f"{name.value}: {est.value:.4f} per decision (95% {est.low:.4f} .. {est.high:.4f}), "
+            f"{name.value}: {est.value:.4f} per decision ({interval}), "
             f"effective sample size {est.effective_sample_size:.0f} of {est.decisions}"
         )

@@ -11,9 +11,14 @@ another implementation:
 
 Estimators: inverse propensity scoring (IPS, unbiased when the logged propensities are right),
 self-normalised IPS (a little bias, much less variance) and doubly robust (unbiased if either the
-propensities or the reward model are right). Intervals are paired bootstrap intervals from
-``scipy.stats.bootstrap``; the effective sample size says how many decisions the estimate is
-really worth after reweighting.
+propensities or the reward model are right). Intervals are paired percentile bootstrap
+intervals (decisions resampled together with their columns); the effective sample size says how
+many decisions the estimate is really worth after reweighting.
+
+On small logs an estimate can be undefined: SNIPS when the target policy gives no logged arm any
+probability (its weights sum to zero), an interval with fewer than ``MIN_INTERVAL_DECISIONS``
+decisions. Those raise `NotEstimable` or come back as NaN with `Estimate.note` saying why; the
+estimators never divide by zero or warn.
 """
 
 from __future__ import annotations
@@ -24,15 +29,21 @@ from enum import StrEnum
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from mca.errors import MCAError
 
 Array = NDArray[np.float64]
+MIN_INTERVAL_DECISIONS = 10
+# Resampled values held at once: resamples × decisions per chunk.
+_CHUNK = 4_000_000
 
 
 class MissingPropensities(MCAError):
     """The logs cannot be evaluated off-policy: some decisions have no usable logged propensity."""
+
+
+class NotEstimable(MCAError):
+    """The logs say nothing about the target policy for this estimator (the message says why)."""
 
 
 class Estimator(StrEnum):
@@ -50,6 +61,7 @@ class Estimate:
     level: float
     effective_sample_size: float
     decisions: int
+    note: str = ""  # why the interval is missing (NaN), when it is
 
 
 def _column(name: str, values: ArrayLike, n: int | None) -> Array:
@@ -83,7 +95,10 @@ def ips(rewards: Array, weights: Array, *, axis: int = -1) -> Array:
 
 
 def snips(rewards: Array, weights: Array, *, axis: int = -1) -> Array:
-    return np.asarray(np.sum(weights * rewards, axis=axis) / np.sum(weights, axis=axis))
+    """NaN where the weights sum to zero (a resample with no decision the target could make)."""
+    total = np.sum(weights, axis=axis)
+    weighted = np.sum(weights * rewards, axis=axis)
+    return np.asarray(np.divide(weighted, total, out=np.full_like(total, np.nan), where=total > 0))
 
 
 def doubly_robust(
@@ -128,9 +143,19 @@ def evaluate(
         statistic = doubly_robust
     else:
         statistic = ips if estimator is Estimator.IPS else snips
+    if statistic is snips and not np.sum(w) > 0:
+        raise NotEstimable(
+            f"the target policy gives probability 0 to the arm logged in each of the {n} "
+            "decisions, so they say nothing about it; log more decisions, or under a policy "
+            "that explores its arms"
+        )
     value = float(statistic(*columns))
+    if n < MIN_INTERVAL_DECISIONS:
+        note = f"no interval from {n} decisions (at least {MIN_INTERVAL_DECISIONS})"
+        return Estimate(estimator, value, np.nan, np.nan, level, effective_sample_size(w), n, note)
     low, high = _bootstrap(statistic, columns, level, resamples, rng or np.random.default_rng(0))
-    return Estimate(estimator, value, low, high, level, effective_sample_size(w), n)
+    note = "" if np.isfinite(low) else "no interval: too few resamples had a defined estimate"
+    return Estimate(estimator, value, low, high, level, effective_sample_size(w), n, note)
 
 
 def _bootstrap(
@@ -140,17 +165,17 @@ def _bootstrap(
     resamples: int,
     rng: np.random.Generator,
 ) -> tuple[float, float]:
-    if len(columns[0]) < 2:
+    """Paired percentile bootstrap; resamples whose estimate is undefined (NaN) are left out."""
+    n = len(columns[0])
+    per_chunk = max(1, _CHUNK // n)
+    values: list[Array] = []
+    for start in range(0, resamples, per_chunk):
+        index = rng.integers(0, n, size=(min(per_chunk, resamples - start), n))
+        values.append(statistic(*(c[index] for c in columns), axis=-1))
+    found = np.concatenate(values)
+    found = found[np.isfinite(found)]
+    if len(found) < resamples / 2:
         return float("nan"), float("nan")
-
-    result = stats.bootstrap(
-        tuple(columns),
-        statistic,
-        paired=True,
-        vectorized=True,
-        n_resamples=resamples,
-        confidence_level=level,
-        method="percentile",
-        random_state=rng,
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(found, [tail, 100 - tail])
+    return float(low), float(high)

@@ -33,10 +33,12 @@ class RewardModel(StrEnum):
 
 @dataclass(frozen=True)
 class ArmStats:
-    """One arm's matured evidence: exposures whose window has closed, and what they earned."""
+    """One arm's evidence: exposures whose window has closed, and what they earned (for conversion,
+    `exposures` may be fractional: pending exposures count by how much of their window elapsed,
+    `learn.evidence`)."""
 
     arm: str
-    exposures: int
+    exposures: float
     conversions: int = 0
     net_revenue_sum: float = 0.0
     net_revenue_sum_sq: float = 0.0

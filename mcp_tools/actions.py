@@ -46,9 +46,33 @@ async def load_user(state: psycopg.AsyncConnection[Any], user_id: Any) -> dict[s
     return contact
 
 
-async def load_asset(state: psycopg.AsyncConnection[Any], asset_id: Any, now: datetime) -> dict[str, Any]:
+ASSETS_SQL = (
+    "SELECT asset_id, kind, title, value, currency, category, active, valid_from, valid_until "
+    "FROM assets WHERE asset_id = ANY(%s)"
+)
+
+
+async def load_assets(state: psycopg.AsyncConnection[Any], asset_ids: Any) -> dict[str, dict[str, Any]]:
+    """Several assets in one read, by id (those that exist); `load_asset` still judges each."""
+    ids = sorted({a for a in asset_ids if isinstance(a, str) and a})
+    if not ids:
+        return {}
+    rows = await (await state.execute(ASSETS_SQL, (ids,))).fetchall()
+    return {str(r["asset_id"]): dict(r) for r in rows}
+
+
+async def load_asset(
+    state: psycopg.AsyncConnection[Any],
+    asset_id: Any,
+    now: datetime,
+    preloaded: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The asset, judged valid now; from `preloaded` (`load_assets`) when given, else one read."""
     aid = _text("asset_id", asset_id, MAX_ID_CHARS)
-    row = await (await state.execute(ASSET_SQL, (aid,))).fetchone()
+    if preloaded is not None:
+        row: Any = preloaded.get(aid)
+    else:
+        row = await (await state.execute(ASSET_SQL, (aid,))).fetchone()
     if row is None:
         raise ToolInputError("unknown_asset", f"no asset with asset_id {aid!r}", field="asset_id")
     asset = dict(row)
@@ -119,6 +143,7 @@ class Request:
     contact: dict[str, Any]
     reason: str
     now: datetime
+    assets: dict[str, dict[str, Any]] | None = None  # read ahead for several calls (the dry run)
 
     @property
     def user_id(self) -> str:
@@ -137,7 +162,7 @@ Builder = Callable[[Request], Awaitable[Action]]
 
 
 async def _coupon(r: Request) -> Action:
-    asset = await load_asset(r.state, r.args.get("asset_id"), r.now)
+    asset = await load_asset(r.state, r.args.get("asset_id"), r.now, r.assets)
     value = Decimal(asset["value"])
     channel = r.policy.coupons.channel
     payload = {

@@ -58,7 +58,7 @@ def _denied(code: str, message: str) -> DryVerdict:
 
 async def _one(
     service: ToolService, state: Any, policy: Policy, ctx: CallContext, tool: str, args: dict[str, Any],
-    contact: dict[str, Any],
+    contact: dict[str, Any], assets: dict[str, dict[str, Any]],
 ) -> DryVerdict:  # fmt: skip
     early = check_tool_allowed(policy, ctx, tool, args.get("user_id"))
     if early is not None:
@@ -70,7 +70,9 @@ async def _one(
     if not isinstance(reason, str) or not reason.strip() or len(reason) > actions.MAX_REASON_CHARS:
         return _denied(Reason.INVALID_ARGUMENT, "reason must be a non-empty string of at most 500 characters")
     try:
-        request = actions.Request(state, policy, tool, args, contact, reason.strip(), service.clock())
+        request = actions.Request(
+            state, policy, tool, args, contact, reason.strip(), service.clock(), assets=assets
+        )
         action = await builder(request)
     except ToolInputError as err:
         return _denied(err.code, str(err))
@@ -83,7 +85,11 @@ async def _one(
 async def dry_run(
     service: ToolService, ctx: CallContext, calls: Sequence[tuple[str, dict[str, Any]]]
 ) -> list[DryVerdict]:
-    """The guard's answer to each `(tool, arguments)` of one decision, in order; nothing written."""
+    """The guard's answer to each `(tool, arguments)` of one decision, in order; nothing written.
+
+    Whatever the number of calls: the scope read, one state connection (the customer, then every
+    named asset in one read), and one read of the budget counters. The connections are taken one
+    after the other, never one inside another, so a dry run cannot wait on a pool while holding one."""
     if not calls:
         return []
     async with service.ops_pool.connection() as conn:
@@ -95,12 +101,13 @@ async def dry_run(
             contact = await actions.load_user(state, calls[0][1].get("user_id"))
         except ToolInputError as err:
             return [_denied(err.code, str(err)) for _ in calls]
+        assets = await actions.load_assets(state, [args.get("asset_id") for _, args in calls])
         out = []
         for tool, args in calls:
             if args.get("user_id") != contact["user_id"]:
                 out.append(_denied(Reason.SUBJECT_MISMATCH, "Every candidate must name the same customer."))
                 continue
-            out.append(await _one(service, state, policy, bound, tool, args, contact))
+            out.append(await _one(service, state, policy, bound, tool, args, contact, assets))
     return await _budgets(service, policy, bound, out)
 
 

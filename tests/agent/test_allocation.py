@@ -19,6 +19,7 @@ from agent.providers.scripted import ScriptedModel, call
 from agent.runtime import agent_runtime
 from ingest.event_sink import open_event_sink
 from learn.arm_cache import ArmSnapshot
+from learn.posterior import ArmStats
 from mca.db import connect
 from mcp_tools.commands import make_dispatcher
 from mcp_tools.runtime import tool_service
@@ -96,10 +97,7 @@ async def test_choice_frequencies_match_the_logged_probabilities(
         arms = [c["arm"] for c in first["candidates"] if "refused" not in c]
         rates = np.linspace(0.3, 0.05, len(arms))
         allocator.cache.snapshot = ArmSnapshot.of(
-            [
-                {"goal": "post_purchase", "arm": a, "matured": 100, "conversions": int(r * 100)}
-                for a, r in zip(arms, rates, strict=True)
-            ]
+            {("post_purchase", a): ArmStats(a, 100, int(r * 100)) for a, r in zip(arms, rates, strict=True)}
         )
         allocator.cache.max_age_s = float("inf")  # the snapshot stands: no refresh replaces it
         for job in jobs[1:]:
@@ -241,3 +239,31 @@ async def test_the_dry_run_refuses_an_asset_whose_redemptions_are_used_up(
     row = _allocation(agent_stores.ops_url, job.decision_id)
     assert row is not None and row["arm"].startswith("cpn-out-009:") and row["propensity"] == 1.0
     assert [c.get("refused") for c in row["candidates"]] == [None, "asset_redemptions"]
+
+
+async def test_a_retried_decision_makes_the_choice_already_stored(
+    agent_settings, agent_stores, clock, embedder
+) -> None:
+    first = dataclasses.replace(new_job("u_ana"), selection="bandit")
+    await decide(agent_settings, agent_stores, RulesModel(), first, clock=clock, embedder=embedder)
+    row = _allocation(agent_stores.ops_url, first.decision_id)
+    assert row is not None
+    allowed = [c["arm"] for c in row["candidates"] if "refused" not in c]
+    # The same customer's next decision as if a crashed attempt had already allocated its last arm.
+    retried = dataclasses.replace(new_job("u_ana"), selection="bandit")
+    with connect(agent_stores.ops_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO decision_allocations (decision_id, arm, propensity, mode, candidates, created_at) "
+            "VALUES (%s, %s, 0.123, 'bandit', '[]', now())",
+            (retried.decision_id, allowed[-1]),
+        )
+    decision = await decide(
+        agent_settings, agent_stores, RulesModel(), retried, clock=clock, embedder=embedder
+    )
+    offers = [s for s in tool_steps(decision) if s["tool_name"] == "send_coupon"]
+    assert (
+        len(offers) == 1
+        and f"{offers[0]['arguments']['asset_id']}:" == allowed[-1][: allowed[-1].index(":") + 1]
+    )
+    stored = _allocation(agent_stores.ops_url, retried.decision_id)
+    assert stored is not None and stored["propensity"] == 0.123

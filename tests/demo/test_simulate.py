@@ -35,6 +35,7 @@ def test_a_small_simulation_runs_the_real_loop_and_reports(tmp_path: Path) -> No
     assert result.uplift is not None and set(result.uplift.customers) >= {"control", "treatment"}
     assert 0 < run.truth.itt_lift < 0.2
     assert chart.stat().st_size > 1000
+    assert result.ope is None, "a model run logs no propensities to evaluate"
 
 
 def test_a_bandit_simulation_allocates_every_offer_and_prints_learning_curves(tmp_path: Path) -> None:
@@ -70,6 +71,13 @@ def test_a_bandit_simulation_allocates_every_offer_and_prints_learning_curves(tm
     assert evaluated.exit_code == 0, evaluated.output  # the real logs can be evaluated off-policy
     assert "dr: " in evaluated.output and "effective sample size" in evaluated.output
     assert len(run.regret) == len(run.converted) > 0 and all(r >= -1e-12 for r in run.regret)
+    # The allocator learned during the run: on day 1 it had part of day 0's evidence, the open
+    # windows counted by how far they went (fewer weighed exposures than were sent).
+    days = {d: (n, k) for d, n, k in run.evidence}
+    assert days[0] == (0, 0) and 0 < days[1][0] < len(run.regret)
+    check = result.ope
+    assert check is not None and check.decisions == run.sent and 0 < check.truth < 1
+    assert check.low <= check.estimate <= check.high
     table = curve_table([run])
     assert table.splitlines()[-1].startswith(f"bandit | {len(run.regret)} |")
     assert curve_chart([run], tmp_path / "curves.png").stat().st_size > 1000

@@ -67,3 +67,22 @@ def test_evaluate_estimates_a_policy_from_logged_propensities(db_url: str, tmp_p
     assert result.exit_code == 0, result.output
     # Uniform over the two logged arms equals the logging policy: IPS is the observed rate, 10/40.
     assert "ips: 0.2500 per decision" in result.output
+
+
+def test_evaluate_on_a_few_decisions_says_what_it_cannot_estimate_without_a_warning(
+    db_url: str, tmp_path: Path
+) -> None:
+    import warnings
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for n in range(3):  # only arm b logged; a policy all on arm a
+            _sent(conn, n, "b", converted=n == 1, propensity=0.5)
+    weights = tmp_path / "only_a.json"
+    weights.write_text(json.dumps({"a:email": 1.0}))
+    settings = Settings(state_url=db_url, ops_url=db_url, data_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning or scipy's DegenerateDataWarning fails it
+        result = CliRunner().invoke(cli_app, ["learn", "evaluate", "--policy", str(weights)], obj=settings)
+    assert result.exit_code == 0, result.output
+    assert "snips: not estimable: the target policy gives probability 0 to the arm logged" in result.output
+    assert "ips: 0.0000 per decision (no interval from 3 decisions (at least 10))" in result.output
