@@ -6,9 +6,10 @@ import csv
 import io
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from measure.uplift import UpliftRow
+if TYPE_CHECKING:
+    from measure.uplift import UpliftRow
 
 EXPOSURES_SQL = """
 SELECT trigger_name, experiment_id, experiment_group, brain, segment, converted, revenue, cost, pending

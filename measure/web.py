@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated, Any
@@ -16,7 +17,6 @@ from mca.settings import Settings
 from mca.since import parse_since
 from measure.assign import Shares
 from measure.read import EXPOSURES_SQL, exposure_params
-from measure.uplift import report
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(require("read"))])
 
@@ -39,7 +39,15 @@ async def uplift(
         cur = await conn.execute(EXPOSURES_SQL, exposure_params(trigger, period))
         rows = await cur.fetchall()
     shares = request.app.state.uplift_shares().overridden(holdout, control)
-    return {"rows": [r.as_dict() for r in report(rows, by=by, shares=shares)]}
+
+    def statistics() -> list[dict[str, Any]]:
+        # scipy and statsmodels (~100 MiB resident) load with the first report, not with serve;
+        # in a thread, so neither that import nor the statistics hold up the event loop.
+        from measure.uplift import report
+
+        return [r.as_dict() for r in report(rows, by=by, shares=shares)]
+
+    return {"rows": await asyncio.to_thread(statistics)}
 
 
 def extension(
