@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
+import threading
 from datetime import timedelta
 
 from agent.model import ModelReply, ModelRequest
@@ -21,7 +21,8 @@ from tests.agent.helpers import SEARCH_THEN_COUPON
 
 def hang(request: ModelRequest) -> ModelReply:
     print("sent; hanging", flush=True)
-    time.sleep(3600)  # blocks the whole process, as a wedged worker would, until it is killed
+    # Blocks the whole process, as a wedged worker would: nothing sets this event, the kill ends it.
+    threading.Event().wait(timeout=3600)
     raise AssertionError("not killed")
 
 

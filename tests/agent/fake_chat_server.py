@@ -1,14 +1,14 @@
 """A local HTTP server that answers like Groq's (OpenAI-compatible) chat-completions API.
 
 Tests queue responses (status, JSON body, delay); the server records every request body, so a
-test can see what the real `groq` SDK sent.
+test can see what the real `groq` SDK sent. A delayed reply is held until its delay passes or the
+server closes, whichever comes first, so a test that has its answer does not wait out the delay.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +34,7 @@ class FakeChatServer:
     paths: list[str] = field(default_factory=list)
     auth: list[str] = field(default_factory=list)
     url: str = ""
+    closed: threading.Event = field(default_factory=threading.Event)
 
 
 def completion(
@@ -79,7 +80,7 @@ def fake_chat_server() -> Iterator[FakeChatServer]:
             else:
                 reply = Reply(500, {"error": {"message": "no reply queued"}})
             if reply.delay_s:
-                time.sleep(reply.delay_s)
+                state.closed.wait(reply.delay_s)  # a slow model; released at once when the test ends
             data = json.dumps(reply.body).encode()
             try:
                 self.send_response(reply.status)
@@ -103,5 +104,6 @@ def fake_chat_server() -> Iterator[FakeChatServer]:
     try:
         yield state
     finally:
+        state.closed.set()
         server.shutdown()
         server.server_close()

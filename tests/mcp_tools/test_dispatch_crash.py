@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,11 +44,21 @@ SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 class Receiver:
-    """A webhook receiver that dedupes by webhook-id, as Standard Webhooks asks receivers to."""
+    """A webhook receiver that dedupes by webhook-id, as Standard Webhooks asks receivers to.
+
+    It answers the first `ANSWERED` requests at once, then stops answering until `released` is
+    set (after the kill): whatever the dispatcher sent from then on is in flight when it dies."""
+
+    ANSWERED = 5
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, bytes]] = []
         self.effects: Counter[str] = Counter()
+        self.released = threading.Event()
+
+    def holding(self) -> bool:
+        """True once a request is held: the dispatcher is mid-burst with a row in flight."""
+        return len(self.requests) > self.ANSWERED
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -58,7 +69,8 @@ class Receiver:
         self.requests.append((key, body))
         if key not in {k for k, _ in self.requests[:-1]}:
             self.effects[key] += 1
-        await asyncio.sleep(0.3)  # a slow provider: the dispatcher has rows in flight most of the time
+        if len(self.requests) > self.ANSWERED and not self.released.is_set():
+            await asyncio.to_thread(self.released.wait, 60)
         return Response(status_code=204)
 
 
@@ -67,7 +79,10 @@ def receiving() -> Iterator[tuple[Receiver, str]]:
     receiver = Receiver()
     app = Starlette(routes=[Route("/hooks", receiver.handle, methods=["POST"])])
     with serve_in_thread(app, lifespan="off") as port:
-        yield receiver, f"http://127.0.0.1:{port}/hooks"
+        try:
+            yield receiver, f"http://127.0.0.1:{port}/hooks"
+        finally:
+            receiver.released.set()  # no held request outlives the test
 
 
 async def queue_rows(settings: Settings, stores: Stores) -> None:
@@ -109,9 +124,11 @@ def kill(child: subprocess.Popen[str], sig: signal.Signals) -> str:
     return err
 
 
-def crash_and_recover(world: str, policy: Path, tmp: Path, progress: Any, **env: str) -> tuple[str, str]:
-    """Run a dispatcher until `progress()` says it is mid-burst, SIGKILL it, run a second one
-    until every row is delivered; the two stderr logs."""
+def crash_and_recover(
+    world: str, policy: Path, tmp: Path, progress: Any, after_kill: Any = None, **env: str
+) -> tuple[str, str]:
+    """Run a dispatcher until `progress()` says it is mid-burst, SIGKILL it (then `after_kill()`),
+    run a second one until every row is delivered; the two stderr logs."""
     first = start_dispatcher(world, policy, tmp, **env)
     try:
         wait_until(progress, "the first dispatcher to be mid-burst", timeout_s=60)
@@ -121,6 +138,8 @@ def crash_and_recover(world: str, policy: Path, tmp: Path, progress: Any, **env:
         if first.poll() is None:
             first.kill()
     assert count(world, "outbox", "status = 'delivered'") < ROWS, "the kill must land mid-burst"
+    if after_kill is not None:
+        after_kill()
     second = start_dispatcher(world, policy, tmp, **env)
     try:
         wait_until(lambda: count(world, "outbox", "status = 'delivered'") == ROWS, "every row delivered", 90)
@@ -142,7 +161,7 @@ def test_webhook_redelivery_after_sigkill_carries_the_same_key(
             "MCA_DISPATCH_WEBHOOK_URL": url,
             "MCA_DISPATCH_WEBHOOK_SECRET": SecretStr(SECRET).get_secret_value(),
         }
-        crash_and_recover(world, policy_path, tmp_path, lambda: len(receiver.requests) >= 10, **env)
+        crash_and_recover(world, policy_path, tmp_path, receiver.holding, receiver.released.set, **env)
         sent = list(receiver.requests)
     keys = {str(r) for r in _keys(world)}
     per_key = Counter(k for k, _ in sent)
