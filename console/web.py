@@ -7,7 +7,7 @@ lifespan (this extension's) opens its pools and hands it the one authenticator.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from mca.db import Stores
 from mca.extension import Extension
 from mca.services import Role, Services, shared_or_own
 from mca.settings import Settings
+from measure.assign import Shares
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -80,11 +81,18 @@ def login_page(request: Request, problem: str | None = None) -> dict[str, object
     return {"viewer": None, "problem": problem, "login_csrf": sessions.login_token()}
 
 
-def extension(settings: Settings, stores: Stores, services: Services | None = None) -> Extension:
-    """With `services` the pools are the process's; without, the extension owns its own."""
+def extension(
+    settings: Settings,
+    stores: Stores,
+    services: Services | None = None,
+    *,
+    shares: Callable[[], Shares] | None = None,
+) -> Extension:
+    """With `services` the pools are the process's; without, the extension owns its own.
+    `shares`: the triggers file's group sizes, as the app reads them (else read here)."""
     sub = build_console(settings)
     # The experiments page checks group sizes against the triggers file's shares.
-    sub.state.uplift_shares = configured_shares(settings)
+    sub.state.uplift_shares = shares or configured_shares(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

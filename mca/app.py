@@ -33,12 +33,13 @@ def default_extensions(
     from mcp_tools.web import extension as tools_extension
     from measure.web import extension as measure_extension
 
+    shares = configured_shares(settings)  # one reading of the triggers file for both pages
     return [
         ingest_extension(settings, stores, services),
         agent_extension(settings, stores, services),
         tools_extension(settings, stores, services),
-        console_extension(settings, stores, services),
-        measure_extension(settings, stores, services, shares=configured_shares(settings)),
+        console_extension(settings, stores, services, shares=shares),
+        measure_extension(settings, stores, services, shares=shares),
     ]
 
 
