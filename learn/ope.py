@@ -12,8 +12,8 @@ another implementation:
 Estimators: inverse propensity scoring (IPS, unbiased when the logged propensities are right),
 self-normalised IPS (a little bias, much less variance) and doubly robust (unbiased if either the
 propensities or the reward model are right). Intervals are paired percentile bootstrap
-intervals (decisions resampled together with their columns); the effective sample size says how
-many decisions the estimate is really worth after reweighting.
+intervals from ``scipy.stats.bootstrap`` (decisions resampled together with their columns); the
+effective sample size says how many decisions the estimate is really worth after reweighting.
 
 On small logs an estimate can be undefined: SNIPS when the target policy gives no logged arm any
 probability (its weights sum to zero), an interval with fewer than ``MIN_INTERVAL_DECISIONS``
@@ -23,18 +23,20 @@ estimators never divide by zero or warn.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import stats
 
 from mca.errors import MCAError
 
 Array = NDArray[np.float64]
 MIN_INTERVAL_DECISIONS = 10
-# Resampled values held at once: resamples × decisions per chunk.
+# Resampled values held at once (resamples per batch × decisions).
 _CHUNK = 4_000_000
 
 
@@ -154,7 +156,7 @@ def evaluate(
         note = f"no interval from {n} decisions (at least {MIN_INTERVAL_DECISIONS})"
         return Estimate(estimator, value, np.nan, np.nan, level, effective_sample_size(w), n, note)
     low, high = _bootstrap(statistic, columns, level, resamples, rng or np.random.default_rng(0))
-    note = "" if np.isfinite(low) else "no interval: too few resamples had a defined estimate"
+    note = "" if np.isfinite(low) else "no interval: some resamples leave the estimate undefined"
     return Estimate(estimator, value, low, high, level, effective_sample_size(w), n, note)
 
 
@@ -165,17 +167,19 @@ def _bootstrap(
     resamples: int,
     rng: np.random.Generator,
 ) -> tuple[float, float]:
-    """Paired percentile bootstrap; resamples whose estimate is undefined (NaN) are left out."""
-    n = len(columns[0])
-    per_chunk = max(1, _CHUNK // n)
-    values: list[Array] = []
-    for start in range(0, resamples, per_chunk):
-        index = rng.integers(0, n, size=(min(per_chunk, resamples - start), n))
-        values.append(statistic(*(c[index] for c in columns), axis=-1))
-    found = np.concatenate(values)
-    found = found[np.isfinite(found)]
-    if len(found) < resamples / 2:
-        return float("nan"), float("nan")
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(found, [tail, 100 - tail])
-    return float(low), float(high)
+    """scipy's paired percentile bootstrap. A log so small that some resamples leave the
+    estimate undefined (NaN: SNIPS with no weight) gets no interval rather than a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            tuple(columns),
+            statistic,
+            paired=True,
+            vectorized=True,
+            n_resamples=resamples,
+            batch=max(1, _CHUNK // len(columns[0])),
+            confidence_level=level,
+            method="percentile",
+            random_state=rng,
+        )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
