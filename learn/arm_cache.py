@@ -54,7 +54,7 @@ class ArmSnapshot:
 
 
 class ArmCache:
-    """The last `arm_stats` snapshot, refreshed in the background when older than `max_age_s`."""
+    """The last `arm_exposures` snapshot, refreshed in the background when older than `max_age_s`."""
 
     def __init__(
         self,
