@@ -1,36 +1,33 @@
-"""`mca learn arms`: what mca believes about each arm of a goal, from the arm statistics view.
+"""`mca learn arms`: what the allocator believes about each arm of a goal, as it decides with it.
 
-Each arm's posterior is shrunk toward the goal's rate over all its arms (cold start), the
-probability of being best comes from joint posterior draws, and the traffic share is the arm's
-part of the exposures. The chart shows each arm's mean conversion with its 95% interval.
+The posteriors are the allocator's own (`learn.arm_cache.ArmSnapshot`, from `arm_exposures`
+weighed on the clock by `learn.evidence`): conversions so far count, an open window counts as
+part of a failure. Each goal's arms are shrunk toward the same arm over every goal (cold start),
+the probability of being best comes from joint posterior draws, and the traffic share is the
+arm's part of the goal's exposures. The chart shows each arm's mean conversion with its 95%
+interval. Per segment, the analyst's view is `arm_stats` (sql/state/320).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from learn.allocate import probability_best
-from learn.posterior import ArmStats, RewardModel, pooled, posterior
-
-ARMS_SQL = """
-SELECT goal, segment, arm, exposures, matured, conversions, revenue, cost
-FROM arm_stats WHERE (CAST(%(goal)s AS text) IS NULL OR goal = %(goal)s)
-ORDER BY goal, segment, arm
-"""
+from learn.arm_cache import ArmSnapshot
+from learn.evidence import ArmCounts
+from learn.posterior import ArmStats
 
 
 @dataclass(frozen=True)
 class ArmView:
     goal: str
-    segment: str
     arm: str
-    exposures: int
-    matured: int
-    conversions: int
+    counts: ArmCounts
+    weighed: float  # exposures as the posterior counts them (open windows in part)
     mean: float
     low: float
     high: float
@@ -38,38 +35,38 @@ class ArmView:
     traffic_share: float
 
 
-def arm_views(rows: list[dict[str, Any]], rng: np.random.Generator) -> list[ArmView]:
-    """Posteriors per goal and segment, each arm shrunk toward its goal-wide record."""
+def arm_views(
+    evidence: Mapping[tuple[str, str], ArmStats],
+    counts: Mapping[tuple[str, str], ArmCounts],
+    rng: np.random.Generator,
+    goal: str | None = None,
+) -> list[ArmView]:
+    """Per goal (only ``goal`` when given), each arm's posterior as the allocator forms it."""
+    snapshot = ArmSnapshot.of(evidence)
     out: list[ArmView] = []
-    goals = sorted({r["goal"] for r in rows})
-    for goal in goals:
-        mine = [r for r in rows if r["goal"] == goal]
-        # Cold start: every arm of a segment is shrunk toward the goal's rate over all its arms.
-        goal_level = pooled(
-            [ArmStats(r["arm"], int(r["matured"]), int(r["conversions"])) for r in mine], goal
-        )
-        for segment in sorted({r["segment"] for r in mine}):
-            seg = [r for r in mine if r["segment"] == segment]
-            stats = [ArmStats(r["arm"], int(r["matured"]), int(r["conversions"])) for r in seg]
-            posts = [posterior(a, RewardModel.CONVERSION, goal_level) for a in stats]
-            best = probability_best(posts, rng)
-            total = sum(int(r["exposures"]) for r in seg) or 1
-            for r, post, p_best in zip(seg, posts, best, strict=True):
-                low, high = post.interval()
-                out.append(ArmView(goal, segment, r["arm"], int(r["exposures"]), int(r["matured"]),
-                                   int(r["conversions"]), post.mean, low, high, float(p_best),
-                                   int(r["exposures"]) / total))  # fmt: skip
+    for g in sorted({key[0] for key in evidence if goal is None or key[0] == goal}):
+        arms = sorted(arm for (mine, arm) in evidence if mine == g)
+        posts = snapshot.posteriors(g, arms)
+        best = probability_best(posts, rng)
+        total = sum(counts[(g, a)].exposures for a in arms) or 1
+        for arm, post, p_best in zip(arms, posts, best, strict=True):
+            low, high = post.interval()
+            n = counts[(g, arm)]
+            out.append(ArmView(g, arm, n, evidence[(g, arm)].exposures, post.mean, low, high,
+                               float(p_best), n.exposures / total))  # fmt: skip
     return out
 
 
 def table(views: list[ArmView]) -> str:
     lines = [
-        "goal | segment | arm | exposures (matured) | conversions | mean (95% interval) | P(best) | traffic"
+        "goal | arm | exposures (matured) | conversions | weighed exposures | mean (95% interval) "
+        "| P(best) | traffic"
     ]
     for v in views:
         lines.append(
-            f"{v.goal} | {v.segment} | {v.arm} | {v.exposures} ({v.matured}) | {v.conversions} | "
-            f"{v.mean:.1%} ({v.low:.1%} .. {v.high:.1%}) | {v.probability_best:.0%} | {v.traffic_share:.0%}"
+            f"{v.goal} | {v.arm} | {v.counts.exposures} ({v.counts.matured}) | {v.counts.conversions} | "
+            f"{v.weighed:.1f} | {v.mean:.1%} ({v.low:.1%} .. {v.high:.1%}) | {v.probability_best:.0%} | "
+            f"{v.traffic_share:.0%}"
         )
     return "\n".join(lines)
 
@@ -81,7 +78,7 @@ def chart(views: list[ArmView], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, max(2.5, 0.35 * len(views) + 1)))
-    labels = [f"{v.goal}/{v.segment}/{v.arm}" for v in views]
+    labels = [f"{v.goal}/{v.arm}" for v in views]
     means = np.array([v.mean for v in views])
     errors = np.clip(np.array([[v.mean - v.low for v in views], [v.high - v.mean for v in views]]), 0, None)
     ax.errorbar(means, range(len(views)), xerr=errors, fmt="o", capsize=3)

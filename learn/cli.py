@@ -13,10 +13,11 @@ import typer
 learn_app = typer.Typer(help="What mca has learned about its offers.", no_args_is_help=True)
 
 LOGGED_SQL = """
-SELECT coalesce(a.asset, a.action_type) || ':' || coalesce(a.channel, '') AS arm, a.propensity,
+SELECT a.goal, coalesce(a.asset, a.action_type) || ':' || coalesce(a.channel, '') AS arm, a.propensity,
        e.properties -> 'candidates' AS candidates, a.converted
 FROM action_attribution a JOIN events e ON e.event_id = a.action_id
 WHERE a.sent AND NOT a.pending AND a.acted_at >= now() - %(since)s
+  AND (CAST(%(goal)s AS text) IS NULL OR a.goal = %(goal)s)
 """
 
 
@@ -43,23 +44,32 @@ def arms(
     goal: Annotated[str | None, typer.Option(help="Only this goal.")] = None,
     chart: Annotated[Path, typer.Option(help="Where to write the PNG.")] = Path("arms.png"),
 ) -> None:
-    """Each arm's posterior (mean, interval), probability of being best and traffic share."""
+    """Each arm's posterior as the allocator decides with it (mean, interval), probability of
+    being best and traffic share."""
     import numpy as np
 
-    from learn.arms import ARMS_SQL, arm_views, table
+    from learn.arms import arm_views, table
     from learn.arms import chart as draw
+
+    evidence, counts = _evidence(ctx)
+    views = arm_views(evidence, counts, np.random.default_rng(0), goal)
+    if not views:
+        typer.echo("no arm has been sent yet" + (f" for goal {goal}" if goal else ""))
+        return
+    typer.echo(table(views))
+    typer.echo(f"chart: {draw(views, chart)}")
+
+
+def _evidence(ctx: typer.Context) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], Any]]:
+    """The allocator's evidence now, read the way its cache reads it."""
+    from learn.evidence import read_evidence_and_counts
     from mca.cli_context import settings_of
+    from mca.clock import system_clock
     from mca.db import connect, resolve_stores
 
     stores = resolve_stores(settings_of(ctx))
     with connect(stores.state_url, autocommit=True) as conn:
-        rows = conn.execute(ARMS_SQL, {"goal": goal}).fetchall()
-    if not rows:
-        typer.echo("no arm has been sent yet" + (f" for goal {goal}" if goal else ""))
-        return
-    views = arm_views(rows, np.random.default_rng(0))
-    typer.echo(table(views))
-    typer.echo(f"chart: {draw(views, chart)}")
+        return read_evidence_and_counts(conn, system_clock())
 
 
 @learn_app.command("evaluate")
@@ -67,15 +77,16 @@ def evaluate(
     ctx: typer.Context,
     policy: Annotated[str, typer.Option(help="uniform, greedy, thompson, first, or a JSON/YAML file.")],
     since: Annotated[str, typer.Option(help="Logged decisions since this long ago (e.g. 30d).")] = "30d",
+    goal: Annotated[str | None, typer.Option(help="Only this goal (default: each goal apart).")] = None,
 ) -> None:
-    """What POLICY would have earned on the logged decisions: IPS, SNIPS and doubly robust."""
+    """What POLICY would have earned on the logged decisions: IPS, SNIPS and doubly robust, per
+    goal, with the allocator's current posteriors as greedy's and Thompson's beliefs and as the
+    doubly robust reward model."""
     import numpy as np
 
-    from learn.arms import ARMS_SQL
-    from learn.ope import Estimator, MissingPropensities, NotEstimable
-    from learn.ope import evaluate as estimate
-    from learn.policies import evaluation_arrays, policy_from
-    from learn.posterior import ArmStats, RewardModel, posterior
+    from learn.arm_cache import ArmSnapshot
+    from learn.ope import MissingPropensities
+    from learn.policies import policy_from
     from mca.cli_context import settings_of
     from mca.db import connect, resolve_stores
     from mca.since import parse_since
@@ -87,23 +98,31 @@ def evaluate(
     target = policy_from(policy)
     stores = resolve_stores(settings_of(ctx))
     with connect(stores.state_url, autocommit=True) as conn:
-        rows = conn.execute(LOGGED_SQL, {"since": period}).fetchall()
-        arm_rows = conn.execute(ARMS_SQL, {"goal": None}).fetchall()
+        rows = conn.execute(LOGGED_SQL, {"since": period, "goal": goal}).fetchall()
     if not rows:
         raise MissingPropensities(f"no matured logged decisions in the last {since}")
-    logs = logged_decisions(rows)
-    if not logs:
+    goals = {str(r["goal"]) for r in rows}
+    by_goal = {g: logged_decisions([r for r in rows if r["goal"] == g]) for g in goals}
+    if not any(by_goal.values()):
         raise MissingPropensities(
             f"none of the {len(rows)} matured actions of the last {since} was chosen by the allocator "
             "(selection: bandit or explore in the triggers file): propensities missing"
         )
-    posts = {
-        r["arm"]: posterior(
-            ArmStats(r["arm"], int(r["matured"]), int(r["conversions"])), RewardModel.CONVERSION
-        )
-        for r in arm_rows
-    }
+    snapshot = ArmSnapshot.of(_evidence(ctx)[0])
     rng = np.random.default_rng(0)
+    for name, logs in sorted(by_goal.items()):
+        if logs:
+            arms = sorted({arm for row in logs for arm in row.candidates})
+            posts = dict(zip(arms, snapshot.posteriors(name, arms), strict=True))
+            typer.echo(f"goal {name}:")
+            _estimates(logs, target, posts, rng)
+
+
+def _estimates(logs: list[Any], target: Any, posts: dict[str, Any], rng: Any) -> None:
+    from learn.ope import Estimator, NotEstimable
+    from learn.ope import evaluate as estimate
+    from learn.policies import evaluation_arrays
+
     columns = evaluation_arrays(logs, target, posts, rng)
     for name in Estimator:
         try:

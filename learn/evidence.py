@@ -14,6 +14,7 @@ its customers have not had time to answer (both measured in `mca simulate`: docs
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -74,8 +75,40 @@ def arm_evidence(
     return {key: ArmStats(key[1], conversions[key] + failures[key], conversions[key]) for key in conversions}
 
 
+@dataclass(frozen=True)
+class ArmCounts:
+    """What one (goal, arm) has as of `now`, before weighing: for people, beside the posterior."""
+
+    exposures: int
+    matured: int  # window closed
+    conversions: int  # so far, in open windows too
+
+
+def arm_counts(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], ArmCounts]:
+    counts: dict[tuple[str, str], ArmCounts] = {}
+    for r in rows:
+        key = (str(r["goal"]), str(r["arm"]))
+        was = counts.get(key, ArmCounts(0, 0, 0))
+        n = int(r["exposures"])
+        counts[key] = ArmCounts(
+            was.exposures + n,
+            was.matured + (n if int(r["tenth"]) == TENTHS else 0),
+            was.conversions + int(r["conversions"]),
+        )
+    return counts
+
+
 async def read_evidence(conn: Any, now: datetime) -> dict[tuple[str, str], ArmStats]:
     """One snapshot of every goal's arms as of `now` (two reads on one connection)."""
     delays = await (await conn.execute(DELAYS_SQL, {"now": now})).fetchall()
     rows = await (await conn.execute(EVIDENCE_SQL, {"now": now})).fetchall()
     return arm_evidence([dict(r) for r in rows], failure_weights([dict(d) for d in delays]))
+
+
+def read_evidence_and_counts(
+    conn: Any, now: datetime
+) -> tuple[dict[tuple[str, str], ArmStats], dict[tuple[str, str], ArmCounts]]:
+    """The same snapshot from a blocking connection (the CLI), with the raw counts beside it."""
+    delays = [dict(d) for d in conn.execute(DELAYS_SQL, {"now": now}).fetchall()]
+    rows = [dict(r) for r in conn.execute(EVIDENCE_SQL, {"now": now}).fetchall()]
+    return arm_evidence(rows, failure_weights(delays)), arm_counts(rows)
