@@ -8,7 +8,8 @@ the delay distribution of the matured conversions (tenths of the window), smooth
 
 Why not matured exposures only: with a 7-day window the first week of decisions would learn
 nothing; and why not every exposure at once: the arm sent most recently would look worst, because
-its customers have not had time to answer (both measured in `mca simulate` and `bench/bench_learn.py`: docs/measure.md).
+its customers have not had time to answer (both measured in `mca simulate` and
+`bench/bench_learn.py`: docs/measure.md).
 """
 
 from __future__ import annotations
