@@ -15,13 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-
-if TYPE_CHECKING:
-    from scipy.stats._distn_infrastructure import rv_continuous_frozen
 
 # How many pseudo-exposures a parent level's mean is worth to an arm that has none of its own.
 DEFAULT_PRIOR_STRENGTH = 2.0
@@ -90,22 +86,22 @@ class Posterior:
         return self.first
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
-        low, high = self._distribution().interval(level)
+        """The central ``level`` interval, from the quantile functions of scipy.special: a frozen
+        scipy.stats distribution costs ~3 ms to build, and search results annotate every arm on a
+        decision's path (scipy.stats is also ~70 MiB resident that a serving process does not carry)."""
+        from scipy.special import betaincinv, ndtri
+
+        tails = np.array([(1 - level) / 2, (1 + level) / 2])
+        if self.model is RewardModel.CONVERSION:
+            low, high = betaincinv(self.first, self.second, tails)
+        else:
+            low, high = self.first + self.second * ndtri(tails)
         return float(low), float(high)
 
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
         if self.model is RewardModel.CONVERSION:
             return rng.beta(self.first, self.second, size)
         return rng.normal(self.first, self.second, size)
-
-    def _distribution(self) -> rv_continuous_frozen:
-        # scipy.stats costs ~70 MiB resident: loaded for intervals (reports), never by the
-        # allocator's sampling, so a serving process does not carry it.
-        from scipy import stats
-
-        if self.model is RewardModel.CONVERSION:
-            return stats.beta(self.first, self.second)
-        return stats.norm(self.first, self.second)
 
 
 def prior_mean(model: RewardModel, parent: ArmStats | None) -> tuple[float, float]:

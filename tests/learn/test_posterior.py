@@ -17,6 +17,16 @@ def test_conversion_posterior_is_the_beta_update_of_its_prior() -> None:
     assert low < post.mean < high
 
 
+@pytest.mark.parametrize("level", [0.5, 0.9, 0.95])
+def test_intervals_are_the_reference_quantiles(level: float) -> None:
+    from scipy import stats
+
+    beta = posterior(ArmStats("a", 37.5, 4), RewardModel.CONVERSION)
+    assert beta.interval(level) == pytest.approx(stats.beta(beta.first, beta.second).interval(level))
+    normal = posterior(ArmStats("b", 40, 0, 480.0, 7_000.0), RewardModel.NET_REVENUE)
+    assert normal.interval(level) == pytest.approx(stats.norm(normal.first, normal.second).interval(level))
+
+
 def test_a_new_arm_starts_from_its_parents_mean() -> None:
     goal_level = [ArmStats("stove", 400, 40), ArmStats("tent", 400, 8)]
     segment = [ArmStats("stove", 0), ArmStats("tent", 0), ArmStats("new", 0)]
