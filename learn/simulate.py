@@ -96,13 +96,18 @@ def run_bandit(
     choices = np.zeros(decisions, dtype=np.int64)
     rewards = np.zeros(decisions, dtype=np.int64)
     arrives = np.full(decisions, np.inf)
+    decided = np.arange(decisions, dtype=np.float64)
     props = np.zeros(decisions)
     best = max(rates)
     regret = 0.0
     posteriors = [posterior(ArmStats(a, 0), RewardModel.CONVERSION) for a in arms]
     for step in range(decisions):
         if step % refresh_every == 0 and step:
-            stats = _evidence(arms, choices[:step], rewards[:step], arrives[:step], step, delay)
+            stats = (
+                immediate_evidence(arms, choices[:step], rewards[:step])
+                if delay is None
+                else delayed_evidence(arms, decided[:step], choices[:step], arrives[:step], step, delay)
+            )
             everything = ArmStats("*", sum(s.exposures for s in stats), sum(s.conversions for s in stats))
             posteriors = [posterior(s, RewardModel.CONVERSION, everything, prior_strength) for s in stats]
         pick = allocate(arms, mode, posteriors, rng=rng, floor=floor, draws=draws)
@@ -116,18 +121,10 @@ def run_bandit(
                      tuple(float(p) for p in props), tuple(int(r) for r in rewards))  # fmt: skip
 
 
-def _evidence(
-    arms: list[str],
-    choices: NDArray[np.int64],
-    rewards: NDArray[np.int64],
-    arrives: NDArray[np.float64],
-    now: int,
-    delay: Delay | None,
+def immediate_evidence(
+    arms: Sequence[str], choices: NDArray[np.int64], rewards: NDArray[np.int64]
 ) -> list[ArmStats]:
-    if delay is None:  # every outcome known at the next refresh
-        return [
-            ArmStats(a, int((choices == i).sum()), int(rewards[choices == i].sum()))
-            for i, a in enumerate(arms)
-        ]
-    decided = np.arange(len(choices), dtype=np.float64)
-    return delayed_evidence(arms, decided, choices, arrives, float(now), delay)
+    """Every outcome known at the next refresh."""
+    return [
+        ArmStats(a, int((choices == i).sum()), int(rewards[choices == i].sum())) for i, a in enumerate(arms)
+    ]
