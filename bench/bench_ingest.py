@@ -183,9 +183,16 @@ def settle(url: str) -> None:
         conn.execute("CHECKPOINT")
 
 
+def load_average() -> str:
+    """The machine's 1-minute load average: on a box shared with other work, what a figure
+    was measured beside."""
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
 def report(title: str, figures: dict[str, object]) -> None:
     keys = ("requests", "statuses", "req_per_s", "events_per_s", "p50_ms", "p99_ms", "max_ms")
-    print(f"{title:<44} " + "  ".join(f"{k}={figures[k]}" for k in keys), flush=True)
+    shown = "  ".join(f"{k}={figures[k]}" for k in keys)
+    print(f"{title:<44} {shown}  load={load_average()}", flush=True)
 
 
 def floor_table(rows: list[tuple[str, float, str, float]]) -> None:

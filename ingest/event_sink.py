@@ -34,7 +34,7 @@ async def open_event_sink(
         return
     own = pool is None
     if pool is None:
-        pool = await open_pool(stores.state_url, min_size=1, max_size=2, name="mca-events")
+        pool = await open_pool(stores.state_url, min_size=1, max_size=2, name="mca-events", autocommit=True)
     try:
         direct = await open_direct(pool, stores.state_url)
         await direct.start()

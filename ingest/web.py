@@ -132,7 +132,9 @@ def extension(settings: Settings, stores: Stores, services: Services | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             own = await shared_or_own(services, stack, settings, stores)
-            app.state.ingest_pool = await own.pool(Role.STATE, size=POOL_SIZE)
+            # Autocommit: the direct transport's common case is one statement, committed by
+            # itself; what needs more (counting duplicates, savepoints) opens a transaction.
+            app.state.ingest_pool = await own.pool(Role.STATE, autocommit=True, size=POOL_SIZE)
             # Receipts resolve their decision in the ops store (outbox, decisions).
             app.state.receipts = Receipts(
                 settings, await own.pool(Role.OPS, size=2), settings.http.ingest_max_depth

@@ -54,9 +54,11 @@ def nested(depth: int) -> dict[str, Any]:
     return doc
 
 
-@pytest.fixture
-async def direct(db_url: str) -> AsyncIterator[PostgresDirect]:
-    pool = await open_pool(db_url, max_size=4, name="test-ingest")
+@pytest.fixture(params=[True, False], ids=["autocommit", "transactional"])
+async def direct(db_url: str, request: pytest.FixtureRequest) -> AsyncIterator[PostgresDirect]:
+    """Both kinds of pool the transport is handed: the gateway's autocommit one, and a
+    transactional one (a caller's own), where each statement needs its own transaction."""
+    pool = await open_pool(db_url, max_size=4, name="test-ingest", autocommit=request.param)
     transport = PostgresDirect(pool)
     yield transport
     await transport.close()
