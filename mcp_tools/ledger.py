@@ -183,17 +183,16 @@ async def _allow(
         "user_id": action.user_id,
         "arguments": action.arguments,
         "policy_version": policy.version_id,
-        "now": now,
+        "now": now.isoformat(),
         "kind": action.kind,
         "payload": action.payload,
-        "message": Verdict("allow").message,
+        "message": base.message,
         "outbox_status": "pending",
         "result": base.to_dict(),
     }
-    args = (
-        json.dumps(call, default=str),
-        json.dumps([{"kind": c.kind.value, **c.params} for c in checks], default=str),
-    )
+    # The checks' params are JSON's own types already (checks.Check); the call's arguments and
+    # payload may hold decimals or times, written as text.
+    args = (json.dumps(call, default=str), json.dumps([c.params for c in checks]))
     try:
         if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
             await conn.set_autocommit(True)
