@@ -17,6 +17,7 @@ first call's stored result instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -154,6 +155,17 @@ async def _write(
     return base
 
 
+ALLOWED = Verdict("allow")
+
+
+@functools.lru_cache(maxsize=8)
+def _allowed_result(policy_version: str) -> dict[str, Any]:
+    """What an allowed call stores as its answer before its ids are known: the same for every
+    call under one policy version (read only: it is encoded, never changed)."""
+    allowed = Outcome(status=STATUS_OF["allow"], message=ALLOWED.message, policy_version=policy_version)
+    return allowed.to_dict()
+
+
 ALLOW = "SELECT mca_allow(CAST(%s AS jsonb), CAST(%s AS jsonb)) AS result"
 
 
@@ -171,7 +183,7 @@ async def _allow(
     """The allow attempt as one statement (mca_allow, sql/ops/261): on an idle connection in
     autocommit, one round trip and one implicit transaction; inside a caller's transaction, in a
     savepoint, so that a refusal undoes only the attempt."""
-    base = _outcome(policy, Verdict("allow"), None)
+    base = _outcome(policy, ALLOWED, None)
     call = {
         "key": key,
         "first": first,
@@ -188,7 +200,7 @@ async def _allow(
         "payload": action.payload,
         "message": base.message,
         "outbox_status": "pending",
-        "result": base.to_dict(),
+        "result": _allowed_result(policy.version_id),
     }
     # The checks' params are JSON's own types already (checks.Check); the call's arguments and
     # payload may hold decimals or times, written as text.
@@ -210,9 +222,9 @@ async def _allow(
             raise
         raise _Refused(checks[int(err.diag.message_detail)]) from None
     assert row is not None
-    result = dict(row["result"])
-    if first:
-        return outcome_from_dict(result)
+    result = row["result"]
+    # The stored result of a first call is `base` with these two ids: no need to parse it back.
+    base.call_id = int(result["call_id"]) if first else None
     base.outbox_id = int(result["outbox_id"])
     return base
 
