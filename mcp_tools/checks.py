@@ -1,6 +1,6 @@
 """The guard's atomic checks for one call: which rows an allowed call must move, in which order.
 
-Built from the policy in Python (`checks_for`), run in the server by `mca_allow` (sql/ops/261),
+Built from the policy in Python (`checks_for`), run in the server by `mca_allow` (sql/ops/261, 262),
 which refuses with the index of the first check that fails. The order is the lock order every
 caller shares: the user's suppression, contact caps and minimum gaps, then the budgets sorted by
 scope (`draws.plan`), so racing calls cannot deadlock.
@@ -19,7 +19,7 @@ from mcp_tools.policy import Policy
 
 
 class CheckKind(enum.Enum):
-    """What an atomic check guards; mca_allow (sql/ops/261) runs each kind."""
+    """What an atomic check guards; mca_allow (sql/ops/261, 262) runs each kind."""
 
     SUPPRESSION = "suppression"
     CONTACT_CAP = "contact_cap"  # per-channel and overall frequency caps

@@ -7,7 +7,7 @@ callers on a row, so spent never passes a limit; shared budgets are sharded (sql
 always taken in one order (the user's counters, then budgets sorted by scope), so racing
 calls cannot deadlock.
 
-The allow attempt is one statement, `mca_allow` (sql/ops/261): every check and effect runs in
+The allow attempt is one statement, `mca_allow` (sql/ops/261, 262): every check and effect runs in
 the server in one round trip. If any check refuses, the whole attempt rolls back and the
 refusal is recorded in a second transaction (pipelined: one round trip too). The unique
 idempotency key does the rest: a retried or twin call fails its tool_calls insert and gets the
@@ -180,7 +180,7 @@ async def _allow(
     checks: list[Check],
     shadow: bool,
 ) -> Outcome:
-    """The allow attempt as one statement (mca_allow, sql/ops/261): on an idle connection in
+    """The allow attempt as one statement (mca_allow, sql/ops/261, 262): on an idle connection in
     autocommit, one round trip and one implicit transaction; inside a caller's transaction, in a
     savepoint, so that a refusal undoes only the attempt."""
     base = _outcome(policy, ALLOWED, None)
@@ -205,16 +205,17 @@ async def _allow(
     # The checks' params are JSON's own types already (checks.Check); the call's arguments and
     # payload may hold decimals or times, written as text.
     args = (json.dumps(call, default=str), json.dumps([c.params for c in checks]))
+    # Prepared from a connection's first call on (psycopg would wait for its fifth): parsed once.
     try:
         if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
             await conn.set_autocommit(True)
             try:
-                row = await (await conn.execute(ALLOW, args)).fetchone()
+                row = await (await conn.execute(ALLOW, args, prepare=True)).fetchone()
             finally:
                 await conn.set_autocommit(False)
         else:
             async with conn.transaction():
-                row = await (await conn.execute(ALLOW, args)).fetchone()
+                row = await (await conn.execute(ALLOW, args, prepare=True)).fetchone()
     except psycopg.Error as err:
         if err.sqlstate == SHADOW:
             raise _Shadow from None
