@@ -1,6 +1,6 @@
 """The guard's atomic checks for one call: which rows an allowed call must move, in which order.
 
-Built from the policy in Python (`checks_for`), run in the server by `mca_allow` (sql/ops/261),
+Built from the policy in Python (`checks_for`), run in the server by `mca_allow` (sql/ops/261, 262),
 which refuses with the index of the first check that fails. The order is the lock order every
 caller shares: the user's suppression, contact caps and minimum gaps, then the budgets sorted by
 scope (`draws.plan`), so racing calls cannot deadlock.
@@ -19,7 +19,7 @@ from mcp_tools.policy import Policy
 
 
 class CheckKind(enum.Enum):
-    """What an atomic check guards; mca_allow (sql/ops/261) runs each kind."""
+    """What an atomic check guards; mca_allow (sql/ops/261, 262) runs each kind."""
 
     SUPPRESSION = "suppression"
     CONTACT_CAP = "contact_cap"  # per-channel and overall frequency caps
@@ -29,11 +29,34 @@ class CheckKind(enum.Enum):
 
 @dataclass(frozen=True)
 class Check:
-    """One atomic check; its statement calls mca_refuse_check(its index) to refuse."""
+    """One atomic check; its statement calls mca_refuse_check(its index) to refuse.
+
+    `params` is what mca_allow reads, already in JSON's own types (strings, numbers), so that
+    encoding it needs no fallbacks; `why` is what words the refusal, read only when this check
+    is the one that refused (most calls are allowed: their refusals are never built)."""
 
     kind: CheckKind
     params: dict[str, Any]
-    refusal: Verdict
+    why: Any = None
+
+    @property
+    def refusal(self) -> Verdict:
+        if self.kind is CheckKind.SUPPRESSION:
+            return Verdict("deny", ["suppressed"])
+        if self.kind is CheckKind.CONTACT_CAP:
+            prefix, now, zone = self.why
+            period, cap = self.params["period"], self.params["cap"]
+            return Verdict(
+                "deny",
+                [f"{prefix}_{period}"],
+                until=_next_period(now, period, zone),
+                detail=f"At most {cap} per {period}.",
+            )
+        if self.kind is CheckKind.MIN_GAP:
+            return Verdict("deny", ["min_gap"], detail=f"At least {self.params['gap_h']:g} h apart.")
+        draw: draws.Draw = self.why
+        detail = draw.detail or f"Limit {draw.limit} for {draw.scope} ({draw.key})."
+        return Verdict(draw.kind, [draw.reason], detail=detail)
 
 
 def _next_period(now: datetime, period: str, zone: Any) -> datetime:
@@ -47,45 +70,46 @@ def _next_period(now: datetime, period: str, zone: Any) -> datetime:
     return start.replace(tzinfo=zone).astimezone(UTC)
 
 
+def _contact_checks(policy: Policy, action: Action, channel: str, now: datetime) -> list[Check]:
+    user = action.user_id
+    checks = [Check(CheckKind.SUPPRESSION, {"kind": "suppression", "user_id": user, "channel": channel})]
+    zone = zone_of(action.timezone, policy.default_user_timezone)
+    keys = period_keys(now, zone)
+    for scope, caps, prefix in (
+        (channel, policy.channel(channel).caps, "channel_cap"),
+        ("*", policy.caps, "freq_cap"),
+    ):
+        for period, cap in caps.items():
+            params = {
+                "kind": "contact_cap",
+                "user_id": user,
+                "channel": scope,
+                "period": period,
+                "key": keys[period],
+                "cap": cap,
+            }
+            checks.append(Check(CheckKind.CONTACT_CAP, params, (prefix, now, zone)))
+    for scope, hours in ((channel, policy.channel(channel).min_gap_hours), ("*", policy.min_gap_hours)):
+        if hours > 0:
+            threshold = (now - timedelta(hours=hours)).isoformat()
+            params = {"kind": "min_gap", "user_id": user, "channel": scope, "threshold": threshold}
+            params["gap_h"] = hours
+            checks.append(Check(CheckKind.MIN_GAP, params))
+    return checks
+
+
 def checks_for(policy: Policy, ctx: CallContext, action: Action, now: datetime) -> list[Check]:
-    checks: list[Check] = []
-    channel = action.channel
-    if channel is not None:
-        user = {"user_id": action.user_id, "now": now}
-        suppressed = Verdict("deny", ["suppressed"])
-        checks.append(Check(CheckKind.SUPPRESSION, {**user, "channel": channel}, suppressed))
-        zone = zone_of(action.timezone, policy.default_user_timezone)
-        keys = period_keys(now, zone)
-        for scope, caps, prefix in (
-            (channel, policy.channel(channel).caps, "channel_cap"),
-            ("*", policy.caps, "freq_cap"),
-        ):
-            for period, cap in caps.items():
-                refusal = Verdict(
-                    "deny",
-                    [f"{prefix}_{period}"],
-                    until=_next_period(now, period, zone),
-                    detail=f"At most {cap} per {period}.",
-                )
-                params = {**user, "channel": scope, "period": period, "key": keys[period], "cap": cap}
-                checks.append(Check(CheckKind.CONTACT_CAP, params, refusal))
-        for scope, hours in ((channel, policy.channel(channel).min_gap_hours), ("*", policy.min_gap_hours)):
-            if hours > 0:
-                refusal = Verdict("deny", ["min_gap"], detail=f"At least {hours:g} h apart.")
-                params = {**user, "channel": scope, "threshold": now - timedelta(hours=hours), "gap_h": hours}
-                checks.append(Check(CheckKind.MIN_GAP, params, refusal))
+    checks = _contact_checks(policy, action, action.channel, now) if action.channel is not None else []
     for draw in draws.plan(policy, ctx, action, now):
-        detail = draw.detail or f"Limit {draw.limit} for {draw.scope} ({draw.key})."
-        refusal = Verdict(draw.kind, [draw.reason], detail=detail)
         params = {
+            "kind": "budget",
             "scope": draw.scope,
             "key": draw.key,
-            "limit": draw.limit,
-            "amount": draw.amount,
+            "limit": str(draw.limit),
+            "amount": str(draw.amount),
             "shards": draw.shards,
-            "now": now,
         }
-        checks.append(Check(CheckKind.BUDGET, params, refusal))
+        checks.append(Check(CheckKind.BUDGET, params, draw))
     for i, check in enumerate(checks):
         check.params["check"] = i  # the index mca_refuse_check reports when this check refuses
     return checks

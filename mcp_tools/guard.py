@@ -8,9 +8,12 @@ verdict lists every failed check, the first one is the headline.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -84,11 +87,17 @@ def zone_of(name: str | None, fallback: str) -> ZoneInfo:
         return ZoneInfo(fallback)
 
 
-def period_keys(now: datetime, zone: ZoneInfo) -> dict[str, str]:
+def period_keys(now: datetime, zone: ZoneInfo) -> Mapping[str, str]:
     """The calendar periods `now` falls in, in `zone`: a user's day is their local day."""
-    local = now.astimezone(zone).date()
+    return _period_keys_of(now.astimezone(zone).date())
+
+
+@functools.lru_cache(maxsize=64)
+def _period_keys_of(local: date) -> Mapping[str, str]:
+    # Every guarded call asks for today's keys, a few times: one day's keys are built once.
     iso = local.isocalendar()
-    return {"day": local.isoformat(), "week": f"{iso.year}-W{iso.week:02d}", "month": local.strftime("%Y-%m")}
+    month = f"{local.year:04d}-{local.month:02d}"
+    return MappingProxyType({"day": local.isoformat(), "week": f"{iso.year}-W{iso.week:02d}", "month": month})
 
 
 def _hm(value: str) -> time:

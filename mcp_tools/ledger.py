@@ -7,7 +7,7 @@ callers on a row, so spent never passes a limit; shared budgets are sharded (sql
 always taken in one order (the user's counters, then budgets sorted by scope), so racing
 calls cannot deadlock.
 
-The allow attempt is one statement, `mca_allow` (sql/ops/261): every check and effect runs in
+The allow attempt is one statement, `mca_allow` (sql/ops/261, 262): every check and effect runs in
 the server in one round trip. If any check refuses, the whole attempt rolls back and the
 refusal is recorded in a second transaction (pipelined: one round trip too). The unique
 idempotency key does the rest: a retried or twin call fails its tool_calls insert and gets the
@@ -17,6 +17,7 @@ first call's stored result instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -154,6 +155,17 @@ async def _write(
     return base
 
 
+ALLOWED = Verdict("allow")
+
+
+@functools.lru_cache(maxsize=8)
+def _allowed_result(policy_version: str) -> dict[str, Any]:
+    """What an allowed call stores as its answer before its ids are known: the same for every
+    call under one policy version (read only: it is encoded, never changed)."""
+    allowed = Outcome(status=STATUS_OF["allow"], message=ALLOWED.message, policy_version=policy_version)
+    return allowed.to_dict()
+
+
 ALLOW = "SELECT mca_allow(CAST(%s AS jsonb), CAST(%s AS jsonb)) AS result"
 
 
@@ -168,10 +180,10 @@ async def _allow(
     checks: list[Check],
     shadow: bool,
 ) -> Outcome:
-    """The allow attempt as one statement (mca_allow, sql/ops/261): on an idle connection in
+    """The allow attempt as one statement (mca_allow, sql/ops/261, 262): on an idle connection in
     autocommit, one round trip and one implicit transaction; inside a caller's transaction, in a
     savepoint, so that a refusal undoes only the attempt."""
-    base = _outcome(policy, Verdict("allow"), None)
+    base = _outcome(policy, ALLOWED, None)
     call = {
         "key": key,
         "first": first,
@@ -183,27 +195,27 @@ async def _allow(
         "user_id": action.user_id,
         "arguments": action.arguments,
         "policy_version": policy.version_id,
-        "now": now,
+        "now": now.isoformat(),
         "kind": action.kind,
         "payload": action.payload,
-        "message": Verdict("allow").message,
+        "message": base.message,
         "outbox_status": "pending",
-        "result": base.to_dict(),
+        "result": _allowed_result(policy.version_id),
     }
-    args = (
-        json.dumps(call, default=str),
-        json.dumps([{"kind": c.kind.value, **c.params} for c in checks], default=str),
-    )
+    # The checks' params are JSON's own types already (checks.Check); the call's arguments and
+    # payload may hold decimals or times, written as text.
+    args = (json.dumps(call, default=str), json.dumps([c.params for c in checks]))
+    # Prepared from a connection's first call on (psycopg would wait for its fifth): parsed once.
     try:
         if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
             await conn.set_autocommit(True)
             try:
-                row = await (await conn.execute(ALLOW, args)).fetchone()
+                row = await (await conn.execute(ALLOW, args, prepare=True)).fetchone()
             finally:
                 await conn.set_autocommit(False)
         else:
             async with conn.transaction():
-                row = await (await conn.execute(ALLOW, args)).fetchone()
+                row = await (await conn.execute(ALLOW, args, prepare=True)).fetchone()
     except psycopg.Error as err:
         if err.sqlstate == SHADOW:
             raise _Shadow from None
@@ -211,9 +223,9 @@ async def _allow(
             raise
         raise _Refused(checks[int(err.diag.message_detail)]) from None
     assert row is not None
-    result = dict(row["result"])
-    if first:
-        return outcome_from_dict(result)
+    result = row["result"]
+    # The stored result of a first call is `base` with these two ids: no need to parse it back.
+    base.call_id = int(result["call_id"]) if first else None
     base.outbox_id = int(result["outbox_id"])
     return base
 

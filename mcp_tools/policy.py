@@ -142,6 +142,9 @@ class CallerPolicy(_Strict):
     replay_window_s: int = Field(default=600, ge=1)
 
 
+_NO_CHANNEL_POLICY = ChannelPolicy()
+
+
 class Policy(_Strict):
     version: str = "1"
     kill_switch: bool = False
@@ -178,7 +181,8 @@ class Policy(_Strict):
         return f"{self.version}#{self.fingerprint}" if self.fingerprint else self.version
 
     def channel(self, name: str) -> ChannelPolicy:
-        return self.channels.get(name, ChannelPolicy())
+        # One shared default (the models are frozen): building one per call costs a validation.
+        return self.channels.get(name, _NO_CHANNEL_POLICY)
 
     def trigger(self, name: str) -> TriggerPolicy | None:
         return self.triggers.get(name, self.triggers.get("default"))

@@ -12,13 +12,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
 
 from mca.settings import PROJECT_ROOT
 from mca.testing import count
 from mcp_tools.draws import SHARED_SHARDS
+from tests.mcp_tools.helpers import COUPON, call
 
 CHILD = Path(__file__).with_name("race_child.py")
 LOOSE_CAPS = {"day": 1000, "week": 1000, "month": 1000}
@@ -114,3 +118,31 @@ def test_a_lowered_limit_is_honoured_at_once(db_url: str) -> None:
             "SELECT spent, limit_amount FROM budget_totals WHERE scope = 'trigger:t:day'"
         ).fetchone()
     assert row == (5, 5)
+
+
+async def test_budgets_of_a_call_are_one_statement_once_their_rows_exist(
+    server: MCPServer[Any], world: str, set_policy: Callable[..., None]
+) -> None:
+    """mca_allow (sql/ops/262) reserves every budget at once when each has a shard with room, and
+    one by one otherwise. The one-statement attempt runs in a subtransaction, so its ledger rows
+    carry another transaction id than their call's row: the first call of a period (its rows do
+    not exist yet) goes one by one, the next ones at once, and both book the same amounts."""
+    set_policy(caps=LOOSE_CAPS)
+    async with Client(server) as client:
+        answers = [await call(client, "send_coupon", COUPON, decision=f"d-{i}") for i in range(3)]
+    assert [data["status"] for _, data in answers] == ["allowed"] * 3
+    with psycopg.connect(world) as conn:
+        rows = conn.execute(
+            "SELECT c.call_id, count(*) AS budgets, bool_and(l.xmin = c.xmin) AS one_by_one, "
+            "sum(l.amount) AS amount FROM tool_calls c JOIN budget_ledger l USING (call_id) "
+            "GROUP BY c.call_id ORDER BY c.call_id"
+        ).fetchall()
+        spent = conn.execute(
+            "SELECT scope, sum(spent) FROM budget_counters GROUP BY scope ORDER BY scope"
+        ).fetchall()
+        booked = conn.execute(
+            "SELECT scope, sum(amount) FROM budget_ledger GROUP BY scope ORDER BY scope"
+        ).fetchall()
+    assert [one_by_one for _, _, one_by_one, _ in rows] == [True, False, False]
+    assert len({(n, amount) for _, n, _, amount in rows}) == 1 and rows[0][1] > 1
+    assert spent == booked

@@ -9,6 +9,7 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
+from mca.db import connect
 from tests.mcp_tools.helpers import call
 
 COUPON = {"user_id": "u_ok", "asset_id": "A10", "reason": "thanks"}
@@ -29,3 +30,18 @@ async def test_refusals_and_replays_log_no_pipeline_warning(
     assert replay[1]["replayed"] is True and replay[1]["status"] == "allowed"
     warnings = [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")]
     assert warnings == []
+
+
+def test_allow_function_draws_ids_from_the_identity_sequences(world: str) -> None:
+    """mca_allow (sql/ops/262) names the sequences of tool_calls.call_id and outbox.outbox_id:
+    they must be the ones the identity columns use, or its ids would collide with theirs."""
+    with connect(world, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pg_get_serial_sequence('tool_calls', 'call_id') AS calls, "
+            "pg_get_serial_sequence('outbox', 'outbox_id') AS boxes, "
+            "pg_get_functiondef('mca_allow(jsonb, jsonb)'::regprocedure) AS body"
+        ).fetchone()
+    assert row is not None
+    assert row["calls"] == "public.tool_calls_call_id_seq" and row["boxes"] == "public.outbox_outbox_id_seq"
+    for sequence in ("tool_calls_call_id_seq", "outbox_outbox_id_seq"):
+        assert f"'{sequence}'::regclass" in row["body"]
