@@ -213,7 +213,8 @@ async def claim(
 
 
 async def complete(conn: psycopg.AsyncConnection[Any], job: Job, *, worker: str, now: datetime) -> bool:
-    """Mark the job done; False when the lease was lost to another worker meanwhile."""
+    """Mark the job done; False when the lease was lost to another worker meanwhile (known only
+    once the statement ran: inside a pipeline, as the worker sends it, the answer is not read)."""
     cur = await conn.execute(COMPLETE, {"job_id": job.job_id, "worker": worker, "now": now})
     return cur.rowcount == 1
 

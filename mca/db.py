@@ -6,12 +6,15 @@ Both stores speak the PostgreSQL wire protocol (RisingWave does too), so one dri
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -146,3 +149,36 @@ async def open_pool(
         await pool.close()
         raise DatabaseUnreachable(f"cannot reach {mask_url(url)}: {err}") from None
     return pool
+
+
+@asynccontextmanager
+async def reading(pool: AsyncConnectionPool[Any]) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A connection of `pool` in autocommit for the block: each statement is its own implicit
+    transaction, one round trip, where a pool opened without autocommit (the guard's, whose
+    ledger manages its transactions itself) would send BEGIN and COMMIT around every read.
+    For reads and single writes only; two writes that must land together need `transaction()`."""
+    async with pool.connection() as conn:
+        if conn.autocommit:
+            yield conn
+            return
+        await conn.set_autocommit(True)  # local to the client: no round trip
+        try:
+            yield conn
+        finally:
+            await conn.set_autocommit(False)
+
+
+@asynccontextmanager
+async def one_round_trip(conn: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
+    """A transaction whose BEGIN, statements and COMMIT travel together (pipeline mode): one round
+    trip when nothing in the block reads a result before it ends (a fetch inside costs one more).
+    All or nothing as any transaction; results are read after the block."""
+    async with conn.pipeline() as pipe, conn.transaction():
+        try:
+            yield
+        except psycopg.Error:
+            # The statements queued behind a failed one come back "pipeline aborted"; collected
+            # here, so psycopg does not log them as ignored while the error leaves the block.
+            with contextlib.suppress(psycopg.errors.PipelineAborted):
+                await pipe.sync()
+            raise

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from mca.db import Engine, engine_of_version
+from mca.db import Engine, engine_of_version, one_round_trip
 from state.asset_rows import AssetRow, read_asset_file
 
 if TYPE_CHECKING:
@@ -174,12 +174,15 @@ async def search_by_vector(
     }
     engine = await _engine_of(conn)
     statement = _search_statement(params, engine)
-    async with conn.transaction():
-        if engine is Engine.POSTGRES:
+    if engine is Engine.POSTGRES:
+        # The scan settings are local to a transaction: BEGIN, settings, search and COMMIT go
+        # out together, one round trip.
+        async with one_round_trip(conn):
             await conn.execute(HNSW_SETTINGS, (str(max(MIN_EF_SEARCH, k)),))
+            cur = await conn.execute(statement, params)
+    else:
         cur = await conn.execute(statement, params)
-        rows = await cur.fetchall()
-    return [_hit(row) for row in rows]
+    return [_hit(row) for row in await cur.fetchall()]
 
 
 def _hit(row: Any) -> AssetHit:
