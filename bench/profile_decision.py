@@ -102,7 +102,7 @@ async def main_async(args: argparse.Namespace) -> None:
             SPENT.clear()
             samples: list[float] = []
             tools: collections.Counter[str] = collections.Counter()
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             while True:
                 started = time.perf_counter()
                 record = await worker.run_one()
@@ -112,10 +112,11 @@ async def main_async(args: argparse.Namespace) -> None:
                 for step in record.transcript.steps:
                     if step.tool_name:
                         tools[step.tool_name] += step.latency_ms or 0
-            wall = time.perf_counter() - began
+            wall, cpu = time.perf_counter() - began, time.process_time() - cpu
     n = len(samples)
     print(f"{n} decisions in {wall:.2f} s: {n / wall:.0f}/s; per decision p50 "
-          f"{sorted(samples)[n // 2]:.2f} ms p99 {percentile(samples, 0.99):.2f} ms")  # fmt: skip
+          f"{sorted(samples)[n // 2]:.2f} ms p99 {percentile(samples, 0.99):.2f} ms; "
+          f"this process's CPU {cpu * 1000 / n:.2f} ms per decision (not the server's)")  # fmt: skip
     total = sum(COUNTS.values())
     print(f"statements per decision: {total / n:.1f}; their wall time "
           f"{sum(SPENT.values()) * 1000 / n:.2f} ms per decision")  # fmt: skip

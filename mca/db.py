@@ -10,6 +10,7 @@ import contextlib
 import enum
 import re
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -126,6 +127,21 @@ def detect_engine(conn: psycopg.Connection[dict]) -> Engine:  # type: ignore[typ
     row = conn.execute("SELECT version() AS version").fetchone()
     assert row is not None
     return engine_of_version(str(row["version"]))
+
+
+_engines: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
+
+
+async def engine_of_connection(conn: psycopg.AsyncConnection[Any]) -> Engine:
+    """The engine behind `conn`, asked once per connection (pooled connections live long)."""
+    engine = _engines.get(conn)
+    if engine is None:
+        cur = await conn.execute("SELECT version()")
+        row = await cur.fetchone()
+        assert row is not None
+        version = row["version"] if isinstance(row, dict) else row[0]
+        engine = _engines[conn] = engine_of_version(str(version))
+    return engine
 
 
 async def open_pool(
