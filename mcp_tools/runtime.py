@@ -69,8 +69,7 @@ async def tool_service(
 
 async def _service_of(services: Services, settings: Settings, pool_size: int, clock: Clock) -> ToolService:
     ops = await services.pool(Role.OPS, size=pool_size)
-    # Only reads go to the state store here: autocommit spares each its BEGIN and COMMIT.
-    state = await services.pool(Role.STATE, autocommit=True, size=pool_size)
+    state = await services.pool(Role.STATE, size=pool_size)
     policy = services.one(POLICY, lambda: PolicyStore(settings.guard.policy_file))
     return ToolService(policy, state, ops, clock)
 

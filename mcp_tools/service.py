@@ -84,7 +84,7 @@ class ToolService:
     async def build_action(
         self, policy: Policy, tool: str, args: dict[str, Any]
     ) -> tuple[Action, dict[str, Any]]:
-        async with self.state_pool.connection() as state:
+        async with reading(self.state_pool) as state:  # reads only: no BEGIN/COMMIT around them
             return await actions.build(state, policy, tool, args, self.clock())
 
     async def act(self, tool: str, args: dict[str, Any], ctx: CallContext) -> Outcome:
