@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -186,15 +187,30 @@ async def reading(pool: AsyncConnectionPool[Any]) -> AsyncIterator[psycopg.Async
 
 @asynccontextmanager
 async def one_round_trip(conn: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
-    """A transaction whose BEGIN, statements and COMMIT travel together (pipeline mode): one round
-    trip when nothing in the block reads a result before it ends (a fetch inside costs one more).
-    All or nothing as any transaction; results are read after the block."""
-    async with conn.pipeline() as pipe, conn.transaction():
+    """A transaction whose BEGIN, statements and COMMIT travel together: one round trip when
+    nothing in the block reads a result before it ends (a fetch inside costs one more). All or
+    nothing as any transaction; results are read after the block.
+
+    BEGIN and COMMIT are sent as statements in a pipeline: psycopg's `transaction()` inside a
+    pipeline syncs on entry and exit, which costs more than the round trips it saves. On a
+    connection that is not an idle autocommit one (a caller's transaction), the block is a
+    plain nested `transaction()`."""
+    if not conn.autocommit or conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        async with conn.transaction():
+            yield
+        return
+    async with conn.pipeline() as pipe:
+        await conn.execute("BEGIN")
         try:
             yield
-        except psycopg.Error:
-            # The statements queued behind a failed one come back "pipeline aborted"; collected
-            # here, so psycopg does not log them as ignored while the error leaves the block.
-            with contextlib.suppress(psycopg.errors.PipelineAborted):
+            await conn.execute("COMMIT")
+            await pipe.sync()
+        except BaseException:
+            # The statements queued behind a failed one come back "pipeline aborted": collect
+            # them, then end the failed transaction, so the connection is whole again.
+            with contextlib.suppress(psycopg.Error):
+                await pipe.sync()
+            if conn.pgconn.transaction_status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+                await conn.execute("ROLLBACK")
                 await pipe.sync()
             raise
