@@ -32,6 +32,20 @@ ON CONFLICT (dedup_key) DO NOTHING
 RETURNING job_id
 """
 
+# A triggered job in one statement: the job, then (only when it is new) the cooldowns it sets
+# and the NOTIFY that wakes the workers at commit (one per transaction, however many jobs).
+TRIGGERED_JOB = f"""
+WITH job AS ({INSERT_JOB.strip()}
+), cooled AS (
+    INSERT INTO trigger_cooldowns (trigger_name, user_id, fired_at)
+    SELECT c.name, %(user_id)s, %(now)s FROM job, unnest(CAST(%(cooldowns)s AS text[])) AS c(name)
+    ON CONFLICT (trigger_name, user_id) DO UPDATE SET fired_at = EXCLUDED.fired_at
+), woken AS (
+    SELECT pg_notify('mca_agent_jobs', '') FROM job
+)
+SELECT job_id, (SELECT count(*) FROM woken) AS woken FROM job
+"""
+
 # One statement: dead-letter jobs whose lease expired on their last allowed attempt (their
 # worker died every time), and claim the next runnable job (or one whose lease expired) under
 # a new lease. The two sets are disjoint, so the data-modifying CTEs never touch the same row.
@@ -176,31 +190,41 @@ class Job:
         )
 
 
+def _job_params(job: NewJob, now: datetime) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "dedup_key": job.dedup_key,
+        "trigger_name": job.trigger_name,
+        "user_id": job.user_id,
+        "goal": job.goal,
+        "tools": list(job.tools),
+        "event": Jsonb(job.event),
+        "max_attempts": job.max_attempts,
+        "now": now,
+        "deadline": now + job.deadline_in,
+        "decision_id": job.decision_id,
+        "experiment_group": job.experiment_group,
+        "experiment": job.experiment,
+        "selection": job.selection,
+        "attribution_window_s": (
+            None if job.attribution_window is None else int(job.attribution_window.total_seconds())
+        ),
+    }
+
+
 async def enqueue(conn: psycopg.AsyncConnection[Any], job: NewJob, *, now: datetime) -> bool:
     """Insert the job unless its dedup key exists; True when it is new."""
-    cur = await conn.execute(
-        INSERT_JOB,
-        {
-            "job_id": job.job_id,
-            "dedup_key": job.dedup_key,
-            "trigger_name": job.trigger_name,
-            "user_id": job.user_id,
-            "goal": job.goal,
-            "tools": list(job.tools),
-            "event": Jsonb(job.event),
-            "max_attempts": job.max_attempts,
-            "now": now,
-            "deadline": now + job.deadline_in,
-            "decision_id": job.decision_id,
-            "experiment_group": job.experiment_group,
-            "experiment": job.experiment,
-            "selection": job.selection,
-            "attribution_window_s": (
-                None if job.attribution_window is None else int(job.attribution_window.total_seconds())
-            ),
-        },
-    )
+    cur = await conn.execute(INSERT_JOB, _job_params(job, now))
     return await cur.fetchone() is not None
+
+
+async def send_triggered(
+    conn: psycopg.AsyncConnection[Any], job: NewJob, *, now: datetime, cooldowns: tuple[str, ...]
+) -> psycopg.AsyncCursor[Any]:
+    """Queue the trigger service's statement for one job: the job unless its dedup key exists
+    and, only when it is new, its cooldowns set to `now` and the workers' NOTIFY. Nothing is
+    read here (the caller may be in a pipeline): the cursor has a row when the job is new."""
+    return await conn.execute(TRIGGERED_JOB, {**_job_params(job, now), "cooldowns": list(cooldowns)})
 
 
 async def claim(
@@ -213,7 +237,8 @@ async def claim(
 
 
 async def complete(conn: psycopg.AsyncConnection[Any], job: Job, *, worker: str, now: datetime) -> bool:
-    """Mark the job done; False when the lease was lost to another worker meanwhile."""
+    """Mark the job done; False when the lease was lost to another worker meanwhile (known only
+    once the statement ran: inside a pipeline, as the worker sends it, the answer is not read)."""
     cur = await conn.execute(COMPLETE, {"job_id": job.job_id, "worker": worker, "now": now})
     return cur.rowcount == 1
 

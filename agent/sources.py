@@ -39,20 +39,27 @@ log = logging.getLogger(__name__)
 Start = Literal["earliest", "latest"]
 EVENT_COLUMNS = "event_id, user_id, event_type, ts, value, points, sku, category, properties"
 
+# One statement, so one snapshot: the next batch below the oldest in-flight transaction, and
+# whether committed rows are waiting at or above it (held back: a short read must re-read soon,
+# since the transaction holding them may never notify). Rows at or above xmin sort after every
+# row below it, so they are exactly the ones after the batch that it could not return. Always
+# one row: with an empty batch, its columns are NULL.
 PG_FETCH = f"""
-SELECT {EVENT_COLUMNS}, CAST(xid AS text) AS xid, seq
-FROM events
-WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
-  AND (xid, seq) > (CAST(%(xid)s AS xid8), %(seq)s)
-ORDER BY events.xid, events.seq  -- qualified: a bare `xid` would sort by the text alias
-LIMIT %(limit)s
-"""
-
-# After a short read: are committed rows waiting above the oldest open transaction?
-PG_HELD_BACK = """
-SELECT EXISTS (
-    SELECT 1 FROM events WHERE (xid, seq) > (CAST(%(xid)s AS xid8), %(seq)s)
-) AS held_back
+SELECT b.*, h.held_back
+FROM (SELECT EXISTS (
+        SELECT 1 FROM events
+        WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())
+          AND (xid, seq) > (CAST(%(xid)s AS xid8), %(seq)s)
+     ) AS held_back) AS h
+LEFT JOIN LATERAL (
+    SELECT {EVENT_COLUMNS}, CAST(xid AS text) AS xid, seq, events.xid AS tail_xid
+    FROM events
+    WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+      AND (xid, seq) > (CAST(%(xid)s AS xid8), %(seq)s)
+    ORDER BY events.xid, events.seq  -- qualified: a bare `xid` would sort by the text alias
+    LIMIT %(limit)s
+) AS b ON true
+ORDER BY b.tail_xid, b.seq
 """
 CHANNEL = "mca_events"
 FIRST_RETRY_S = 0.001
@@ -139,12 +146,11 @@ class PostgresTail:
         cur = await self.conn.execute(
             PG_FETCH, {"xid": str(position["xid"]), "seq": int(position["seq"]), "limit": limit}
         )
-        rows = await cur.fetchall()
+        found = await cur.fetchall()
+        rows = [r for r in found if r["event_id"] is not None]
         after = {"xid": rows[-1]["xid"], "seq": int(rows[-1]["seq"])} if rows else position
         if self.listen_url is not None and len(rows) < limit:
-            cur = await self.conn.execute(PG_HELD_BACK, {"xid": str(after["xid"]), "seq": int(after["seq"])})
-            found = await cur.fetchone()
-            self._held_back = bool(found and found["held_back"])
+            self._held_back = bool(found and found[0]["held_back"])
         return [event_of(r) for r in rows], after
 
     async def listen(self) -> None:

@@ -17,11 +17,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from agent.queue import NewJob, enqueue
+from agent.queue import NewJob, send_triggered
 from agent.sources import Start, StreamSource, Wakeable, dedupe
 from agent.trigger_config import Opportunity, Rule, TriggerFile, TriggerSpec
 from mca.backfill import is_backfill
 from mca.clock import Clock, system_clock
+from mca.db import one_round_trip
 from mca.untrusted import typed_facts
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,12 @@ INSERT INTO trigger_positions (source, position, updated_at) VALUES (%s, %s, %s)
 ON CONFLICT (source) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at
 """
 READ_POSITION = "SELECT position FROM trigger_positions WHERE source = %s"
+# Every cooldown the batch's matches may meet, read (and locked) in one statement.
 COOLDOWNS = """
-SELECT trigger_name, fired_at FROM trigger_cooldowns
-WHERE user_id = %s AND trigger_name IN (%s, '*')
+SELECT trigger_name, user_id, fired_at FROM trigger_cooldowns
+WHERE user_id = ANY(%s) AND trigger_name = ANY(%s)
+ORDER BY user_id, trigger_name
 FOR UPDATE
-"""
-SET_COOLDOWN = """
-INSERT INTO trigger_cooldowns (trigger_name, user_id, fired_at) VALUES (%s, %s, %s)
-ON CONFLICT (trigger_name, user_id) DO UPDATE SET fired_at = EXCLUDED.fired_at
 """
 USER_STATS = "SELECT * FROM user_stats WHERE user_id = %s"
 PREVIOUS_EVENT = "SELECT max(ts) AS prev FROM events WHERE user_id = %s AND ts < %s AND event_id <> %s"
@@ -48,7 +47,6 @@ MARK_RUN = """
 INSERT INTO trigger_schedule (query_name, last_run_at, last_jobs) VALUES (%s, %s, %s)
 ON CONFLICT (query_name) DO UPDATE SET last_run_at = EXCLUDED.last_run_at, last_jobs = EXCLUDED.last_jobs
 """
-NOTIFY = "SELECT pg_notify('mca_agent_jobs', '')"
 TIME_ZONES = "SELECT name FROM pg_timezone_names"
 ID_FIELDS = ("event_id", "user_id", "type")
 
@@ -93,6 +91,16 @@ async def known_time_zones(state: psycopg.AsyncConnection[Any]) -> list[str]:
         return sorted(z.lower() for z in zoneinfo.available_timezones())
 
 
+def _opportunity_event(opportunity: Opportunity, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "type": "opportunity",
+        "opportunity": opportunity.name,
+        "user_id": row["user_id"],
+        "at": now.isoformat(),
+        "facts": typed_facts({k: _plain(v) for k, v in dict(row.get("facts") or {}).items()}),
+    }
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
@@ -123,6 +131,7 @@ class TriggerService:
         self.start = start
         self.batch_size = batch_size
         self._zones: list[str] | None = None
+        self._position: dict[str, Any] | None = None  # the last one this service committed
 
     # -- live rules ------------------------------------------------------------------------
 
@@ -172,18 +181,19 @@ class TriggerService:
                     matches.append(Match(rule, event["user_id"], key, job_payload(event)))
         return matches
 
-    async def _admit(self, match: Match, now: datetime, report: StepReport) -> None:
-        """Inside the batch transaction: apply cooldowns, enqueue, set cooldowns."""
-        cur = await self.ops.execute(COOLDOWNS, (match.user_id, match.spec.name))
-        fired = {r["trigger_name"]: r["fired_at"] for r in await cur.fetchall()}
+    async def _cooldowns(self, matches: list[Match]) -> dict[tuple[str, str], datetime]:
+        """Inside the batch transaction: every cooldown the matches may meet, locked, in one read."""
+        if not matches:
+            return {}
+        users = sorted({m.user_id for m in matches})
+        names = sorted({m.spec.name for m in matches} | {"*"})
+        cur = await self.ops.execute(COOLDOWNS, (users, names))
+        return {(r["trigger_name"], r["user_id"]): r["fired_at"] for r in await cur.fetchall()}
+
+    def _job_of(self, match: Match) -> NewJob:
         spec = match.spec
-        if (match.spec.name in fired and fired[spec.name] > now - spec.cooldown) or (
-            "*" in fired and fired["*"] > now - spec.user_cooldown
-        ):
-            report.cooled += 1
-            return
         assignment = self.triggers.refresh().experiment.assign(match.user_id, spec.name, spec.control_share)
-        job = NewJob(
+        return NewJob(
             dedup_key=match.dedup_key,
             trigger_name=spec.name,
             user_id=match.user_id,
@@ -197,10 +207,41 @@ class TriggerService:
             attribution_window=spec.attribution_window,
             selection=spec.selection.value,
         )
-        if await enqueue(self.ops, job, now=now):
-            report.jobs.append(job.job_id)
-            await self.ops.execute(SET_COOLDOWN, (spec.name, match.user_id, now))
-            await self.ops.execute(SET_COOLDOWN, ("*", match.user_id, now))
+
+    async def _admit(
+        self, matches: list[Match], fired: dict[tuple[str, str], datetime], now: datetime, report: StepReport
+    ) -> list[tuple[NewJob, Any]]:
+        """Inside the batch transaction: apply cooldowns, send each job (with the cooldowns it sets
+        and the workers' NOTIFY). The answers are read by `_made` once the batch is sent, except
+        where the same customer matches again later in the batch: whether that job was new decides
+        whether the later match is cooled, so it is read at once (one more round trip)."""
+        sent: list[tuple[NewJob, Any]] = []
+        last = {m.user_id: i for i, m in enumerate(matches)}
+        for i, match in enumerate(matches):
+            spec, user = match.spec, match.user_id
+            own, anyone = fired.get((spec.name, user)), fired.get(("*", user))
+            if (own is not None and own > now - spec.cooldown) or (
+                anyone is not None and anyone > now - spec.user_cooldown
+            ):
+                report.cooled += 1
+                continue
+            job = self._job_of(match)
+            cur = await send_triggered(self.ops, job, now=now, cooldowns=(spec.name, "*"))
+            if last[user] > i:
+                made = await cur.fetchone() is not None
+                if made:
+                    fired[(spec.name, user)] = fired[("*", user)] = now
+                sent.append((job, made))
+            else:
+                sent.append((job, cur))
+        return sent
+
+    @staticmethod
+    async def _made(sent: list[tuple[NewJob, Any]], report: StepReport) -> None:
+        for job, answer in sent:
+            made = answer if isinstance(answer, bool) else await answer.fetchone() is not None
+            if made:
+                report.jobs.append(job.job_id)
 
     async def position(self) -> dict[str, Any] | None:
         cur = await self.ops.execute(READ_POSITION, (self.source.name,))
@@ -208,9 +249,14 @@ class TriggerService:
         return dict(row["position"]) if row else None
 
     async def step_stream(self) -> StepReport:
-        """Process one batch of the stream; commits jobs + position together."""
+        """Process one batch of the stream; commits jobs + position together.
+
+        The position this service committed last is kept, not re-read: the batch transaction
+        checks it under lock anyway, and another service that moved it makes this one read again.
+        The transaction is pipelined: the position check and the cooldowns in one round trip, the
+        jobs, the new position and the COMMIT in another."""
         report = StepReport()
-        stored = await self.position()
+        stored = self._position if self._position is not None else await self.position()
         position = stored if stored is not None else await self.source.start_position(self.start)
         events, after = await self.source.fetch(position, self.batch_size)
         events = dedupe(events)
@@ -220,18 +266,19 @@ class TriggerService:
         now = self.clock()
         matches = await self.match_events(events, now, report)
         report.matches = len(matches)
-        async with self.ops.transaction():
-            cur = await self.ops.execute(GET_POSITION, (self.source.name,))
-            row = await cur.fetchone()
+        async with one_round_trip(self.ops):
+            locked = await self.ops.execute(GET_POSITION, (self.source.name,))
+            fired = await self._cooldowns(matches)
+            row = await locked.fetchone()
             if (dict(row["position"]) if row else None) != stored:
                 # Another trigger service advanced the stream meanwhile: drop this batch.
                 log.warning("position of %s moved under us; batch dropped", self.source.name)
+                self._position = None
                 return StepReport()
-            for match in matches:
-                await self._admit(match, now, report)
+            sent = await self._admit(matches, fired, now, report)
             await self.ops.execute(PUT_POSITION, (self.source.name, Jsonb(after), now))
-            if report.jobs:
-                await self.ops.execute(NOTIFY)
+        self._position = after
+        await self._made(sent, report)
         return report
 
     # -- opportunity queries ---------------------------------------------------------------
@@ -253,19 +300,14 @@ class TriggerService:
         cur = await self.state.execute(opportunity.sql, params)  # type: ignore[arg-type]
         rows = await cur.fetchall()
         report.matches = len(rows)
-        async with self.ops.transaction():
-            for row in rows:
-                event = {
-                    "type": "opportunity",
-                    "opportunity": opportunity.name,
-                    "user_id": row["user_id"],
-                    "at": now.isoformat(),
-                    "facts": typed_facts({k: _plain(v) for k, v in dict(row.get("facts") or {}).items()}),
-                }
-                await self._admit(Match(opportunity, row["user_id"], row["dedup_key"], event), now, report)
+        matches = [
+            Match(opportunity, row["user_id"], row["dedup_key"], _opportunity_event(opportunity, row, now))
+            for row in rows
+        ]
+        async with one_round_trip(self.ops):
+            sent = await self._admit(matches, await self._cooldowns(matches), now, report)
+            await self._made(sent, report)
             await self.ops.execute(MARK_RUN, (opportunity.name, now, len(report.jobs)))
-            if report.jobs:
-                await self.ops.execute(NOTIFY)
         return report
 
     async def step_opportunities(self) -> StepReport:

@@ -29,6 +29,7 @@ from agent.records import DecisionRecord
 from agent.toolbox import Toolbox
 from learn.allocate import SelectionMode
 from mca.clock import Clock, system_clock
+from mca.db import one_round_trip
 from state.context import load_context
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,8 @@ class Worker:
         except (ModelError, ToolSessionError) as err:
             record = self._record(job, None, Transcript(outcome="failed", rationale=str(err)), d.clock(), t0)
             retry_error = str(err)
-        async with d.ops_pool.connection() as conn, conn.transaction():
-            # One commit: the record and the job's new state land together.
+        async with d.ops_pool.connection() as conn, one_round_trip(conn):
+            # One commit: the record and the job's new state land together, in one round trip.
             await records.save(conn, record)
             if retry_error is None:
                 await queue.complete(conn, job, worker=self.name, now=d.clock())

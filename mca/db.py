@@ -6,14 +6,19 @@ Both stores speak the PostgreSQL wire protocol (RisingWave does too), so one dri
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -125,6 +130,21 @@ def detect_engine(conn: psycopg.Connection[dict]) -> Engine:  # type: ignore[typ
     return engine_of_version(str(row["version"]))
 
 
+_engines: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
+
+
+async def engine_of_connection(conn: psycopg.AsyncConnection[Any]) -> Engine:
+    """The engine behind `conn`, asked once per connection (pooled connections live long)."""
+    engine = _engines.get(conn)
+    if engine is None:
+        cur = await conn.execute("SELECT version()")
+        row = await cur.fetchone()
+        assert row is not None
+        version = row["version"] if isinstance(row, dict) else row[0]
+        engine = _engines[conn] = engine_of_version(str(version))
+    return engine
+
+
 async def open_pool(
     url: str, *, min_size: int = 1, max_size: int = 10, name: str = "mca", autocommit: bool = False
 ) -> AsyncConnectionPool:
@@ -146,3 +166,51 @@ async def open_pool(
         await pool.close()
         raise DatabaseUnreachable(f"cannot reach {mask_url(url)}: {err}") from None
     return pool
+
+
+@asynccontextmanager
+async def reading(pool: AsyncConnectionPool[Any]) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A connection of `pool` in autocommit for the block: each statement is its own implicit
+    transaction, one round trip, where a pool opened without autocommit (the guard's, whose
+    ledger manages its transactions itself) would send BEGIN and COMMIT around every read.
+    For reads and single writes only; two writes that must land together need `transaction()`."""
+    async with pool.connection() as conn:
+        if conn.autocommit:
+            yield conn
+            return
+        await conn.set_autocommit(True)  # local to the client: no round trip
+        try:
+            yield conn
+        finally:
+            await conn.set_autocommit(False)
+
+
+@asynccontextmanager
+async def one_round_trip(conn: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
+    """A transaction whose BEGIN, statements and COMMIT travel together: one round trip when
+    nothing in the block reads a result before it ends (a fetch inside costs one more). All or
+    nothing as any transaction; results are read after the block.
+
+    BEGIN and COMMIT are sent as statements in a pipeline: psycopg's `transaction()` inside a
+    pipeline syncs on entry and exit, which costs more than the round trips it saves. On a
+    connection that is not an idle autocommit one (a caller's transaction), the block is a
+    plain nested `transaction()`."""
+    if not conn.autocommit or conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        async with conn.transaction():
+            yield
+        return
+    async with conn.pipeline() as pipe:
+        await conn.execute("BEGIN")
+        try:
+            yield
+            await conn.execute("COMMIT")
+            await pipe.sync()
+        except BaseException:
+            # The statements queued behind a failed one come back "pipeline aborted": collect
+            # them, then end the failed transaction, so the connection is whole again.
+            with contextlib.suppress(psycopg.Error):
+                await pipe.sync()
+            if conn.pgconn.transaction_status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+                await conn.execute("ROLLBACK")
+                await pipe.sync()
+            raise

@@ -13,13 +13,14 @@ from typing import Any
 
 import psycopg
 
+from mca.db import Engine, engine_of_connection
 from mca.limits import MAX_ID_CHARS
 from mcp_tools import sms_content
 from mcp_tools.errors import ToolInputError
 from mcp_tools.guard import Action
 from mcp_tools.policy import Policy
 from mcp_tools.sms import sms_length
-from state.context import load_contact
+from state.context import CONTACT_SQL, load_contact
 
 ASSET_SQL = (
     "SELECT asset_id, kind, title, value, currency, category, active, valid_from, valid_until "
@@ -237,9 +238,32 @@ async def build(
 ) -> tuple[Action, dict[str, Any]]:
     """Resolve one side-effecting call into its `Action` (and the customer's contact row)."""
     builder = BUILDERS.get(tool)
-    contact = await load_user(state, args.get("user_id"))
+    contact, assets = await _read_ahead(state, tool, args)
     reason = _text("reason", args.get("reason"), MAX_REASON_CHARS)
     if builder is None:
         raise ToolInputError("unknown_tool", f"{tool!r} is not a side-effecting tool")
-    request = Request(state, policy, tool, args, contact, reason, now)
+    request = Request(state, policy, tool, args, contact, reason, now, assets)
     return await builder(request), contact
+
+
+async def _read_ahead(
+    state: psycopg.AsyncConnection[Any], tool: str, args: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]] | None]:
+    """The customer, and for a coupon on PostgreSQL the asset it names, read in one round trip
+    (pipelined); the asset is judged later by `load_asset`, exactly as when read alone."""
+    uid = _text("user_id", args.get("user_id"), MAX_ID_CHARS)
+    asset_id = args.get("asset_id")
+    if (
+        tool != "send_coupon"
+        or not isinstance(asset_id, str)
+        or not asset_id.strip()
+        or (await engine_of_connection(state) is not Engine.POSTGRES)
+    ):
+        return await load_user(state, uid), None
+    async with state.pipeline():
+        found = await state.execute(CONTACT_SQL, (uid,), prepare=True)
+        asset = await state.execute(ASSETS_SQL, ([asset_id.strip()],))
+    contact = await found.fetchone()
+    if contact is None:
+        raise ToolInputError("unknown_user", f"no customer with user_id {uid!r}", field="user_id")
+    return dict(contact), {str(r["asset_id"]): dict(r) for r in await asset.fetchall()}

@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from mca.clock import Clock
+from mca.db import reading
 from mcp_tools import actions, ledger, scope
 from mcp_tools.contract import Status
 from mcp_tools.coupon_codes import coupon_code_for
@@ -58,7 +59,7 @@ class ToolService:
 
     async def check_read(self, tool: str, ctx: CallContext, arguments: dict[str, Any]) -> Outcome | None:
         """None when `ctx` may use the read tool; otherwise an audited denial."""
-        async with self.ops_pool.connection() as conn:
+        async with reading(self.ops_pool) as conn:
             policy, ctx = await scope.resolve(conn, self.policy(), ctx)
             verdict = check_tool_allowed(policy, ctx, tool, arguments.get("user_id"))
             if verdict is None:
@@ -76,21 +77,22 @@ class ToolService:
 
     async def visible_tools(self, ctx: CallContext) -> set[str]:
         """The tools `ctx` may call at all (what `tools/list` shows it)."""
-        async with self.ops_pool.connection() as conn:
+        async with reading(self.ops_pool) as conn:
             policy, ctx = await scope.resolve(conn, self.policy(), ctx)
         return {tool for tool in ALL_TOOLS if check_tool_allowed(policy, ctx, tool) is None}
 
     async def build_action(
         self, policy: Policy, tool: str, args: dict[str, Any]
     ) -> tuple[Action, dict[str, Any]]:
-        async with self.state_pool.connection() as state:
+        async with reading(self.state_pool) as state:  # reads only: no BEGIN/COMMIT around them
             return await actions.build(state, policy, tool, args, self.clock())
 
     async def act(self, tool: str, args: dict[str, Any], ctx: CallContext) -> Outcome:
         """Judge and record one side-effecting call; a retried identical call replays its result."""
         # No ops connection is held while the state store is read: on the embedded default both
-        # are one pool, and holding one while waiting for another deadlocks a busy pool.
-        async with self.ops_pool.connection() as conn:
+        # are one pool, and holding one while waiting for another deadlocks a busy pool. The
+        # scope read (and an early refusal's audit row) needs no transaction of its own.
+        async with reading(self.ops_pool) as conn:
             policy, ctx = await scope.resolve(conn, self.policy(), ctx)
             key, earlier = self.keys(policy, ctx, tool, args)
             recent = await self._recent(conn, policy, ctx, earlier)

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 
+from mca.db import reading
 from mca.untrusted import Fence
 from mcp_tools.auth import call_context
 from mcp_tools.contract import Outcome, Status, Tool
@@ -86,7 +87,7 @@ async def search_assets(
     from state.catalogue import search_assets as search
 
     embedder = await deps.get_embedder()
-    async with deps.state_pool.connection() as conn:
+    async with reading(deps.state_pool) as conn:
         hits = await search(
             conn,
             embedder,
@@ -126,7 +127,7 @@ async def get_user_context(user_id: str, ctx: Context) -> CallToolResult:
     denied = await deps.service.check_read(Tool.GET_USER_CONTEXT, cctx, {"user_id": user_id})
     if denied is not None:
         return _outcome(denied)
-    async with deps.state_pool.connection() as conn:
+    async with reading(deps.state_pool) as conn:
         context = await load_context(conn, user_id)
     if context is None:
         return _input_error(

@@ -9,7 +9,6 @@ form is accepted by both engines.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from mca.db import Engine, engine_of_version
+from mca.db import Engine, engine_of_connection, engine_of_version, one_round_trip
 from state.asset_rows import AssetRow, read_asset_file
 
 if TYPE_CHECKING:
@@ -101,21 +100,6 @@ def vector_literal(vector: Iterable[float]) -> str:
     return "[" + ",".join(map(repr, map(float, vector))) + "]"
 
 
-_engines: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
-
-
-async def _engine_of(conn: psycopg.AsyncConnection[Any]) -> Engine:
-    engine = _engines.get(conn)
-    if engine is None:
-        cur = await conn.execute("SELECT version()")
-        row = await cur.fetchone()
-        assert row is not None
-        version = row["version"] if isinstance(row, dict) else row[0]
-        engine = engine_of_version(str(version))
-        _engines[conn] = engine
-    return engine
-
-
 def _search_statement(params: dict[str, Any], engine: Engine = Engine.POSTGRES) -> sql.Composed:
     exact = engine is Engine.POSTGRES and params.get("category") is not None
     parts = [_EXACT_HEAD if exact else _ANN_HEAD]
@@ -172,14 +156,17 @@ async def search_by_vector(
         "now": now or datetime.now(UTC),
         "active_only": active_only,
     }
-    engine = await _engine_of(conn)
+    engine = await engine_of_connection(conn)
     statement = _search_statement(params, engine)
-    async with conn.transaction():
-        if engine is Engine.POSTGRES:
+    if engine is Engine.POSTGRES:
+        # The scan settings are local to a transaction: BEGIN, settings, search and COMMIT go
+        # out together, one round trip.
+        async with one_round_trip(conn):
             await conn.execute(HNSW_SETTINGS, (str(max(MIN_EF_SEARCH, k)),))
+            cur = await conn.execute(statement, params)
+    else:
         cur = await conn.execute(statement, params)
-        rows = await cur.fetchall()
-    return [_hit(row) for row in rows]
+    return [_hit(row) for row in await cur.fetchall()]
 
 
 def _hit(row: Any) -> AssetHit:

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from agent.queue import enqueue
 from agent.sources import PostgresTail
 from agent.trigger_config import TriggerFile
 from agent.trigger_service import TriggerService
@@ -101,6 +102,30 @@ async def test_user_cooldown_spans_triggers(aconn, ops_conn, clock, tmp_path) ->
     )
     report = await service(aconn, ops_conn, clock, path).step_stream()
     assert len(report.jobs) == 1 and report.cooled == 1
+
+
+async def test_a_replayed_match_sets_no_cooldown_for_the_next_one_in_its_batch(
+    aconn, ops_conn, clock, rules_file
+) -> None:
+    """The jobs of a batch are sent together; where a customer matches again later in the batch,
+    whether the earlier job was new is read first: an event already made into a job (its dedup
+    key exists, e.g. a stream read again) sets no cooldown, so the next purchase still acts."""
+    await add_events(
+        aconn,
+        event_row("r1", "u1", "purchase", T0, value=150),
+        event_row("r2", "u1", "purchase", T0, value=160),
+    )
+    svc = service(aconn, ops_conn, clock, rules_file)
+    events, _ = await svc.source.fetch({"xid": "0", "seq": 0}, 1)
+    (first,) = await svc.match_events(events, clock.now)
+    await enqueue(ops_conn, svc._job_of(first), now=clock.now - timedelta(days=1))  # made long ago
+    await ops_conn.execute("DELETE FROM trigger_cooldowns")
+    report = await svc.step_stream()
+    assert report.cooled == 0 and len(report.jobs) == 1
+    made = [j["dedup_key"] for j in await jobs(ops_conn)]
+    assert made == [first.dedup_key, "big_purchase:u1:r2"]
+    cur = await ops_conn.execute("SELECT trigger_name FROM trigger_cooldowns ORDER BY 1")
+    assert [r["trigger_name"] for r in await cur.fetchall()] == ["*", "big_purchase"]
 
 
 async def test_restart_neither_loses_nor_repeats(aconn, ops_conn, clock, rules_file) -> None:
