@@ -207,12 +207,14 @@ async def _allow(
     args = (json.dumps(call, default=str), json.dumps([c.params for c in checks]))
     # Prepared from a connection's first call on (psycopg would wait for its fifth): parsed once.
     try:
-        if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
-            await conn.set_autocommit(True)
+        if conn.info.transaction_status == TransactionStatus.IDLE:
+            # Its own implicit transaction: one round trip, where transaction() would add two.
+            was_autocommit = conn.autocommit
+            await conn.set_autocommit(True)  # local to the client: no round trip
             try:
                 row = await (await conn.execute(ALLOW, args, prepare=True)).fetchone()
             finally:
-                await conn.set_autocommit(False)
+                await conn.set_autocommit(was_autocommit)
         else:
             async with conn.transaction():
                 row = await (await conn.execute(ALLOW, args, prepare=True)).fetchone()
