@@ -46,7 +46,7 @@ from agent.providers.scripted import ScriptedModel, call
 from agent.queue import NewJob, enqueue
 from agent.runtime import agent_runtime, trigger_service
 from agent.toolbox import open_toolbox
-from demo.seed.load import ensure_catalogue, seed_world
+from demo.seed.load import ensure_catalogue, seed_world, world_loaded
 from demo.seed.products import PRODUCTS
 from demo.seed.world import user_id_of
 from mca.db import Stores, connect, connect_async
@@ -71,12 +71,15 @@ def report(name: str, samples: list[float]) -> None:
     )
 
 
-def world(users: int, events: int, tmp: Path) -> tuple[Settings, Stores]:
-    url = bench_database(f"agent_{uuid.uuid4().hex[:8]}", fresh=True)
+def world(users: int, events: int, tmp: Path, database: str | None = None) -> tuple[Settings, Stores]:
+    """A seeded world and settings for it: in a fresh database, or in `database`, kept between
+    runs and seeded only the first time."""
+    url = bench_database(database or f"agent_{uuid.uuid4().hex[:8]}", fresh=database is None)
     with connect(url, autocommit=True) as conn:
-        print(seed_world(conn, users, events, 7).describe())
-        ensure_catalogue(conn, get_embedder(), progress=False)
-        conn.execute("VACUUM ANALYZE events")
+        if database is None or not world_loaded(conn, 7):
+            print(seed_world(conn, users, events, 7).describe())
+            ensure_catalogue(conn, get_embedder(), progress=False)
+            conn.execute("VACUUM ANALYZE events")
     settings = Settings(
         state_url=url,
         ops_url=url,

@@ -28,16 +28,10 @@ from psycopg._connection_base import BaseConnection
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_agent import enqueue_jobs, percentile
-from bench_guard import bench_policy
-from bench_seed import bench_database
+from bench_agent import enqueue_jobs, percentile, world
 
 from agent.providers.rules import RulesModel
 from agent.runtime import agent_runtime
-from demo.seed.load import ensure_catalogue, seed_world, world_loaded
-from mca.db import Stores, connect
-from mca.settings import PROJECT_ROOT, Settings
-from state.embedding import get_embedder
 
 COUNTS: collections.Counter[str] = collections.Counter()
 SPENT: collections.Counter[str] = collections.Counter()
@@ -72,26 +66,9 @@ def count_statements() -> None:
     BaseConnection._exec_command = command  # type: ignore[method-assign]
 
 
-def world(users: int, events: int, tmp: Path) -> tuple[Settings, Stores]:
-    url = bench_database("profile_decision", fresh=False)
-    with connect(url, autocommit=True) as conn:
-        if not world_loaded(conn, 7):
-            print(seed_world(conn, users, events, 7).describe())
-            ensure_catalogue(conn, get_embedder(), progress=False)
-            conn.execute("VACUUM ANALYZE events")
-    settings = Settings(
-        state_url=url,
-        ops_url=url,
-        data_dir=tmp,
-        policy_file=bench_policy(tmp),
-        triggers_file=PROJECT_ROOT / "config" / "triggers.yaml",
-    )
-    return settings, Stores(url, url)
-
-
 async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings, stores = world(args.users, args.events, Path(tmp))
+        settings, stores = world(args.users, args.events, Path(tmp), database="profile_decision")
         await enqueue_jobs(stores, args.users, args.jobs)
         count_statements()
         async with agent_runtime(settings, stores, workers=1, model=RulesModel()) as agents:
@@ -135,7 +112,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--warm-up", type=int, default=30)
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    if args.jobs <= args.warm_up:
+        parser.error(
+            f"--jobs ({args.jobs}) must exceed --warm-up ({args.warm_up}): nothing would be measured"
+        )
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -87,6 +87,11 @@ class PostgresDirect:
             asyncio.create_task(self._writer(), name=f"ingest-writer-{i}") for i in range(self.writers)
         ]
 
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a writer: the group commit's queue depth."""
+        return len(self._pending)
+
     async def write(self, rows: list[Row]) -> Receipt:
         if not rows:
             return Receipt(accepted=0, duplicates=0, event_ids=[])

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from mca.app import create_app
 from mca.db import Stores
 from mca.net import PortTaken, listens, on_free_port
 from mca.settings import Settings
+from mca.testing.waiting import wait_until
 
 # librdkafka's default 5-minute rebalance timeout makes a broker that waits for every member
 # hold a join that long; short ones let a test's consumer group form in seconds.
@@ -73,20 +73,26 @@ def _serve_on(port: int, db_url: str, timeout_s: float, host: str, env: dict[str
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def ready_or_exited() -> bool:
+        if process.poll() is not None:
+            return True
         try:
             # Another worker's server may hold the port: the answer counts only if ours listens.
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200 and listens(process.pid, port):
-                return Served(base, db_url, process, log)
+            return httpx.get(f"{base}/readyz", timeout=1).status_code == 200 and listens(process.pid, port)
         except httpx.TransportError:
-            pass
-        if process.poll() is not None and "address already in use" in log.read_text(errors="replace").lower():
+            return False
+
+    try:
+        wait_until(ready_or_exited, f"mca serve ready on port {port}", timeout_s, every_s=0.1)
+    except AssertionError:
+        stop_process(process)
+        pytest.fail(f"mca serve did not become ready within {timeout_s}s")
+    if process.poll() is not None:
+        if "address already in use" in log.read_text(errors="replace").lower():
             raise PortTaken(f"mca serve could not bind {port}")
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_process(process)
-            pytest.fail(f"mca serve did not become ready within {timeout_s}s (exit {process.poll()})")
-        time.sleep(0.1)  # bounded readiness poll
+        pytest.fail(f"mca serve exited before it was ready (exit {process.poll()})")
+    return Served(base, db_url, process, log)
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> int:

@@ -22,6 +22,7 @@ from ingest.direct import PostgresDirect
 from ingest.errors import ValidationFailed
 from ingest.transport import Receipt
 from mca.db import open_pool
+from mca.testing.waiting import wait_until_async
 from tests.ingest.helpers import serve, stop_process
 
 T0 = datetime(2026, 1, 5, 10, tzinfo=UTC)
@@ -68,7 +69,11 @@ async def direct(db_url: str, request: pytest.FixtureRequest) -> AsyncIterator[P
 async def one_group(transport: PostgresDirect, requests: list[list[dict[str, Any]]]) -> list[Any]:
     """Queue every request before any writer runs, so the first writer takes them as one group."""
     tasks = [asyncio.create_task(transport.write(rows)) for rows in requests]
-    await asyncio.sleep(0)  # each task has queued its rows (or been refused before queueing)
+
+    async def all_in() -> bool:  # each request queued, or refused before queueing
+        return transport.queued + sum(t.done() for t in tasks) == len(tasks)
+
+    await wait_until_async(all_in, "every request queued or refused", timeout_s=10)
     await transport.start()
     return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
 
