@@ -85,9 +85,11 @@ def evaluate(
     import numpy as np
 
     from learn.arm_cache import ArmSnapshot
+    from learn.evidence import read_evidence_and_counts
     from learn.ope import MissingPropensities
     from learn.policies import policy_from
     from mca.cli_context import settings_of
+    from mca.clock import system_clock
     from mca.db import connect, resolve_stores
     from mca.since import parse_since
 
@@ -97,8 +99,9 @@ def evaluate(
         raise typer.BadParameter(str(err), param_hint="--since") from None
     target = policy_from(policy)
     stores = resolve_stores(settings_of(ctx))
-    with connect(stores.state_url, autocommit=True) as conn:
+    with connect(stores.state_url, autocommit=True) as conn:  # the logs and the evidence, one connection
         rows = conn.execute(LOGGED_SQL, {"since": period, "goal": goal}).fetchall()
+        evidence, _counts = read_evidence_and_counts(conn, system_clock())
     if not rows:
         raise MissingPropensities(f"no matured logged decisions in the last {since}")
     goals = {str(r["goal"]) for r in rows}
@@ -108,7 +111,7 @@ def evaluate(
             f"none of the {len(rows)} matured actions of the last {since} was chosen by the allocator "
             "(selection: bandit or explore in the triggers file): propensities missing"
         )
-    snapshot = ArmSnapshot.of(_evidence(ctx)[0])
+    snapshot = ArmSnapshot.of(evidence)
     rng = np.random.default_rng(0)
     for name, logs in sorted(by_goal.items()):
         if logs:
