@@ -174,14 +174,21 @@ async def reading(pool: AsyncConnectionPool[Any]) -> AsyncIterator[psycopg.Async
     transaction, one round trip, where a pool opened without autocommit (the guard's, whose
     ledger manages its transactions itself) would send BEGIN and COMMIT around every read.
     For reads and single writes only; two writes that must land together need `transaction()`."""
-    async with pool.connection() as conn:
-        if conn.autocommit:
-            yield conn
-            return
+    async with pool.connection() as conn, in_autocommit(conn):
+        yield conn
+
+
+@asynccontextmanager
+async def in_autocommit(conn: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
+    """`conn` (idle) in autocommit for the block, then as it was: a statement is its own implicit
+    transaction, one round trip instead of BEGIN, statement, COMMIT."""
+    was = conn.autocommit
+    if not was:
         await conn.set_autocommit(True)  # local to the client: no round trip
-        try:
-            yield conn
-        finally:
+    try:
+        yield
+    finally:
+        if not was:
             await conn.set_autocommit(False)
 
 

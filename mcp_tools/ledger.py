@@ -27,6 +27,7 @@ from psycopg import errors
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
+from mca.db import in_autocommit
 from mcp_tools import ledger_sql as q
 from mcp_tools.checks import Check, CheckKind, checks_for
 from mcp_tools.guard import Action, CallContext, Verdict
@@ -208,13 +209,8 @@ async def _allow(
     # Prepared from a connection's first call on (psycopg would wait for its fifth): parsed once.
     try:
         if conn.info.transaction_status == TransactionStatus.IDLE:
-            # Its own implicit transaction: one round trip, where transaction() would add two.
-            was_autocommit = conn.autocommit
-            await conn.set_autocommit(True)  # local to the client: no round trip
-            try:
+            async with in_autocommit(conn):  # its own implicit transaction: one round trip
                 row = await (await conn.execute(ALLOW, args, prepare=True)).fetchone()
-            finally:
-                await conn.set_autocommit(was_autocommit)
         else:
             async with conn.transaction():
                 row = await (await conn.execute(ALLOW, args, prepare=True)).fetchone()
