@@ -1,6 +1,7 @@
 """Where one rules-brain decision spends its time: SQL round trips and wall-time spans.
 
     .venv/bin/python bench/profile_decision.py --jobs 300            # counts and spans
+    .venv/bin/python bench/profile_decision.py --selection bandit    # the allocator's path
     py-spy record -o /tmp/agent.txt -f raw -- .venv/bin/python bench/profile_decision.py --jobs 600
 
 Queues `--jobs` post-purchase jobs (as bench_agent's throughput does) on a world seeded once
@@ -69,7 +70,7 @@ def count_statements() -> None:
 async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings, stores = world(args.users, args.events, Path(tmp), database="profile_decision")
-        await enqueue_jobs(stores, args.users, args.jobs)
+        await enqueue_jobs(stores, args.users, args.jobs, args.selection)
         count_statements()
         async with agent_runtime(settings, stores, workers=1, model=RulesModel()) as agents:
             worker = agents.workers[0]
@@ -112,6 +113,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--warm-up", type=int, default=30)
+    parser.add_argument("--selection", choices=["model", "bandit", "explore"], default="model",
+                        help="the jobs' selection mode (the triggers file's `selection:`)")  # fmt: skip
     args = parser.parse_args()
     if args.jobs <= args.warm_up:
         parser.error(
