@@ -174,8 +174,25 @@ async def _allocator(
     policy = own.one(POLICY, lambda: PolicyStore(settings.guard.policy_file))
     cache = ArmCache(state_pool, clock=clock)
     await cache.prime()
+    if _learning_configured(settings):
+        from learn.posterior import load_quantiles
+
+        await asyncio.to_thread(load_quantiles)
     service = ToolService(policy, state_pool, ops_pool, clock)
     return Allocator(service, cache, ops_pool, clock, rng=np.random.default_rng(seed))
+
+
+def _learning_configured(settings: Settings) -> bool:
+    """Whether a trigger of the triggers file chooses by bandit or explore (an unreadable file:
+    no, the trigger service reports it; a mode switched on later pays its first import then)."""
+    from agent.errors import TriggerConfigError
+    from learn.allocate import SelectionMode
+
+    try:
+        found = triggers_file(settings).refresh()
+    except TriggerConfigError:
+        return False
+    return any(t.selection is not SelectionMode.MODEL for t in (*found.rules, *found.opportunities))
 
 
 async def open_source(state: psycopg.AsyncConnection[Any], listen_url: str | None = None) -> StreamSource:

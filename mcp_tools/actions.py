@@ -5,7 +5,7 @@ stores and the policy, never from the caller (invariant 4). Bad arguments raise
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -55,7 +55,7 @@ ASSETS_SQL = (
 
 async def load_assets(state: psycopg.AsyncConnection[Any], asset_ids: Any) -> dict[str, dict[str, Any]]:
     """Several assets in one read, by id (those that exist); `load_asset` still judges each."""
-    ids = sorted({a for a in asset_ids if isinstance(a, str) and a})
+    ids = sorted({a.strip() for a in asset_ids if isinstance(a, str) and a.strip()})
     if not ids:
         return {}
     rows = await (await state.execute(ASSETS_SQL, (ids,))).fetchall()
@@ -238,7 +238,8 @@ async def build(
 ) -> tuple[Action, dict[str, Any]]:
     """Resolve one side-effecting call into its `Action` (and the customer's contact row)."""
     builder = BUILDERS.get(tool)
-    contact, assets = await _read_ahead(state, tool, args)
+    named = [args.get("asset_id")] if tool == "send_coupon" else []
+    contact, assets = await read_customer(state, args.get("user_id"), named)
     reason = _text("reason", args.get("reason"), MAX_REASON_CHARS)
     if builder is None:
         raise ToolInputError("unknown_tool", f"{tool!r} is not a side-effecting tool")
@@ -246,24 +247,22 @@ async def build(
     return await builder(request), contact
 
 
-async def _read_ahead(
-    state: psycopg.AsyncConnection[Any], tool: str, args: dict[str, Any]
+async def read_customer(
+    state: psycopg.AsyncConnection[Any], user_id: Any, asset_ids: Sequence[Any] = ()
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]] | None]:
-    """The customer, and for a coupon on PostgreSQL the asset it names, read in one round trip
-    (pipelined); the asset is judged later by `load_asset`, exactly as when read alone."""
-    uid = _text("user_id", args.get("user_id"), MAX_ID_CHARS)
-    asset_id = args.get("asset_id")
-    if (
-        tool != "send_coupon"
-        or not isinstance(asset_id, str)
-        or not asset_id.strip()
-        or (await engine_of_connection(state) is not Engine.POSTGRES)
-    ):
+    """The customer, and the assets named with it (None when none is), in one round trip on
+    PostgreSQL (pipelined; RisingWave reads one after the other). Each asset is judged later by
+    `load_asset`, exactly as when read alone; an unknown customer raises before anything else."""
+    uid = _text("user_id", user_id, MAX_ID_CHARS)
+    ids = sorted({a.strip() for a in asset_ids if isinstance(a, str) and a.strip()})
+    if not ids:
         return await load_user(state, uid), None
+    if await engine_of_connection(state) is not Engine.POSTGRES:
+        return await load_user(state, uid), await load_assets(state, ids)
     async with state.pipeline():
         found = await state.execute(CONTACT_SQL, (uid,), prepare=True)
-        asset = await state.execute(ASSETS_SQL, ([asset_id.strip()],))
+        rows = await state.execute(ASSETS_SQL, (ids,))
     contact = await found.fetchone()
     if contact is None:
         raise ToolInputError("unknown_user", f"no customer with user_id {uid!r}", field="user_id")
-    return dict(contact), {str(r["asset_id"]): dict(r) for r in await asset.fetchall()}
+    return dict(contact), {str(r["asset_id"]): dict(r) for r in await rows.fetchall()}

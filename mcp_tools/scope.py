@@ -32,22 +32,32 @@ from mcp_tools.switches import READ_AS_JSON, apply_switches
 
 WITHHELD_GROUPS = frozenset({"control", "holdout"})
 
-SCOPE = f"""
-SELECT {READ_AS_JSON} AS switches,
+# The switches and the decision's job, as columns a caller may extend (`mcp_tools.dry_run`
+# reads the budget counters in the same statement).
+SCOPE_COLUMNS = f"""{READ_AS_JSON} AS switches,
        (SELECT jsonb_build_object('tools', to_jsonb(j.tools), 'trigger', j.trigger_name, 'user_id', j.user_id,
                                   'group', j.experiment_group)
-        FROM agent_jobs j WHERE j.decision_id = %(decision_id)s LIMIT 1) AS scope
-"""
+        FROM agent_jobs j WHERE j.decision_id = %(decision_id)s LIMIT 1) AS scope"""
+SCOPE = f"SELECT {SCOPE_COLUMNS}"
+
+
+def lookup_id(policy: Policy, ctx: CallContext) -> str | None:
+    """The decision id whose job is looked up: only a trusted caller's."""
+    return ctx.decision_id if policy.caller(ctx.caller).trust_meta else None
 
 
 async def resolve(
     conn: psycopg.AsyncConnection[Any], policy: Policy, ctx: CallContext
 ) -> tuple[Policy, CallContext]:
     """The policy with the stored switches in force, and `ctx` bound to its decision's job."""
-    lookup = ctx.decision_id if policy.caller(ctx.caller).trust_meta else None
-    row = await (await conn.execute(SCOPE, {"decision_id": lookup})).fetchone()
+    row = await (await conn.execute(SCOPE, {"decision_id": lookup_id(policy, ctx)})).fetchone()
     assert row is not None
-    switches, scope = (row["switches"], row["scope"]) if isinstance(row, dict) else row
+    return bind(row, policy, ctx)
+
+
+def bind(row: Any, policy: Policy, ctx: CallContext) -> tuple[Policy, CallContext]:
+    """What a row of SCOPE_COLUMNS says: the effective policy, and `ctx` bound to the job."""
+    switches, scope = (row["switches"], row["scope"]) if isinstance(row, dict) else (row[0], row[1])
     effective = apply_switches(policy, switches or {})
     if not scope:
         return effective, ctx
