@@ -68,7 +68,8 @@ async def test_the_kill_switch_in_the_database_refuses_every_call(
 ) -> None:
     with psycopg.connect(world, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO switches (name, enabled, set_by, reason, set_at) VALUES ('kill', true, 't', 't', now())"
+            "INSERT INTO switches (name, enabled, set_by, reason, set_at) "
+            "VALUES ('kill', true, 't', 't', now())"
         )
     verdicts = await _dry(tool_settings, tool_stores, clock, _job("default"), "default", [_coupon("A10")])
     assert [v.reason for v in verdicts] == ["kill_switch"]
