@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_guard import bench_policy
-from bench_seed import bench_database
+from bench_seed import bench_database, database_cpu_seconds
 
 from agent.loop import Limits, run_loop
 from agent.model import Brief, ModelReply, ToolCall
@@ -163,9 +163,10 @@ WARM_UP_JOBS = 20
 
 async def drain_queue(
     settings: Settings, stores: Stores, workers: int, ready: Any, go: Any
-) -> tuple[int, float]:
+) -> tuple[int, float, float]:
     """Drain the queue with `workers` asyncio workers once `go` is set, after a warm-up: the
-    decisions made and the seconds they took."""
+    decisions made, the seconds they took, and the CPU seconds they cost (this process and its
+    database's backends: a figure other load on the machine moves less than the wall time)."""
     done = 0
     async with agent_runtime(settings, stores, workers=workers, model=RulesModel()) as agents:
         for _ in range(WARM_UP_JOBS):
@@ -180,9 +181,10 @@ async def drain_queue(
 
         ready.set()
         await asyncio.to_thread(go.wait)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time() + database_cpu_seconds(stores.ops_url)
         await asyncio.gather(*(drain(w) for w in agents.workers))
-        return done, time.perf_counter() - started
+        cpu = time.process_time() + database_cpu_seconds(stores.ops_url) - cpu
+        return done, time.perf_counter() - started, cpu
 
 
 def _drain_process(settings: Settings, stores: Stores, workers: int, ready: Any, go: Any, out: Any) -> None:
@@ -191,18 +193,21 @@ def _drain_process(settings: Settings, stores: Stores, workers: int, ready: Any,
 
 async def throughput(
     settings: Settings, stores: Stores, users: int, jobs: int, workers: int, processes: int = 1,
-    selection: str = "model",
+    selection: str = "model", cpu_ms: list[float] | None = None,
 ) -> float:  # fmt: skip
     """Decisions/s draining `jobs` queued jobs. With processes > 1 the workers are split across
     processes, as `mca agent` scales in production (jobs are claimed with SKIP LOCKED). Each
-    process loads its model and pools and makes WARM_UP_JOBS decisions before the clock starts."""
+    process loads its model and pools and makes WARM_UP_JOBS decisions before the clock starts.
+    In one process, `cpu_ms` gets the CPU ms per decision (the process and its backends)."""
     await enqueue_jobs(stores, users, jobs + WARM_UP_JOBS * processes, selection)
     if processes == 1:
         import threading
 
         ready, go = threading.Event(), threading.Event()
         go.set()
-        done, elapsed = await drain_queue(settings, stores, workers, ready, go)
+        done, elapsed, cpu = await drain_queue(settings, stores, workers, ready, go)
+        if cpu_ms is not None:
+            cpu_ms.append(cpu * 1000 / done)
     else:
         import multiprocessing
 
@@ -280,15 +285,22 @@ def allocate_only(rounds: int, arms: int = 10) -> list[float]:
 async def compare_selection(settings: Settings, stores: Stores, args: argparse.Namespace) -> None:
     """Decisions/s of the whole loop in `model` and `bandit` mode, alternated in one run."""
     rates: dict[str, list[float]] = {"model": [], "bandit": []}
+    cpu: dict[str, list[float]] = {"model": [], "bandit": []}
     for _ in range(args.selection_rounds):
         for mode in ("model", "bandit"):
-            rates[mode].append(
-                await throughput(settings, stores, args.users, args.jobs, args.workers, selection=mode)
-            )
+            rates[mode].append(await throughput(
+                settings, stores, args.users, args.jobs, args.workers, selection=mode, cpu_ms=cpu[mode]
+            ))  # fmt: skip
     model, bandit = statistics.median(rates["model"]), statistics.median(rates["bandit"])
-    print(f"decisions/s, model mode (the floor): median {model:.0f} over {rates['model']!r}")
-    print(f"decisions/s, bandit mode: median {bandit:.0f} over {rates['bandit']!r}")
+    print(
+        f"decisions/s, model mode (the floor): median {model:.0f} over {[round(r) for r in rates['model']]}"
+    )
+    print(f"decisions/s, bandit mode: median {bandit:.0f} over {[round(r) for r in rates['bandit']]}")
     print(f"bandit / model: {bandit / model:.2f} (goal >= 0.90)")
+    per = {mode: statistics.median(ms) for mode, ms in cpu.items()}
+    print(f"CPU per decision (this process + its backends), median ms: model {per['model']:.2f}, "
+          f"bandit {per['bandit']:.2f}; model / bandit {per['model'] / per['bandit']:.2f} "
+          "(the decisions/s ratio a machine with nothing else running would show)")  # fmt: skip
     report("allocation step per bandit decision (dry run of every candidate, Thompson draw, logged row)",
            ALLOCATION_MS)  # fmt: skip
     report("learn.allocate alone, 10 candidates", allocate_only(2_000))

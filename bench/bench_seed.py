@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_seed.py --users 100000 --events 1000000
 
 Uses its own data folder (.mca-bench/) and a fresh database per run, never the tests' server.
-Other benchmarks import ``bench_database`` and ``ensure_world`` from here.
+Other benchmarks import ``bench_database``, ``ensure_world`` and ``database_cpu_seconds`` from here.
 """
 
 from __future__ import annotations
@@ -43,6 +43,25 @@ def bench_database(name: str, *, fresh: bool) -> str:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     migrate(Settings(state_url=url, ops_url=url, data_dir=BENCH_DIR), url, url)
     return url
+
+
+def database_cpu_seconds(url: str) -> float:
+    """CPU seconds (user + system) so far of the benchmark server's backends serving `url`'s
+    database: the server's share of a benchmark's work, apart from other databases' clients.
+    A backend that exits between two readings takes its time with it: read while it lives."""
+    import psutil
+
+    name = f" {psycopg.conninfo.conninfo_to_dict(url)['dbname']} "
+    pid_file = BENCH_DIR / "pg" / "postmaster.pid"
+    total = 0.0
+    for proc in psutil.Process(int(pid_file.read_text().split()[0])).children():
+        try:
+            if name in " ".join(proc.cmdline()) + " ":
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
 
 
 def ensure_world(users: int, events: int, seed: int = 1) -> str:
