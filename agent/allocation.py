@@ -29,7 +29,6 @@ from psycopg_pool import AsyncConnectionPool
 from agent.model import Brief, Candidate, Message, ToolCall
 from learn.allocate import DEFAULT_FLOOR, Allocation, SelectionMode, allocate
 from learn.arm_cache import ArmCache
-from learn.posterior import intervals
 from mca.clock import Clock
 from mca.db import one_round_trip
 from mcp_tools.contract import Outcome, Reason, Status, Tool
@@ -122,7 +121,8 @@ class Chooser:
         arms = [arm_of(str(a.get("asset_id")), channel) for a in assets]
         posts = self.allocator.cache.current().posteriors(self.brief.goal, arms)
         shown = []
-        for a, p, (low, high) in zip(assets, posts, intervals(posts), strict=True):
+        for a, p in zip(assets, posts, strict=True):
+            low, high = p.interval()
             shown.append({**a, "expected_conversion": round(p.mean, 4),
                           "conversion_interval": [round(low, 4), round(high, 4)]})  # fmt: skip
         return {**result, "assets": shown}

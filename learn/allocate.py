@@ -19,7 +19,7 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from learn.posterior import Posterior, draw_matrix
+from learn.posterior import Posterior
 
 DEFAULT_DRAWS = 1_000
 # Per candidate: with 10 candidates, 2% of traffic explores uniformly. Higher floors make the logs
@@ -67,7 +67,7 @@ def probability_best(
     """P(arm is the best) under the joint posterior, by Monte Carlo (ties split evenly)."""
     if not posteriors:
         raise ValueError("no candidates")
-    samples = draw_matrix(posteriors, rng, draws)  # arms × draws
+    samples = np.stack([p.sample(rng, draws) for p in posteriors])  # arms × draws
     best = samples.max(axis=0)
     winners = samples == best
     share = winners / winners.sum(axis=0)

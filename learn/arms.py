@@ -19,7 +19,7 @@ import numpy as np
 from learn.allocate import probability_best
 from learn.arm_cache import ArmSnapshot
 from learn.evidence import ArmCounts
-from learn.posterior import ArmStats, intervals
+from learn.posterior import ArmStats
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ def arm_views(
         posts = snapshot.posteriors(g, arms)
         best = probability_best(posts, rng)
         total = sum(counts[(g, a)].exposures for a in arms) or 1
-        for arm, post, p_best, (low, high) in zip(arms, posts, best, intervals(posts), strict=True):
+        for arm, post, p_best in zip(arms, posts, best, strict=True):
+            low, high = post.interval()
             n = counts[(g, arm)]
             out.append(ArmView(g, arm, n, evidence[(g, arm)].exposures, post.mean, low, high,
                                float(p_best), n.exposures / total))  # fmt: skip

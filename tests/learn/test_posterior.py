@@ -5,15 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from learn.posterior import (
-    ArmStats,
-    Posterior,
-    RewardModel,
-    draw_matrix,
-    hierarchical_posteriors,
-    intervals,
-    posterior,
-)
+from learn.posterior import ArmStats, RewardModel, hierarchical_posteriors, posterior
 
 
 def test_conversion_posterior_is_the_beta_update_of_its_prior() -> None:
@@ -33,41 +25,6 @@ def test_intervals_are_the_reference_quantiles(level: float) -> None:
     assert beta.interval(level) == pytest.approx(stats.beta(beta.first, beta.second).interval(level))
     normal = posterior(ArmStats("b", 40, 0, 480.0, 7_000.0), RewardModel.NET_REVENUE)
     assert normal.interval(level) == pytest.approx(stats.norm(normal.first, normal.second).interval(level))
-
-
-def _mixed() -> list[Posterior]:
-    return [
-        posterior(ArmStats("a", 37.5, 4), RewardModel.CONVERSION),
-        posterior(ArmStats("b", 40, 0, 480.0, 7_000.0), RewardModel.NET_REVENUE),
-        posterior(ArmStats("c", 300, 60), RewardModel.CONVERSION),
-    ]
-
-
-def test_intervals_of_many_posteriors_are_each_ones_reference_quantiles() -> None:
-    from scipy import stats
-
-    a, b, c = _mixed()
-    expected = [stats.beta(a.first, a.second).interval(0.9), stats.norm(b.first, b.second).interval(0.9),
-                stats.beta(c.first, c.second).interval(0.9)]  # fmt: skip
-    got = intervals([a, b, c], 0.9)
-    assert [pytest.approx(e) for e in expected] == got
-
-
-@pytest.mark.parametrize("which", [[0, 2], [1], [0, 1, 2]])
-def test_drawn_matrices_have_each_posteriors_mean_and_spread(which: list[int]) -> None:
-    from scipy import stats
-
-    posts = [_mixed()[i] for i in which]
-    draws = draw_matrix(posts, np.random.default_rng(11), 40_000)
-    assert draws.shape == (len(posts), 40_000)
-    for row, p in zip(draws, posts, strict=True):
-        ref = (
-            stats.beta(p.first, p.second)
-            if p.model is RewardModel.CONVERSION
-            else stats.norm(p.first, p.second)
-        )
-        assert row.mean() == pytest.approx(ref.mean(), abs=4 * ref.std() / 200)  # 4 standard errors
-        assert row.std() == pytest.approx(ref.std(), rel=0.03)
 
 
 def test_a_new_arm_starts_from_its_parents_mean() -> None:
