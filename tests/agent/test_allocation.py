@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -267,3 +268,18 @@ async def test_a_retried_decision_makes_the_choice_already_stored(
     )
     stored = _allocation(agent_stores.ops_url, retried.decision_id)
     assert stored is not None and stored["propensity"] == 0.123
+
+
+def test_the_allocation_turns_off_the_flush_wait_for_its_own_commit_only(agent_stores) -> None:
+    """The pooled connection's next commit (a guard's reservation) still waits for its flush."""
+    from psycopg.types.json import Jsonb
+
+    from agent.allocation import INSERT_ALLOCATION
+
+    params = {"decision_id": "dec_flush", "arm": "cpn-out-002:email", "propensity": 0.5, "mode": "bandit",
+              "candidates": Jsonb([]), "now": datetime.now(UTC)}  # fmt: skip
+    with connect(agent_stores.ops_url, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = on")  # the tests' server runs with it off
+        assert conn.execute(INSERT_ALLOCATION, params).fetchone() == {"decision_id": "dec_flush"}
+        assert conn.execute("SHOW synchronous_commit").fetchone() == {"synchronous_commit": "on"}
+        assert conn.execute(INSERT_ALLOCATION, params).fetchone() is None  # stored once
