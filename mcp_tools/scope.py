@@ -21,6 +21,7 @@ are judged in shadow mode, so the experiment's "decided but not sent" cannot lea
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -46,12 +47,47 @@ def lookup_id(policy: Policy, ctx: CallContext) -> str | None:
     return ctx.decision_id if policy.caller(ctx.caller).trust_meta else None
 
 
+class JobScopes:
+    """What each seen decision's job fixed when it was enqueued (trigger, customer, tools,
+    experiment group), by decision id. A job's row never changes them, so a read tool, which
+    the switches do not concern, is judged without a round trip once its decision was seen.
+    Bounded: the least recently seen go first. Decisions without a job are not kept."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._scopes: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def get(self, decision_id: str) -> dict[str, Any] | None:
+        scope = self._scopes.get(decision_id)
+        if scope is not None:
+            self._scopes.move_to_end(decision_id)
+        return scope
+
+    def put(self, decision_id: str, scope: dict[str, Any]) -> None:
+        self._scopes[decision_id] = scope
+        self._scopes.move_to_end(decision_id)
+        while len(self._scopes) > self._size:
+            self._scopes.popitem(last=False)
+
+    def known(self, policy: Policy, ctx: CallContext) -> CallContext | None:
+        """`ctx` bound to its job without a read, when no job is looked up or it was seen."""
+        lookup = lookup_id(policy, ctx)
+        if lookup is None:
+            return ctx
+        scope = self.get(lookup)
+        return None if scope is None else bound_to(scope, ctx)
+
+
 async def resolve(
-    conn: psycopg.AsyncConnection[Any], policy: Policy, ctx: CallContext
+    conn: psycopg.AsyncConnection[Any], policy: Policy, ctx: CallContext, seen: JobScopes | None = None
 ) -> tuple[Policy, CallContext]:
-    """The policy with the stored switches in force, and `ctx` bound to its decision's job."""
-    row = await (await conn.execute(SCOPE, {"decision_id": lookup_id(policy, ctx)})).fetchone()
+    """The policy with the stored switches in force, and `ctx` bound to its decision's job
+    (kept in `seen` when given)."""
+    lookup = lookup_id(policy, ctx)
+    row = await (await conn.execute(SCOPE, {"decision_id": lookup})).fetchone()
     assert row is not None
+    if seen is not None and lookup is not None and row["scope"]:
+        seen.put(lookup, row["scope"])
     return bind(row, policy, ctx)
 
 
@@ -66,7 +102,10 @@ def bind(row: Any, policy: Policy, ctx: CallContext) -> tuple[Policy, CallContex
         # for this one decision. The holdout never reaches the brain (agent.worker); should one
         # of its calls arrive anyway, it is withheld the same way.
         effective = effective.model_copy(update={"shadow": True})
-    bound = replace(
+    return effective, bound_to(scope, ctx)
+
+
+def bound_to(scope: dict[str, Any], ctx: CallContext) -> CallContext:
+    return replace(
         ctx, trigger=str(scope["trigger"]), subject=str(scope["user_id"]), tools=frozenset(scope["tools"])
     )
-    return effective, bound

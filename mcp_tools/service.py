@@ -8,7 +8,7 @@ in one ops transaction (`mcp_tools.ledger`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -53,17 +53,24 @@ class ToolService:
     state_pool: AsyncConnectionPool[Any]
     ops_pool: AsyncConnectionPool[Any]
     clock: Clock
+    scopes: scope.JobScopes = field(default_factory=scope.JobScopes)
 
     def policy(self) -> Policy:
         return self.policy_store.current()
 
     async def check_read(self, tool: str, ctx: CallContext, arguments: dict[str, Any]) -> Outcome | None:
-        """None when `ctx` may use the read tool; otherwise an audited denial."""
+        """None when `ctx` may use the read tool; otherwise an audited denial. The switches
+        (kill, shadow) concern actions only: a decision's job seen before needs no read."""
+        policy = self.policy()
+        bound = self.scopes.known(policy, ctx)
+        if bound is None:
+            async with reading(self.ops_pool) as conn:
+                policy, bound = await scope.resolve(conn, policy, ctx, self.scopes)
+        verdict = check_tool_allowed(policy, bound, tool, arguments.get("user_id"))
+        if verdict is None:
+            return None
+        ctx = bound
         async with reading(self.ops_pool) as conn:
-            policy, ctx = await scope.resolve(conn, self.policy(), ctx)
-            verdict = check_tool_allowed(policy, ctx, tool, arguments.get("user_id"))
-            if verdict is None:
-                return None
             await ledger.audit_only(
                 conn, policy, ctx, tool, arguments.get("user_id"), arguments, verdict, self.clock()
             )
@@ -93,7 +100,7 @@ class ToolService:
         # are one pool, and holding one while waiting for another deadlocks a busy pool. The
         # scope read (and an early refusal's audit row) needs no transaction of its own.
         async with reading(self.ops_pool) as conn:
-            policy, ctx = await scope.resolve(conn, self.policy(), ctx)
+            policy, ctx = await scope.resolve(conn, self.policy(), ctx, self.scopes)
             key, earlier = self.keys(policy, ctx, tool, args)
             recent = await self._recent(conn, policy, ctx, earlier)
             if recent is not None:

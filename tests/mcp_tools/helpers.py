@@ -4,9 +4,10 @@ dispatcher over the tool service with the actions it delivers."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import httpx
@@ -14,6 +15,7 @@ import psycopg
 from mcp import Client
 from mcp_types import RequestParamsMeta
 
+from agent.queue import NewJob
 from mca.db import Stores
 from mca.settings import Settings
 from mca.testing import FrozenClock, identify, one, scalar
@@ -155,3 +157,14 @@ def global_spent(url: str) -> float:
     return float(
         scalar(url, "SELECT coalesce(sum(spent), 0) FROM budget_counters WHERE scope LIKE 'global:%%'")
     )
+
+
+def decision_job(
+    trigger: str, tools: tuple[str, ...] = ("search_assets", "get_user_context", "send_coupon")
+) -> NewJob:
+    """A job for u_ok under `trigger`, giving it `tools`: a decision the guard can look up."""
+    return NewJob(
+        dedup_key=f"test:{uuid.uuid4().hex}", trigger_name=trigger, user_id="u_ok", goal="post_purchase",
+        tools=tools, event={"type": "purchase", "user_id": "u_ok"}, max_attempts=1,
+        deadline_in=timedelta(minutes=2),
+    )  # fmt: skip

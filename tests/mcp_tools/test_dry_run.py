@@ -3,8 +3,6 @@ decision's stored scope and the switches in force, and writes nothing."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -17,18 +15,9 @@ from mcp_tools.dry_run import dry_run
 from mcp_tools.guard import CallContext, period_keys, zone_of
 from mcp_tools.runtime import tool_service
 from tests.agent.helpers import put_job
-from tests.mcp_tools.helpers import COUPON
+from tests.mcp_tools.helpers import COUPON, decision_job
 
 WRITTEN = ("tool_calls", "audit_log", "budget_counters", "budget_ledger", "outbox")
-TOOLS = ("search_assets", "get_user_context", "send_coupon")
-
-
-def _job(trigger: str, tools: tuple[str, ...] = TOOLS) -> NewJob:
-    return NewJob(
-        dedup_key=f"test:{uuid.uuid4().hex}", trigger_name=trigger, user_id="u_ok", goal="post_purchase",
-        tools=tools, event={"type": "purchase", "user_id": "u_ok"}, max_attempts=1,
-        deadline_in=timedelta(minutes=2),
-    )  # fmt: skip
 
 
 def _coupon(asset_id: str, **changes: Any) -> tuple[str, dict[str, Any]]:
@@ -53,7 +42,7 @@ async def test_each_call_gets_the_guards_answer_and_nothing_is_written(
         _coupon(" A30 "), ("award_points", {"user_id": "u_ok", "points": 10, "reason": "x"}),
     ]  # fmt: skip
     before = {t: count(world, t) for t in WRITTEN}
-    verdicts = await _dry(tool_settings, tool_stores, clock, _job("default"), "default", calls)
+    verdicts = await _dry(tool_settings, tool_stores, clock, decision_job("default"), "default", calls)
     assert [v.reason for v in verdicts] == [
         None, "unknown_asset", "asset_inactive", "subject_mismatch", "approval_required",
         "tool_not_in_trigger",
@@ -71,7 +60,9 @@ async def test_the_kill_switch_in_the_database_refuses_every_call(
             "INSERT INTO switches (name, enabled, set_by, reason, set_at) "
             "VALUES ('kill', true, 't', 't', now())"
         )
-    verdicts = await _dry(tool_settings, tool_stores, clock, _job("default"), "default", [_coupon("A10")])
+    verdicts = await _dry(
+        tool_settings, tool_stores, clock, decision_job("default"), "default", [_coupon("A10")]
+    )
     assert [v.reason for v in verdicts] == ["kill_switch"]
 
 
@@ -89,7 +80,7 @@ async def test_the_budgets_read_are_those_of_the_trigger_the_job_names(
             (day,),
         )
     calls = [_coupon("A10"), _coupon("A20")]
-    spent = await _dry(tool_settings, tool_stores, clock, _job("ticket_opened"), "churn_risk", calls)
+    spent = await _dry(tool_settings, tool_stores, clock, decision_job("ticket_opened"), "churn_risk", calls)
     assert [v.reason for v in spent] == ["budget_trigger", "budget_trigger"]
-    other = await _dry(tool_settings, tool_stores, clock, _job("churn_risk"), "churn_risk", calls)
+    other = await _dry(tool_settings, tool_stores, clock, decision_job("churn_risk"), "churn_risk", calls)
     assert [v.reason for v in other] == [None, None]
