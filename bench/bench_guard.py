@@ -10,6 +10,17 @@ Two figures:
 - `act`: the whole `ToolService.act` (also reads the contact and the asset from the state store).
 Every call is allowed (loose caps, large budgets), so every call writes every row; all callers
 share the global budget rows, the contended case. Runs on its own embedded server (.mca-bench/).
+
+Where one allowed call's time goes (profiled 2026-12-03 on the 2-core box, under load 1.5-4, so
+relative figures only; sql/ops/262 unless said):
+- client CPU: one asyncio round trip ~100 us (the floor pays three), `checks_for` ~45, the two JSON
+  documents ~40 with the stdlib (~3 with orjson, now used), `judge` ~5, pool and autocommit ~17;
+- server CPU (backend's /proc/<pid>/schedstat, interleaved blocks): ~790 us beside ~145 for an
+  autocommit INSERT; the budgets ~330 of it (the shared-shard statement ~260, the single-shard one
+  ~110, the subtransaction ~20), contact caps ~100, audit row ~45, the foreign keys to tool_calls
+  ~70 (seven probes); fdatasync ~12% of it; no planning (generic plans change nothing), the rest a
+  flat executor profile: cost follows statements and rows touched. sql/ops/263 (four statements,
+  no foreign keys): ~50-100 us less. WAL: ~4.8 KB per allowed call.
 """
 
 from __future__ import annotations

@@ -45,3 +45,29 @@ def test_allow_function_draws_ids_from_the_identity_sequences(world: str) -> Non
     assert row["calls"] == "public.tool_calls_call_id_seq" and row["boxes"] == "public.outbox_outbox_id_seq"
     for sequence in ("tool_calls_call_id_seq", "outbox_outbox_id_seq"):
         assert f"'{sequence}'::regclass" in row["body"]
+
+
+SMS = {"user_id": "u_ok", "text": "Your tent is ready for pickup.", "reason": "order"}
+
+
+async def test_the_first_failing_contact_check_refuses(server: MCPServer[Any], world: str) -> None:
+    """mca_allow (sql/ops/263) runs the suppression, the contact caps and the minimum gaps in one
+    statement; when several of them fail, the refusal is still the first in the order given
+    (suppression, caps, gaps), and a refused call moves no counter."""
+    async with Client(server) as client:
+        first = await call(client, "send_sms", SMS, decision="first")
+        # The SMS day cap (1) and the 8 h minimum gap both fail: the cap comes first.
+        capped = await call(client, "send_sms", SMS, decision="capped")
+        with connect(world, autocommit=True) as conn:
+            conn.execute("INSERT INTO suppressions VALUES ('u_ok', 'sms', 'STOP received', 'twilio', now())")
+        # Suppressed as well: the suppression comes before both.
+        suppressed = await call(client, "send_sms", SMS, decision="suppressed")
+    assert first[1]["status"] == "allowed", first
+    assert capped[1]["reason"] == "channel_cap_day", capped
+    assert suppressed[1]["reason"] == "suppressed", suppressed
+    with connect(world) as conn:
+        sent = conn.execute(
+            "SELECT channel, sum(sent) AS sent FROM contact_counters "
+            "WHERE user_id = 'u_ok' AND period = 'day' GROUP BY channel ORDER BY channel"
+        ).fetchall()
+    assert [(r["channel"], r["sent"]) for r in sent] == [("*", 1), ("sms", 1)]
