@@ -278,6 +278,8 @@ def cloud_event(doc: Any, path: str, meta: RequestMeta, errors: list[FieldError]
         props = {"data": data}
     if doc.get("data_base64") is not None:
         props["data_base64"] = doc["data_base64"]
+    if "_ce" in props:  # where the envelope's other attributes are kept: never silently replaced
+        errors.append(FieldError(f"{p}data._ce", "reserved for the CloudEvent's own attributes"))
     props["_ce"] = {k: v for k, v in doc.items() if k not in _CE_COLUMNS}
     typed = fields.typed_columns(props, f"{p}data", errors)
     if event_type is not None:

@@ -21,7 +21,7 @@ META = RequestMeta(received_at=NOW)
 WELL_KNOWN = (
     set(fields.VALUE_KEYS + fields.POINTS_KEYS + fields.SKU_KEYS + fields.CATEGORY_KEYS + fields.TEXT_KEYS)
     | set(fields.BOOLEAN_TRAITS)
-    | {"birthday", "score"}
+    | {"birthday", "score", "_ce"}
 )
 
 json_scalars = (
@@ -123,6 +123,15 @@ def test_cloudevent_key_is_source_and_id(source: str, ce_id: str, subject: str, 
         "id": ce_id,
         "source": source,
     }
+
+
+def test_a_cloudevent_whose_data_names_the_reserved_key_is_refused() -> None:
+    doc = {"specversion": "1.0", "id": "1", "source": "s", "type": "t", "subject": "u", "data": {"_ce": 1}}
+    with pytest.raises(ValidationFailed) as caught:
+        to_rows(CE_SINGLE, doc, META)
+    assert [(e.path, e.reason) for e in caught.value.errors] == [
+        ("data._ce", "reserved for the CloudEvent's own attributes")
+    ]
 
 
 @given(
