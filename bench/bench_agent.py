@@ -286,6 +286,9 @@ async def compare_selection(settings: Settings, stores: Stores, args: argparse.N
     """Decisions/s of the whole loop in `model` and `bandit` mode, alternated in one run."""
     rates: dict[str, list[float]] = {"model": [], "bandit": []}
     cpu: dict[str, list[float]] = {"model": [], "bandit": []}
+    for mode in ("model", "bandit"):  # untimed: the process's first decisions (embeddings, plans)
+        await throughput(settings, stores, args.users, args.jobs, args.workers, selection=mode)
+    ALLOCATION_MS.clear()
     for _ in range(args.selection_rounds):
         for mode in ("model", "bandit"):
             rates[mode].append(await throughput(
