@@ -27,7 +27,7 @@ from agent.toolbox import open_toolbox
 from agent.trigger_service import TriggerService
 from agent.worker import AgentDeps, OnDecision, Worker
 from mca.clock import Clock, system_clock
-from mca.db import Engine, Stores, connect_async, engine_of_version
+from mca.db import Engine, Stores, connect_async, engine_of_connection
 from mca.errors import DatabaseUnreachable
 from mca.services import Role, Services, shared_or_own
 from mca.settings import Settings
@@ -197,10 +197,7 @@ def _learning_configured(settings: Settings) -> bool:
 
 async def open_source(state: psycopg.AsyncConnection[Any], listen_url: str | None = None) -> StreamSource:
     """The engine's stream source; on PostgreSQL woken by NOTIFY when `listen_url` is given."""
-    cur = await state.execute("SELECT version() AS version")
-    row = await cur.fetchone()
-    assert row is not None
-    if engine_of_version(str(row["version"])) is Engine.RISINGWAVE:
+    if await engine_of_connection(state) is Engine.RISINGWAVE:
         return RisingWaveSubscription(PsycopgCursorConnection(state))
     return PostgresTail(state, listen_url=listen_url)
 

@@ -53,9 +53,14 @@ ASSETS_SQL = (
 )
 
 
+def _asset_ids(asset_ids: Any) -> list[str]:
+    """The distinct ids named, as `load_asset` reads them (stripped); anything else left out."""
+    return sorted({a.strip() for a in asset_ids if isinstance(a, str) and a.strip()})
+
+
 async def load_assets(state: psycopg.AsyncConnection[Any], asset_ids: Any) -> dict[str, dict[str, Any]]:
     """Several assets in one read, by id (those that exist); `load_asset` still judges each."""
-    ids = sorted({a.strip() for a in asset_ids if isinstance(a, str) and a.strip()})
+    ids = _asset_ids(asset_ids)
     if not ids:
         return {}
     rows = await (await state.execute(ASSETS_SQL, (ids,))).fetchall()
@@ -254,7 +259,7 @@ async def read_customer(
     PostgreSQL (pipelined; RisingWave reads one after the other). Each asset is judged later by
     `load_asset`, exactly as when read alone; an unknown customer raises before anything else."""
     uid = _text("user_id", user_id, MAX_ID_CHARS)
-    ids = sorted({a.strip() for a in asset_ids if isinstance(a, str) and a.strip()})
+    ids = _asset_ids(asset_ids)
     if not ids:
         return await load_user(state, uid), None
     if await engine_of_connection(state) is not Engine.POSTGRES:

@@ -33,21 +33,20 @@ from mcp_tools.guard import Action, CallContext, check_tool_allowed, judge
 from mcp_tools.policy import Policy
 from mcp_tools.service import ToolService
 
-# The scope (switches, the decision's job) and what the budgets a set of draws would land on have
-# spent so far (absent: nothing), summed over their shards (sql/ops/260), as text: exact decimals.
-SCOPE_AND_SPENT = f"""
-SELECT {scope.SCOPE_COLUMNS},
-       (SELECT coalesce(jsonb_agg(jsonb_build_array(t.scope, t.period_key, t.spent::text)), '[]')
-        FROM (SELECT b.scope, b.period_key, sum(b.spent) AS spent FROM budget_counters b
-              JOIN unnest(CAST(%(scopes)s AS text[]), CAST(%(keys)s AS text[])) AS d(scope, period_key)
-                ON b.scope = d.scope AND b.period_key = d.period_key
-              GROUP BY b.scope, b.period_key) t) AS spent
-"""
+# What the budgets a set of draws would land on have spent so far (absent: nothing), summed
+# over their shards (sql/ops/260).
 SPENT_SQL = """
 SELECT b.scope, b.period_key, sum(b.spent) AS spent FROM budget_counters b
 JOIN unnest(CAST(%(scopes)s AS text[]), CAST(%(keys)s AS text[])) AS d(scope, period_key)
   ON b.scope = d.scope AND b.period_key = d.period_key
 GROUP BY b.scope, b.period_key
+"""
+# The scope (switches, the decision's job) and the same spent sums in one statement; the sums
+# as text: exact decimals through JSON.
+SCOPE_AND_SPENT = f"""
+SELECT {scope.SCOPE_COLUMNS},
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(t.scope, t.period_key, t.spent::text)), '[]')
+        FROM ({SPENT_SQL}) t) AS spent
 """
 
 Spent = dict[tuple[str, str], Decimal]

@@ -86,14 +86,20 @@ async def resolve(
     lookup = lookup_id(policy, ctx)
     row = await (await conn.execute(SCOPE, {"decision_id": lookup})).fetchone()
     assert row is not None
-    if seen is not None and lookup is not None and row["scope"]:
-        seen.put(lookup, row["scope"])
+    scope = _columns(row)[1]
+    if seen is not None and lookup is not None and scope:
+        seen.put(lookup, scope)
     return bind(row, policy, ctx)
+
+
+def _columns(row: Any) -> tuple[Any, Any]:
+    """The switches and the job's scope of a row of SCOPE_COLUMNS, whatever the row factory."""
+    return (row["switches"], row["scope"]) if isinstance(row, dict) else (row[0], row[1])
 
 
 def bind(row: Any, policy: Policy, ctx: CallContext) -> tuple[Policy, CallContext]:
     """What a row of SCOPE_COLUMNS says: the effective policy, and `ctx` bound to the job."""
-    switches, scope = (row["switches"], row["scope"]) if isinstance(row, dict) else (row[0], row[1])
+    switches, scope = _columns(row)
     effective = apply_switches(policy, switches or {})
     if not scope:
         return effective, ctx

@@ -69,10 +69,9 @@ class ToolService:
         verdict = check_tool_allowed(policy, bound, tool, arguments.get("user_id"))
         if verdict is None:
             return None
-        ctx = bound
         async with reading(self.ops_pool) as conn:
             await ledger.audit_only(
-                conn, policy, ctx, tool, arguments.get("user_id"), arguments, verdict, self.clock()
+                conn, policy, bound, tool, arguments.get("user_id"), arguments, verdict, self.clock()
             )
         return Outcome(
             status=Status.DENIED,
