@@ -84,3 +84,11 @@ async def test_the_budgets_read_are_those_of_the_trigger_the_job_names(
     assert [v.reason for v in spent] == ["budget_trigger", "budget_trigger"]
     other = await _dry(tool_settings, tool_stores, clock, decision_job("churn_risk"), "churn_risk", calls)
     assert [v.reason for v in other] == [None, None]
+
+
+async def test_an_unknown_customer_refuses_every_call_before_anything_else(
+    tool_settings: Settings, tool_stores: Stores, clock: FrozenClock, world: str
+) -> None:
+    calls = [_coupon("A10", user_id="u_nobody"), _coupon("no-such", user_id="u_nobody")]
+    verdicts = await _dry(tool_settings, tool_stores, clock, decision_job("default"), "default", calls)
+    assert [v.reason for v in verdicts] == ["unknown_user", "unknown_user"]
